@@ -1,0 +1,84 @@
+import type { AppConfig } from './http/context.js';
+
+/** Azurite's well-known development account (public, documented by Microsoft; not a secret). */
+export const AZURITE_ACCOUNT = 'devstoreaccount1';
+export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export function azuriteConnectionString(blobPort: number, tablePort: number, host = '127.0.0.1'): string {
+  return [
+    'DefaultEndpointsProtocol=http',
+    `AccountName=${AZURITE_ACCOUNT}`,
+    `AccountKey=${AZURITE_KEY}`,
+    `BlobEndpoint=http://${host}:${blobPort}/${AZURITE_ACCOUNT}`,
+    `TableEndpoint=http://${host}:${tablePort}/${AZURITE_ACCOUNT}`,
+  ].join(';');
+}
+
+/** Where the data lives: a connection string, or account endpoints used with Entra ID (managed identity). */
+export type StorageTarget =
+  | { readonly kind: 'connection-string'; readonly connectionString: string }
+  | { readonly kind: 'identity'; readonly blobEndpoint: string; readonly tableEndpoint: string };
+
+export interface StorageConfig {
+  readonly target: StorageTarget;
+  readonly container: string;
+  readonly table: string;
+}
+
+export interface ServerConfig {
+  readonly app: AppConfig;
+  /** Undefined when nothing names a storage account: the local starter then runs Azurite. */
+  readonly storage: StorageConfig | undefined;
+  readonly container: string;
+  readonly table: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, not "${raw}".`);
+  return value;
+}
+
+function name(env: Env, key: string, fallback: string, pattern: RegExp): string {
+  const value = env[key] || fallback;
+  if (!pattern.test(value)) throw new Error(`${key} "${value}" is not a valid name (${pattern.source}).`);
+  return value;
+}
+
+/** Reads the environment once; every setting is listed in the README. */
+export function readConfig(env: Env = process.env): ServerConfig {
+  const container = name(env, 'DICOMWEB_BLOB_CONTAINER', 'dicomweb', /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/);
+  const table = name(env, 'DICOMWEB_TABLE', 'dicomindex', /^[A-Za-z][A-Za-z0-9]{2,62}$/);
+  const connectionString = env['DICOMWEB_STORAGE_CONNECTION_STRING'] || env['AZURE_STORAGE_CONNECTION_STRING'];
+  const blobEndpoint = env['DICOMWEB_BLOB_ENDPOINT'];
+  const tableEndpoint = env['DICOMWEB_TABLE_ENDPOINT'];
+  let target: StorageTarget | undefined;
+  if (connectionString) target = { kind: 'connection-string', connectionString };
+  else if (blobEndpoint && tableEndpoint) target = { kind: 'identity', blobEndpoint, tableEndpoint };
+  else if (blobEndpoint || tableEndpoint) {
+    throw new Error('Set both DICOMWEB_BLOB_ENDPOINT and DICOMWEB_TABLE_ENDPOINT, or neither.');
+  }
+  const publicBaseUrl = env['DICOMWEB_PUBLIC_BASE_URL'] || undefined;
+  if (publicBaseUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicBaseUrl)) {
+    throw new Error(`DICOMWEB_PUBLIC_BASE_URL "${publicBaseUrl}" must be an absolute http(s) URL.`);
+  }
+  return {
+    app: {
+      publicBaseUrl,
+      maxHeaderBytes: positiveInt(env, 'DICOMWEB_MAX_HEADER_BYTES', 8 * 1024 * 1024),
+    },
+    storage: target ? { target, container, table } : undefined,
+    container,
+    table,
+    host: env['HOST'] || '127.0.0.1',
+    port: env['PORT'] === '0' ? 0 : positiveInt(env, 'PORT', 7071),
+    dataDir: env['DICOMWEB_DATA_DIR'] || '.data',
+  };
+}

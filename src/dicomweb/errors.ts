@@ -1,0 +1,43 @@
+/**
+ * The one error type of a request that cannot be served. It carries its HTTP status and a
+ * stable code; src/http/error-response.ts is the only place that turns it into a response.
+ * Per-instance STOW failures are not errors: they are data in the store result.
+ */
+export type DicomwebErrorCode =
+  | 'BadRequest'
+  | 'InvalidUid'
+  | 'MalformedMultipart'
+  | 'NotAcceptable'
+  | 'UnsupportedMediaType'
+  | 'NotFound'
+  | 'MethodNotAllowed'
+  | 'PayloadTooLarge'
+  | 'StorageUnavailable'
+  | 'InternalError';
+
+const STATUS: Record<DicomwebErrorCode, number> = {
+  BadRequest: 400,
+  InvalidUid: 400,
+  MalformedMultipart: 400,
+  NotAcceptable: 406,
+  UnsupportedMediaType: 415,
+  NotFound: 404,
+  MethodNotAllowed: 405,
+  PayloadTooLarge: 413,
+  StorageUnavailable: 503,
+  InternalError: 500,
+};
+
+export class DicomwebError extends Error {
+  override readonly name = 'DicomwebError';
+  readonly status: number;
+
+  constructor(
+    readonly code: DicomwebErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.status = STATUS[code];
+  }
+}

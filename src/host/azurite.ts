@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
+
+export interface AzuriteProcess {
+  readonly blobPort: number;
+  readonly tablePort: number;
+  stop(): Promise<void>;
+}
+
+/** A free loopback port (bound and released; Azurite takes it a moment later). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      if (child.exitCode !== null) {
+        reject(new Error(`Azurite exited with code ${child.exitCode} before listening on ${port}.`));
+        return;
+      }
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', () => {
+        socket.destroy();
+        if (Date.now() > deadline) reject(new Error(`Azurite did not listen on port ${port} within ${timeoutMs} ms.`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}
+
+/**
+ * Starts Azurite's Blob and Table services on loopback with data under `location`.
+ * `--skipApiVersionCheck` because the SDKs send API versions newer than Azurite knows.
+ */
+export async function startAzurite(options: {
+  location: string;
+  blobPort?: number;
+  tablePort?: number;
+  quiet?: boolean;
+}): Promise<AzuriteProcess> {
+  mkdirSync(options.location, { recursive: true });
+  const blobPort = options.blobPort ?? (await freePort());
+  const tablePort = options.tablePort ?? (await freePort());
+  const require = createRequire(import.meta.url);
+  const cli = join(require.resolve('azurite/package.json'), '..', 'dist', 'src', 'azurite.js');
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      '--silent',
+      '--skipApiVersionCheck',
+      '--loose',
+      '--location',
+      options.location,
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(blobPort),
+      '--tableHost',
+      '127.0.0.1',
+      '--tablePort',
+      String(tablePort),
+      '--queueHost',
+      '127.0.0.1',
+      '--queuePort',
+      String(await freePort()),
+    ],
+    { stdio: options.quiet === false ? 'inherit' : 'ignore' },
+  );
+  try {
+    await Promise.all([waitForPort(blobPort, child, 30_000), waitForPort(tablePort, child, 30_000)]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    blobPort,
+    tablePort,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) {
+          resolve();
+          return;
+        }
+        child.once('exit', () => {
+          resolve();
+        });
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      }),
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * `npm start`: runs the DICOMweb server locally. Without a storage account in the environment
+ * it starts Azurite itself (data under DICOMWEB_DATA_DIR, default ./.data) and stops it on exit.
+ */
+import { resolve } from 'node:path';
+import { createApp } from '../app.js';
+import { azuriteConnectionString, readConfig, type StorageConfig } from '../config.js';
+import { openAzureStorage } from '../storage/azure-storage.js';
+import { startAzurite, type AzuriteProcess } from './azurite.js';
+import { createNodeServer, listen } from './node-host.js';
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  let azurite: AzuriteProcess | undefined;
+  let storageConfig: StorageConfig;
+  if (config.storage) {
+    storageConfig = config.storage;
+    console.log('Using the storage account named in the environment.');
+  } else {
+    const location = resolve(config.dataDir, 'azurite');
+    azurite = await startAzurite({ location });
+    console.log(`Azurite started (blob :${azurite.blobPort}, table :${azurite.tablePort}), data in ${location}`);
+    storageConfig = {
+      target: {
+        kind: 'connection-string',
+        connectionString: azuriteConnectionString(azurite.blobPort, azurite.tablePort),
+      },
+      container: config.container,
+      table: config.table,
+    };
+  }
+  const stopAzurite = async (): Promise<void> => {
+    await azurite?.stop();
+  };
+  try {
+    const storage = await openAzureStorage(storageConfig);
+    const server = createNodeServer(createApp({ storage, config: config.app }));
+    const address = await listen(server, config.port, config.host);
+    const origin = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    console.log(`DICOMweb base URLs: ${origin}/v2 and ${origin}/v1 (Ctrl-C to stop)`);
+    let stopping = false;
+    const shutdown = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`${signal}: stopping.`);
+      server.close();
+      server.closeAllConnections();
+      void stopAzurite().then(() => process.exit(0));
+    };
+    process.on('SIGINT', () => {
+      shutdown('SIGINT');
+    });
+    process.on('SIGTERM', () => {
+      shutdown('SIGTERM');
+    });
+  } catch (error) {
+    await stopAzurite();
+    throw error;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,18 @@
+import type { ApiVersion } from '../dicomweb/instance-validation.js';
+import type { Storage } from '../storage/ports.js';
+
+export interface AppConfig {
+  /** Overrides the request origin in RetrieveURLs (e.g. https://dicom.example.org). */
+  readonly publicBaseUrl: string | undefined;
+  /** Most header bytes held in memory per instance while it is stored. */
+  readonly maxHeaderBytes: number;
+}
+
+export interface RequestContext {
+  readonly apiVersion: ApiVersion;
+  readonly params: Readonly<Record<string, string>>;
+  readonly storage: Storage;
+  readonly config: AppConfig;
+}
+
+export type Handler = (request: Request, context: RequestContext) => Promise<Response>;

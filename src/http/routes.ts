@@ -1,0 +1,41 @@
+import type { ApiVersion } from '../dicomweb/instance-validation.js';
+import type { Handler } from './context.js';
+import { handleStore } from './store-handler.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
+
+export const API_VERSIONS: readonly ApiVersion[] = ['v1', 'v2'];
+
+/** One route as both hosts register it: an Azure Functions route template and its handler. */
+export interface Route {
+  /** Unique function name, e.g. "v2-store-study". */
+  readonly name: string;
+  readonly methods: readonly HttpMethod[];
+  /** Azure Functions route template relative to routePrefix "", e.g. "v2/studies/{study}". */
+  readonly template: string;
+  readonly apiVersion: ApiVersion;
+  readonly handler: Handler;
+}
+
+interface Resource {
+  readonly name: string;
+  readonly methods: readonly HttpMethod[];
+  readonly path: string;
+  readonly handler: Handler;
+}
+
+const RESOURCES: readonly Resource[] = [
+  { name: 'store', methods: ['POST'], path: 'studies', handler: handleStore },
+  { name: 'store-study', methods: ['POST'], path: 'studies/{study}', handler: handleStore },
+];
+
+/** The route table: every resource under every API version. */
+export const routes: readonly Route[] = API_VERSIONS.flatMap((apiVersion) =>
+  RESOURCES.map((resource) => ({
+    name: `${apiVersion}-${resource.name}`,
+    methods: resource.methods,
+    template: `${apiVersion}/${resource.path}`,
+    apiVersion,
+    handler: resource.handler,
+  })),
+);

@@ -1,0 +1,88 @@
+import { isValidUid } from '../dicom/uid.js';
+import { DicomwebError } from '../dicomweb/errors.js';
+import { storeInstances, type IncomingInstance } from '../dicomweb/store.js';
+import type { RequestContext } from './context.js';
+import { acceptsDicomJson, parseAccept, parseContentType, type MediaType } from './media-type.js';
+import { MultipartReader } from './multipart-reader.js';
+import { dicomJsonResponse } from './responses.js';
+import { storeResponseBody, storeStatus } from './store-response.js';
+import { resourceUrls, versionBaseUrl } from './urls.js';
+
+/** `POST {base}/studies[/{study}]` (STOW-RS). */
+export async function handleStore(request: Request, context: RequestContext): Promise<Response> {
+  const apiVersion = context.apiVersion;
+  const study = context.params['study'];
+  if (study !== undefined && !isValidUid(study)) {
+    throw new DicomwebError('InvalidUid', `The study UID "${study.slice(0, 80)}" in the URL is not a valid UID.`);
+  }
+  if (!acceptsDicomJson(parseAccept(request.headers.get('accept')))) {
+    throw new DicomwebError(
+      'NotAcceptable',
+      'STOW-RS responds with application/dicom+json; the Accept header excludes it.',
+    );
+  }
+  const mediaType = parseContentType(request.headers.get('content-type'));
+  const body = request.body;
+  const instances = incomingInstances(mediaType, body);
+  const result = await storeInstances(context.storage, instances, {
+    apiVersion,
+    studyInstanceUid: study,
+    maxHeaderBytes: context.config.maxHeaderBytes,
+  });
+  const status = storeStatus(result, apiVersion);
+  if (status === 204) return new Response(null, { status });
+  const urls = resourceUrls(versionBaseUrl(new URL(request.url), apiVersion, context.config.publicBaseUrl));
+  return dicomJsonResponse(status, storeResponseBody(result, urls, apiVersion, study));
+}
+
+function incomingInstances(
+  mediaType: MediaType | undefined,
+  body: ReadableStream<Uint8Array> | null,
+): AsyncIterable<IncomingInstance> {
+  if (mediaType === undefined) {
+    throw new DicomwebError(
+      'UnsupportedMediaType',
+      'The request has no Content-Type; send multipart/related; type="application/dicom" or application/dicom.',
+    );
+  }
+  if (mediaType.type === 'application/dicom') {
+    if (!body) throw new DicomwebError('BadRequest', 'The request body is missing.');
+    return single({ mediaType: 'application/dicom', body });
+  }
+  if (mediaType.type !== 'multipart/related') {
+    throw new DicomwebError(
+      'UnsupportedMediaType',
+      `The Content-Type ${mediaType.type} is not supported; send multipart/related; type="application/dicom" or application/dicom.`,
+    );
+  }
+  const { boundary, type, start } = mediaType.parameters;
+  if (!boundary)
+    throw new DicomwebError('UnsupportedMediaType', 'The multipart/related Content-Type has no boundary parameter.');
+  if (boundary.length > 70)
+    throw new DicomwebError('BadRequest', 'The multipart boundary is longer than 70 characters (RFC 2046).');
+  if (start !== undefined) {
+    throw new DicomwebError('BadRequest', 'The start parameter of multipart/related is not supported.');
+  }
+  const rootType = type?.toLowerCase();
+  if (rootType !== undefined && rootType !== 'application/dicom') {
+    throw new DicomwebError(
+      'UnsupportedMediaType',
+      `multipart/related with type="${rootType}" is not supported; only application/dicom instances can be stored.`,
+    );
+  }
+  if (!body) throw new DicomwebError('BadRequest', 'The request body is missing.');
+  return partsOf(new MultipartReader(body, boundary));
+}
+
+async function* single(instance: IncomingInstance): AsyncGenerator<IncomingInstance> {
+  await Promise.resolve();
+  yield instance;
+}
+
+/** A part without its own Content-Type is taken as application/dicom, the request's type. */
+async function* partsOf(reader: MultipartReader): AsyncGenerator<IncomingInstance> {
+  for await (const part of reader.parts()) {
+    const declared = parseContentType(part.headers.get('content-type'));
+    yield { mediaType: declared?.type ?? 'application/dicom', body: part.body };
+  }
+}

@@ -1,0 +1,108 @@
+import type { TableClient, TableEntity, TableEntityResult, TransactionAction } from '@azure/data-tables';
+import {
+  instanceEntity,
+  nextSeriesEntity,
+  nextStudyEntity,
+  recordFromEntity,
+  seriesFromEntity,
+  studyFromEntity,
+} from './index-entities.js';
+import { instanceRowKey, seriesRowKey, StudyRowKey } from './keys.js';
+import {
+  StorageUnavailableError,
+  type AddInstanceOutcome,
+  type InstanceIndex,
+  type InstanceKey,
+  type InstanceRecord,
+  type SeriesAggregate,
+  type StudyAggregate,
+} from './ports.js';
+import { guarded, statusOf, translateStorageError } from './storage-errors.js';
+import { checkBatch } from './table-limits.js';
+
+type StoredRow = TableEntityResult<Record<string, unknown>>;
+
+/** Optimistic-concurrency retries when writers of one study race for its study row. */
+const MAX_ATTEMPTS = 12;
+
+function withoutUndefined<T extends object>(entity: T): T {
+  return Object.fromEntries(Object.entries(entity).filter(([, value]) => value !== undefined)) as T;
+}
+
+function pause(attempt: number): Promise<void> {
+  const ms = Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random());
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class AzureInstanceIndex implements InstanceIndex {
+  constructor(private readonly table: TableClient) {}
+
+  async getInstance(key: InstanceKey): Promise<InstanceRecord | undefined> {
+    const row = await this.read(key.studyInstanceUid, instanceRowKey(key));
+    return row ? recordFromEntity(row) : undefined;
+  }
+
+  async getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined> {
+    const row = await this.read(studyInstanceUid, StudyRowKey);
+    return row ? studyFromEntity(row) : undefined;
+  }
+
+  async getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined> {
+    const row = await this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid));
+    return row ? seriesFromEntity(row) : undefined;
+  }
+
+  async isReferenced(key: InstanceKey, version: string): Promise<boolean> {
+    const record = await this.getInstance(key);
+    return record?.version === version;
+  }
+
+  /**
+   * One entity-group transaction in the study's partition: create the instance row (fails if it
+   * exists), and update the series and study rows conditionally on the ETags just read. A writer
+   * that loses the race on the study or series row reads again and retries.
+   */
+  async addInstance(record: InstanceRecord): Promise<AddInstanceOutcome> {
+    const instance = withoutUndefined(instanceEntity(record));
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+      const [study, series] = await Promise.all([
+        this.read(record.studyInstanceUid, StudyRowKey),
+        this.read(record.studyInstanceUid, seriesRowKey(record.seriesInstanceUid)),
+      ]);
+      const nextSeries = withoutUndefined(nextSeriesEntity(record, series));
+      const nextStudy = withoutUndefined(nextStudyEntity(record, study, series === undefined));
+      checkBatch([instance, nextSeries, nextStudy]);
+      const actions: TransactionAction[] = [
+        ['create', instance],
+        conditional(nextSeries, series),
+        conditional(nextStudy, study),
+      ];
+      try {
+        await this.table.submitTransaction(actions);
+        return 'added';
+      } catch (error) {
+        const status = statusOf(error);
+        if (status !== 409 && status !== 412) translateStorageError(error, 'the index update');
+        if (await this.getInstance(record)) return 'exists';
+        await pause(attempt);
+      }
+    }
+    throw new StorageUnavailableError('The study index is too busy; the instance was not stored.');
+  }
+
+  private async read(partitionKey: string, rowKey: string): Promise<StoredRow | undefined> {
+    return guarded('an index read', async () => {
+      try {
+        return await this.table.getEntity(partitionKey, rowKey);
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw error;
+      }
+    });
+  }
+}
+
+/** Create the row if it was absent when read, otherwise replace it only if nobody changed it since. */
+function conditional(next: TableEntity, current: StoredRow | undefined): TransactionAction {
+  return current ? ['update', next, 'Replace', { etag: current.etag }] : ['create', next];
+}

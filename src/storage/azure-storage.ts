@@ -1,0 +1,39 @@
+import { TableClient, TableServiceClient } from '@azure/data-tables';
+import { DefaultAzureCredential } from '@azure/identity';
+import { BlobServiceClient } from '@azure/storage-blob';
+import type { StorageConfig } from '../config.js';
+import { AzureBlobStore, type BlockUploadOptions } from './azure-blob-store.js';
+import { AzureInstanceIndex } from './azure-index-store.js';
+import type { Storage } from './ports.js';
+import { guarded, statusOf } from './storage-errors.js';
+
+/** Builds the Azure adapters and creates the container and table when they are missing. */
+export async function openAzureStorage(config: StorageConfig, uploads?: BlockUploadOptions): Promise<Storage> {
+  const { target } = config;
+  const isLocal =
+    target.kind === 'connection-string' && /UseDevelopmentStorage|127\.0\.0\.1|localhost/.test(target.connectionString);
+  const tableOptions = isLocal ? { allowInsecureConnection: true } : {};
+  let blobService: BlobServiceClient;
+  let table: TableClient;
+  let tableService: TableServiceClient;
+  if (target.kind === 'connection-string') {
+    blobService = BlobServiceClient.fromConnectionString(target.connectionString);
+    table = TableClient.fromConnectionString(target.connectionString, config.table, tableOptions);
+    tableService = TableServiceClient.fromConnectionString(target.connectionString, tableOptions);
+  } else {
+    const credential = new DefaultAzureCredential();
+    blobService = new BlobServiceClient(target.blobEndpoint, credential);
+    table = new TableClient(target.tableEndpoint, config.table, credential);
+    tableService = new TableServiceClient(target.tableEndpoint, credential);
+  }
+  const container = blobService.getContainerClient(config.container);
+  await guarded('creating the blob container', () => container.createIfNotExists());
+  await guarded('creating the index table', async () => {
+    try {
+      await tableService.createTable(config.table);
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+    }
+  });
+  return { blobs: new AzureBlobStore(container, uploads), index: new AzureInstanceIndex(table) };
+}

@@ -1,0 +1,126 @@
+import type { TableEntity, TableEntityResult } from '@azure/data-tables';
+import { instanceRowKey, seriesRowKey, StudyRowKey } from './keys.js';
+import type { InstanceRecord, SeriesAggregate, StudyAggregate } from './ports.js';
+
+/**
+ * How index rows look in Table Storage. Searchable attributes are stored under their DICOM
+ * keyword (PatientID, StudyDate, ...) so the search issue can filter on them directly; our own
+ * bookkeeping properties start with an underscore-free lower-case name so they never collide.
+ */
+type Row = Record<string, string | number | undefined>;
+type StoredRow = TableEntityResult<Record<string, unknown>>;
+
+function textOf(value: unknown, fallback = ''): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
+export function instanceEntity(record: InstanceRecord): TableEntity<Row> {
+  return {
+    partitionKey: record.studyInstanceUid,
+    rowKey: instanceRowKey(record),
+    ...record.instance,
+    StudyInstanceUID: record.studyInstanceUid,
+    SeriesInstanceUID: record.seriesInstanceUid,
+    SOPInstanceUID: record.sopInstanceUid,
+    SOPClassUID: record.sopClassUid,
+    version: record.version,
+    blobName: record.blobName,
+    transferSyntaxUid: record.transferSyntaxUid,
+    size: record.size,
+    storedAt: record.storedAt,
+    pixelDataOffset: record.pixelDataOffset,
+    pixelDataLength: record.pixelDataLength,
+    numberOfFrames: record.numberOfFrames,
+    studyJson: JSON.stringify(record.study),
+    seriesJson: JSON.stringify(record.series),
+  };
+}
+
+export function recordFromEntity(row: StoredRow): InstanceRecord {
+  const text = (name: string): string => textOf(row[name]);
+  const optionalNumber = (name: string): number | undefined => (typeof row[name] === 'number' ? row[name] : undefined);
+  const instance: Record<string, string> = {};
+  for (const [name, value] of Object.entries(row)) {
+    if (/^[A-Z]/.test(name) && typeof value === 'string') instance[name] = value;
+  }
+  return {
+    studyInstanceUid: text('StudyInstanceUID'),
+    seriesInstanceUid: text('SeriesInstanceUID'),
+    sopInstanceUid: text('SOPInstanceUID'),
+    sopClassUid: text('SOPClassUID'),
+    version: text('version'),
+    blobName: text('blobName'),
+    transferSyntaxUid: text('transferSyntaxUid'),
+    size: Number(row['size'] ?? 0),
+    storedAt: text('storedAt'),
+    pixelDataOffset: optionalNumber('pixelDataOffset'),
+    pixelDataLength: optionalNumber('pixelDataLength'),
+    numberOfFrames: optionalNumber('numberOfFrames'),
+    study: JSON.parse(text('studyJson') || '{}') as Record<string, string>,
+    series: JSON.parse(text('seriesJson') || '{}') as Record<string, string>,
+    instance,
+  };
+}
+
+function attributesOf(row: StoredRow | undefined): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  for (const [name, value] of Object.entries(row ?? {})) {
+    if (/^[A-Z]/.test(name) && typeof value === 'string') attributes[name] = value;
+  }
+  return attributes;
+}
+
+/** The study row after adding one instance to it (current: the row as read, if any). */
+export function nextStudyEntity(
+  record: InstanceRecord,
+  current: StoredRow | undefined,
+  newSeries: boolean,
+): TableEntity<Row> {
+  const previous = current ? studyFromEntity(current) : undefined;
+  const modalities = new Set(previous?.modalities ?? []);
+  const modality = record.series['Modality'];
+  if (modality) modalities.add(modality);
+  return {
+    partitionKey: record.studyInstanceUid,
+    rowKey: StudyRowKey,
+    ...attributesOf(current),
+    ...record.study,
+    StudyInstanceUID: record.studyInstanceUid,
+    ModalitiesInStudy: [...modalities].sort().join('\\') || undefined,
+    numberOfSeries: (previous?.numberOfSeries ?? 0) + (newSeries ? 1 : 0),
+    numberOfInstances: (previous?.numberOfInstances ?? 0) + 1,
+  };
+}
+
+export function nextSeriesEntity(record: InstanceRecord, current: StoredRow | undefined): TableEntity<Row> {
+  return {
+    partitionKey: record.studyInstanceUid,
+    rowKey: seriesRowKey(record.seriesInstanceUid),
+    ...attributesOf(current),
+    ...record.series,
+    StudyInstanceUID: record.studyInstanceUid,
+    SeriesInstanceUID: record.seriesInstanceUid,
+    numberOfInstances: Number(current?.['numberOfInstances'] ?? 0) + 1,
+  };
+}
+
+export function studyFromEntity(row: StoredRow): StudyAggregate {
+  const attributes = attributesOf(row);
+  const modalities = attributes['ModalitiesInStudy'];
+  return {
+    studyInstanceUid: textOf(row['StudyInstanceUID'], row.partitionKey),
+    attributes,
+    numberOfSeries: Number(row['numberOfSeries'] ?? 0),
+    numberOfInstances: Number(row['numberOfInstances'] ?? 0),
+    modalities: modalities ? modalities.split('\\') : [],
+  };
+}
+
+export function seriesFromEntity(row: StoredRow): SeriesAggregate {
+  return {
+    studyInstanceUid: textOf(row['StudyInstanceUID'], row.partitionKey),
+    seriesInstanceUid: textOf(row['SeriesInstanceUID']),
+    attributes: attributesOf(row),
+    numberOfInstances: Number(row['numberOfInstances'] ?? 0),
+  };
+}

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import type { InstanceKey } from './ports.js';
+
+/**
+ * The one place that knows blob names and table keys. Every UID reaching here has passed
+ * isValidUid (digits and dots only), so none can contain a key's forbidden characters
+ * (`/ \ # ?`) or climb out of its blob prefix.
+ *
+ * Index table layout (docs/storage.md): one partition per study, so a study's rows commit
+ * together in one entity-group transaction and a study or series is one partition range query.
+ *   study row     PK = StudyInstanceUID  RK = "study"
+ *   series row    PK = StudyInstanceUID  RK = "series|{SeriesInstanceUID}"
+ *   instance row  PK = StudyInstanceUID  RK = "instance|{SeriesInstanceUID}|{SOPInstanceUID}"
+ */
+export const StudyRowKey = 'study';
+
+export function seriesRowKey(seriesInstanceUid: string): string {
+  return `series|${seriesInstanceUid}`;
+}
+
+export function instanceRowKey(key: Pick<InstanceKey, 'seriesInstanceUid' | 'sopInstanceUid'>): string {
+  return `instance|${key.seriesInstanceUid}|${key.sopInstanceUid}`;
+}
+
+/** Row-key range of all instance rows of a series ("|" + 1 is "}"). */
+export function instanceRowRange(seriesInstanceUid: string): { from: string; to: string } {
+  return { from: `instance|${seriesInstanceUid}|`, to: `instance|${seriesInstanceUid}}` };
+}
+
+/**
+ * A new version id: milliseconds since the epoch (sortable, so the newest copy is last) and
+ * 48 random bits, so concurrent writers of one SOP instance never share a blob name.
+ */
+export function newVersion(now = Date.now()): string {
+  return `${now.toString(36).padStart(9, '0')}${randomBytes(6).toString('hex')}`;
+}
+
+/** Instances live under their study and series, so a study's blobs are one prefix. */
+export function instanceBlobName(key: InstanceKey, version: string): string {
+  return `${key.studyInstanceUid}/${key.seriesInstanceUid}/${key.sopInstanceUid}/${version}.dcm`;
+}
+
+/** Blob metadata that lets the orphan sweeper find the index row a blob belongs to. */
+export function instanceBlobMetadata(key: InstanceKey, version: string): Record<string, string> {
+  return {
+    study: key.studyInstanceUid,
+    series: key.seriesInstanceUid,
+    sop: key.sopInstanceUid,
+    version,
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * The storage the DICOMweb transactions need, defined by them and implemented by the Azure
+ * adapters and the in-memory fakes. Every method may throw StorageUnavailableError.
+ */
+
+/** Storage cannot be reached or answered with a server error: the request is retried later (503). */
+export class StorageUnavailableError extends Error {
+  override readonly name = 'StorageUnavailableError';
+}
+
+/** A blob being written. Nothing is visible under its name until commit() returns. */
+export interface BlobUpload {
+  /** Appends bytes; resolves when the caller may send more (backpressure). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Makes the blob visible with all bytes written so far; returns its size in bytes. */
+  commit(metadata: Record<string, string>): Promise<number>;
+  /** Abandons the upload; staged bytes are discarded and nothing becomes visible. */
+  abort(): Promise<void>;
+}
+
+export interface BlobStore {
+  beginUpload(name: string, contentType: string): BlobUpload;
+  /** Deletes a blob; a missing blob is not an error. */
+  delete(name: string): Promise<void>;
+  /** Names and metadata of committed blobs under a prefix, for cleanup and tests. */
+  list(prefix: string): AsyncIterable<{ name: string; metadata: Record<string, string>; createdOn: Date }>;
+}
+
+/** What the index holds of one stored instance. */
+export interface InstanceRecord {
+  readonly studyInstanceUid: string;
+  readonly seriesInstanceUid: string;
+  readonly sopInstanceUid: string;
+  readonly sopClassUid: string;
+  /** Server-assigned, unique for each stored copy; names the blob. */
+  readonly version: string;
+  readonly blobName: string;
+  readonly transferSyntaxUid: string;
+  readonly size: number;
+  readonly storedAt: string;
+  /** Byte offset and length of the Pixel Data value (length -1 when encapsulated). */
+  readonly pixelDataOffset?: number | undefined;
+  readonly pixelDataLength?: number | undefined;
+  readonly numberOfFrames?: number | undefined;
+  /** Searchable attributes by keyword, as decoded text. */
+  readonly study: Readonly<Record<string, string>>;
+  readonly series: Readonly<Record<string, string>>;
+  readonly instance: Readonly<Record<string, string>>;
+}
+
+export interface InstanceKey {
+  readonly studyInstanceUid: string;
+  readonly seriesInstanceUid: string;
+  readonly sopInstanceUid: string;
+}
+
+export type AddInstanceOutcome = 'added' | 'exists';
+
+export interface StudyAggregate {
+  readonly studyInstanceUid: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly numberOfSeries: number;
+  readonly numberOfInstances: number;
+  readonly modalities: readonly string[];
+}
+
+export interface SeriesAggregate {
+  readonly studyInstanceUid: string;
+  readonly seriesInstanceUid: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly numberOfInstances: number;
+}
+
+export interface InstanceIndex {
+  getInstance(key: InstanceKey): Promise<InstanceRecord | undefined>;
+  /**
+   * Adds an instance and updates its study and series rows in one atomic step.
+   * 'exists' when the SOP Instance UID is already stored in that study and series: the index is unchanged.
+   */
+  addInstance(record: InstanceRecord): Promise<AddInstanceOutcome>;
+  getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined>;
+  getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined>;
+  /** Every blob name the index refers to for a SOP Instance UID, for orphan cleanup. */
+  isReferenced(key: InstanceKey, version: string): Promise<boolean>;
+}
+
+export interface Storage {
+  readonly blobs: BlobStore;
+  readonly index: InstanceIndex;
+}

@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import { inject } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { azuriteConnectionString, type StorageConfig } from '../../src/config.js';
+import type { AppConfig } from '../../src/http/context.js';
+import { createNodeServer, listen } from '../../src/host/node-host.js';
+import type { BlockUploadOptions } from '../../src/storage/azure-blob-store.js';
+import { openAzureStorage } from '../../src/storage/azure-storage.js';
+import type { Storage } from '../../src/storage/ports.js';
+
+export const defaultAppConfig: AppConfig = { publicBaseUrl: undefined, maxHeaderBytes: 8 * 1024 * 1024 };
+
+/** Storage config for this test file's own container and table in the shared Azurite. */
+export function uniqueStorageConfig(): StorageConfig {
+  const { blobPort, tablePort } = inject('azurite');
+  const suffix = randomBytes(5).toString('hex');
+  return {
+    target: { kind: 'connection-string', connectionString: azuriteConnectionString(blobPort, tablePort) },
+    container: `test-${suffix}`,
+    table: `test${suffix}`,
+  };
+}
+
+export async function openTestStorage(
+  uploads?: BlockUploadOptions,
+): Promise<{ storage: Storage; config: StorageConfig }> {
+  const config = uniqueStorageConfig();
+  return { storage: await openAzureStorage(config, uploads), config };
+}
+
+export interface TestServer {
+  readonly baseUrl: string;
+  readonly storage: Storage;
+  readonly storageConfig: StorageConfig;
+  close(): Promise<void>;
+}
+
+/** The node host on port 0 over Azurite, driven by real HTTP. */
+export async function startTestServer(
+  config: Partial<AppConfig> = {},
+  uploads?: BlockUploadOptions,
+): Promise<TestServer> {
+  const { storage, config: storageConfig } = await openTestStorage(uploads);
+  const server: Server = createNodeServer(
+    createApp({ storage, config: { ...defaultAppConfig, ...config }, log: () => undefined }),
+  );
+  const address = await listen(server, 0, '127.0.0.1');
+  return {
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    storage,
+    storageConfig,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
