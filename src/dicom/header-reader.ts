@@ -114,7 +114,8 @@ export class DicomHeaderReader {
       const partial = partialDataSet(thrown);
       if (!final && !atBudget) return undefined;
       if (!partial || final) throw new InvalidDicomError(describe(thrown));
-      dataSet = partial;
+      // The partial data set lacks the file meta group; read it on its own for the transfer syntax.
+      dataSet = withMeta(partial, bytes);
       complete = false;
     }
     if (!complete && !atBudget) return undefined;
@@ -136,6 +137,16 @@ export class DicomHeaderReader {
       truncated,
     };
   }
+}
+
+function withMeta(dataSet: DataSet, bytes: Uint8Array): DataSet {
+  try {
+    const meta = dicomParser.readPart10Header(bytes);
+    for (const [tag, element] of Object.entries(meta.elements)) dataSet.elements[tag] ??= element;
+  } catch {
+    // Without a readable meta group toHeader reports the missing transfer syntax.
+  }
+  return dataSet;
 }
 
 /** dicom-parser throws `{ exception, dataSet }` when the buffer ends mid-element. */
