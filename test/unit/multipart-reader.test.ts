@@ -69,7 +69,7 @@ describe('MultipartReader', () => {
     const reader = new MultipartReader(chunked(body, 11), 'sep');
     let count = 0;
     for await (const part of reader.parts()) {
-      void part;
+      expect(part.headers).toBeInstanceOf(Map);
       count += 1;
     }
     expect(count).toBe(3);

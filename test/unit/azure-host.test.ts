@@ -1,0 +1,30 @@
+import { HttpRequest } from '@azure/functions';
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { handleAzureRequest } from '../../src/host/azure-host.js';
+import { createMemoryStorage } from '../../src/storage/memory-storage.js';
+import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
+
+describe('Azure Functions host adapter', () => {
+  it('passes a streamed HttpRequest to the core and returns its answer', async () => {
+    const storage = createMemoryStorage();
+    const app = createApp({ storage, config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20 } });
+    const uids = newInstanceUids();
+    const file = buildInstance({ ...uids, pixelBytes: 4096 });
+    const request = new HttpRequest({
+      method: 'POST',
+      url: 'https://dicom.example.org/v2/studies',
+      headers: { 'content-type': 'application/dicom', accept: 'application/dicom+json' },
+      body: { bytes: file },
+    });
+    const response = await handleAzureRequest(app, request);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/dicom+json');
+    const json = (await response.json()) as Record<string, { Value: Record<string, { Value: string[] }>[] }>;
+    expect(json['00081199']?.Value[0]?.['00081190']?.Value[0]).toBe(
+      `https://dicom.example.org/v2/studies/${uids.studyInstanceUid}/series/${uids.seriesInstanceUid}/instances/${uids.sopInstanceUid}`,
+    );
+    expect(storage.blobs.blobs.size).toBe(1);
+    expect([...storage.blobs.blobs.values()][0]?.bytes.equals(file)).toBe(true);
+  });
+});

@@ -1,0 +1,43 @@
+import { describe, expect, it, vi } from 'vitest';
+
+const registered = vi.hoisted(() => ({
+  http: [] as { name: string; options: { methods: string[]; route: string; authLevel: string } }[],
+  setup: [] as unknown[],
+}));
+
+vi.mock('@azure/functions', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('@azure/functions')>();
+  return {
+    ...actual,
+    app: {
+      setup: (options: unknown) => registered.setup.push(options),
+      http: (name: string, options: { methods: string[]; route: string; authLevel: string }) =>
+        registered.http.push({ name, options }),
+    },
+  };
+});
+
+describe('Azure Functions registration', () => {
+  it('registers every route of the shared table with its methods and template, streaming enabled', async () => {
+    await import('../../functions/index.js');
+    const { routes } = await import('../../src/http/routes.js');
+    expect(registered.setup).toEqual([{ enableHttpStream: true }]);
+    expect(registered.http.map(({ name, options }) => [name, options.methods, options.route])).toEqual(
+      routes.map((route) => [route.name, [...route.methods], route.template]),
+    );
+    const templates = registered.http.map(({ options }) => options.route);
+    for (const template of ['v1/studies', 'v1/studies/{study}', 'v2/studies', 'v2/studies/{study}']) {
+      expect(templates).toContain(template);
+    }
+    expect(registered.http.find(({ options }) => options.route === 'v2/studies')?.options.methods).toEqual(['POST']);
+    expect(new Set(registered.http.map(({ name }) => name)).size).toBe(registered.http.length);
+  });
+
+  it('host.json serves routes without the /api prefix', async () => {
+    const { readFileSync } = await import('node:fs');
+    const host = JSON.parse(readFileSync(new URL('../../host.json', import.meta.url), 'utf8')) as {
+      extensions: { http: { routePrefix: string } };
+    };
+    expect(host.extensions.http.routePrefix).toBe('');
+  });
+});
