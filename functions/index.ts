@@ -2,19 +2,26 @@
  * Azure Functions registrations only: one HTTP trigger per entry of the shared route table.
  * The logic lives in src/; this file and src/host/node-host.ts are the two thin hosts.
  */
-import { app, type HttpRequest } from '@azure/functions';
+import { app, type HttpRequest, type InvocationContext } from '@azure/functions';
 import { createApp, type App } from '../src/app.js';
 import { readConfig } from '../src/config.js';
 import { handleAzureRequest } from '../src/host/azure-host.js';
 import { routes } from '../src/http/routes.js';
+import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
 import { openAzureStorage } from '../src/storage/azure-storage.js';
+import type { Storage } from '../src/storage/ports.js';
 
 app.setup({ enableHttpStream: true });
 
-let instance: Promise<App> | undefined;
+interface Service {
+  readonly dicomweb: App;
+  readonly storage: Storage;
+}
 
-/** Storage is opened once per worker, on the first request, so cold starts do no needless I/O. */
-function dicomweb(): Promise<App> {
+let instance: Promise<Service> | undefined;
+
+/** Storage is opened once per worker, on first use, so cold starts do no needless I/O. */
+function service(): Promise<Service> {
   instance ??= (async () => {
     const config = readConfig();
     if (!config.storage) {
@@ -22,7 +29,8 @@ function dicomweb(): Promise<App> {
         'Set DICOMWEB_BLOB_ENDPOINT and DICOMWEB_TABLE_ENDPOINT (or a connection string) for the Function App.',
       );
     }
-    return createApp({ storage: await openAzureStorage(config.storage), config: config.app });
+    const storage = await openAzureStorage(config.storage);
+    return { dicomweb: createApp({ storage, config: config.app }), storage };
   })().catch((error: unknown) => {
     instance = undefined;
     throw error;
@@ -35,6 +43,15 @@ for (const route of routes) {
     methods: [...route.methods],
     route: route.template,
     authLevel: 'anonymous',
-    handler: async (request: HttpRequest) => handleAzureRequest(await dicomweb(), request),
+    handler: async (request: HttpRequest) => handleAzureRequest((await service()).dicomweb, request),
   });
 }
+
+/** Clears what crashed stores left behind (docs/storage.md, "Orphans"). */
+app.timer('sweep-orphans', {
+  schedule: '0 */15 * * * *',
+  handler: async (_timer: unknown, context: InvocationContext) => {
+    const result = await sweepOrphans((await service()).storage);
+    context.log(`sweep-orphans: ${result.deletedBlobs} orphan blobs deleted, ${result.clearedNotes} notes cleared`);
+  },
+});

@@ -1,7 +1,7 @@
 import { DicomAttributes } from '../dicom/attributes.js';
 import { DicomHeaderReader, InvalidDicomError, type DicomHeader } from '../dicom/header-reader.js';
 import { instanceBlobMetadata, instanceBlobName, newVersion } from '../storage/keys.js';
-import type { BlobUpload, InstanceKey, Storage } from '../storage/ports.js';
+import type { BlobUpload, InstanceKey, PendingBlob, Storage } from '../storage/ports.js';
 import { drain } from '../util/streams.js';
 import { DicomwebError } from './errors.js';
 import { FailureReason, WarningReason, type FailureReasonCode, type WarningReasonCode } from './failure-codes.js';
@@ -134,7 +134,11 @@ async function storeOne(
   return commit(storage, upload, accepted, header, version);
 }
 
-/** Commits the blob, then the index rows; a lost race on the index removes the blob again. */
+/**
+ * The write order of docs/storage.md: pending note → blob commit → index rows → note removed.
+ * Readers only find instances through the index, so nothing is visible before its blob is
+ * complete; a failure between the steps leaves a note for the orphan sweep.
+ */
 async function commit(
   storage: Storage,
   upload: BlobUpload,
@@ -143,9 +147,11 @@ async function commit(
   version: string,
 ): Promise<StoredInstance | FailedInstance> {
   const blobName = instanceBlobName(instance.key, version);
-  const size = await upload.commit(instanceBlobMetadata(instance.key, version));
+  const pending = { key: instance.key, version, blobName, createdAt: new Date() };
+  await storage.pending.add(pending);
   let outcome;
   try {
+    const size = await upload.commit(instanceBlobMetadata(instance.key, version));
     outcome = await storage.index.addInstance({
       ...instance.key,
       sopClassUid: instance.sopClassUid,
@@ -153,7 +159,7 @@ async function commit(
       blobName,
       transferSyntaxUid: header.transferSyntax.uid,
       size,
-      storedAt: new Date().toISOString(),
+      storedAt: pending.createdAt.toISOString(),
       pixelDataOffset: header.pixelDataOffset,
       pixelDataLength: header.pixelDataLength,
       numberOfFrames: instance.numberOfFrames,
@@ -162,20 +168,31 @@ async function commit(
       instance: instance.instance,
     });
   } catch (error) {
-    // The blob is not referenced; remove it now, or the orphan sweep will.
-    await storage.blobs.delete(blobName).catch(() => undefined);
+    await removeOrphan(storage, pending);
     throw error;
   }
   if (outcome === 'exists') {
-    await storage.blobs.delete(blobName).catch(() => undefined);
+    await removeOrphan(storage, pending);
     return alreadyStored(instance);
   }
+  // Best effort: a note left behind is cleared by the sweep, which sees the index refers to the blob.
+  await storage.pending.remove(pending).catch(() => undefined);
   return {
     key: instance.key,
     sopClassUid: instance.sopClassUid,
     warningReason: warningReason(instance, header),
     problems: instance.problems,
   };
+}
+
+/** Deletes a blob the index does not refer to; if storage fails now, the note stays for the sweep. */
+async function removeOrphan(storage: Storage, pending: PendingBlob): Promise<void> {
+  try {
+    await storage.blobs.delete(pending.blobName);
+    await storage.pending.remove(pending);
+  } catch {
+    // left for sweepOrphans
+  }
 }
 
 /** One warning per instance, as Azure gives it: implicit VR first, then attribute problems. */

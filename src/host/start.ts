@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { createApp } from '../app.js';
 import { azuriteConnectionString, readConfig, type StorageConfig } from '../config.js';
+import { DEFAULT_ORPHAN_AGE_MS, sweepOrphans } from '../dicomweb/sweep-orphans.js';
 import { openAzureStorage } from '../storage/azure-storage.js';
 import { startAzurite, type AzuriteProcess } from './azurite.js';
 import { createNodeServer, listen } from './node-host.js';
@@ -34,6 +35,19 @@ async function main(): Promise<void> {
   };
   try {
     const storage = await openAzureStorage(storageConfig);
+    const sweep = (): void => {
+      sweepOrphans(storage).then(
+        (result) => {
+          if (result.clearedNotes > 0)
+            console.log(`Orphan sweep: ${result.deletedBlobs} blobs deleted, ${result.clearedNotes} notes cleared.`);
+        },
+        (error: unknown) => {
+          console.error('Orphan sweep failed:', error);
+        },
+      );
+    };
+    sweep();
+    setInterval(sweep, DEFAULT_ORPHAN_AGE_MS).unref();
     const server = createNodeServer(createApp({ storage, config: config.app }));
     const address = await listen(server, config.port, config.host);
     const origin = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

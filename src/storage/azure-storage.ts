@@ -4,6 +4,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { StorageConfig } from '../config.js';
 import { AzureBlobStore, type BlockUploadOptions } from './azure-blob-store.js';
 import { AzureInstanceIndex } from './azure-index-store.js';
+import { AzurePendingBlobs } from './azure-pending-blobs.js';
 import type { Storage } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
 
@@ -35,5 +36,9 @@ export async function openAzureStorage(config: StorageConfig, uploads?: BlockUpl
       if (statusOf(error) !== 409) throw error;
     }
   });
-  return { blobs: new AzureBlobStore(container, uploads), index: new AzureInstanceIndex(table) };
+  return {
+    blobs: new AzureBlobStore(container, uploads),
+    index: new AzureInstanceIndex(table),
+    pending: new AzurePendingBlobs(table),
+  };
 }

@@ -49,3 +49,20 @@ export function instanceBlobMetadata(key: InstanceKey, version: string): Record<
     version,
   };
 }
+
+/**
+ * Pending notes live in the index table, partitioned by the hour they were written and one of
+ * 16 shards (no single hot partition under load); the sweep reads past hours as one key range.
+ */
+export const PendingPartitionPrefix = 'pending|';
+
+export function pendingPartitionKey(createdAt: Date, version: string): string {
+  const hour = createdAt.toISOString().slice(0, 13).replace(/\D/g, '');
+  return `${PendingPartitionPrefix}${hour}|${version.slice(-1)}`;
+}
+
+/** Partition keys below this one hold only notes written before `cutoff`'s hour. */
+export function pendingPartitionUpperBound(cutoff: Date): string {
+  const hour = cutoff.toISOString().slice(0, 13).replace(/\D/g, '');
+  return `${PendingPartitionPrefix}${hour}`;
+}

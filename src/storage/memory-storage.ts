@@ -15,6 +15,8 @@ import type {
   InstanceIndex,
   InstanceKey,
   InstanceRecord,
+  PendingBlob,
+  PendingBlobs,
   SeriesAggregate,
   Storage,
   StudyAggregate,
@@ -107,6 +109,32 @@ export class MemoryInstanceIndex implements InstanceIndex {
   }
 }
 
-export function createMemoryStorage(): Storage & { blobs: MemoryBlobStore; index: MemoryInstanceIndex } {
-  return { blobs: new MemoryBlobStore(), index: new MemoryInstanceIndex() };
+export class MemoryPendingBlobs implements PendingBlobs {
+  readonly notes = new Map<string, PendingBlob>();
+
+  add(pending: PendingBlob): Promise<void> {
+    this.notes.set(pending.version, pending);
+    return Promise.resolve();
+  }
+
+  remove(pending: PendingBlob): Promise<void> {
+    this.notes.delete(pending.version);
+    return Promise.resolve();
+  }
+
+  async *olderThan(cutoff: Date): AsyncIterable<PendingBlob> {
+    await Promise.resolve();
+    const old = [...this.notes.values()].filter((note) => note.createdAt < cutoff);
+    yield* old.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+}
+
+export type MemoryStorage = Storage & {
+  blobs: MemoryBlobStore;
+  index: MemoryInstanceIndex;
+  pending: MemoryPendingBlobs;
+};
+
+export function createMemoryStorage(): MemoryStorage {
+  return { blobs: new MemoryBlobStore(), index: new MemoryInstanceIndex(), pending: new MemoryPendingBlobs() };
 }

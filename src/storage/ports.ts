@@ -84,7 +84,26 @@ export interface InstanceIndex {
   isReferenced(key: InstanceKey, version: string): Promise<boolean>;
 }
 
+/**
+ * A note written just before an instance's blob is committed and removed once its index rows
+ * are: whatever a crash leaves between the two steps, the sweep finds here and cleans.
+ */
+export interface PendingBlob {
+  readonly key: InstanceKey;
+  readonly version: string;
+  readonly blobName: string;
+  readonly createdAt: Date;
+}
+
+export interface PendingBlobs {
+  add(pending: PendingBlob): Promise<void>;
+  remove(pending: PendingBlob): Promise<void>;
+  /** Notes written before `cutoff`, oldest first. */
+  olderThan(cutoff: Date): AsyncIterable<PendingBlob>;
+}
+
 export interface Storage {
   readonly blobs: BlobStore;
   readonly index: InstanceIndex;
+  readonly pending: PendingBlobs;
 }

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 const registered = vi.hoisted(() => ({
   http: [] as { name: string; options: { methods: string[]; route: string; authLevel: string } }[],
   setup: [] as unknown[],
+  timer: [] as { name: string; schedule: string }[],
 }));
 
 vi.mock('@azure/functions', async (importOriginal) => {
@@ -13,6 +14,8 @@ vi.mock('@azure/functions', async (importOriginal) => {
       setup: (options: unknown) => registered.setup.push(options),
       http: (name: string, options: { methods: string[]; route: string; authLevel: string }) =>
         registered.http.push({ name, options }),
+      timer: (name: string, options: { schedule: string }) =>
+        registered.timer.push({ name, schedule: options.schedule }),
     },
   };
 });
@@ -31,6 +34,7 @@ describe('Azure Functions registration', () => {
     }
     expect(registered.http.find(({ options }) => options.route === 'v2/studies')?.options.methods).toEqual(['POST']);
     expect(new Set(registered.http.map(({ name }) => name)).size).toBe(registered.http.length);
+    expect(registered.timer).toEqual([{ name: 'sweep-orphans', schedule: '0 */15 * * * *' }]);
   });
 
   it('host.json serves routes without the /api prefix', async () => {

@@ -1,0 +1,213 @@
+import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
+import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { request as httpRequest } from 'node:http';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../src/config.js';
+import { sweepOrphans } from '../../src/dicomweb/sweep-orphans.js';
+import { createNodeServer, listen } from '../../src/host/node-host.js';
+import { AzureBlobStore } from '../../src/storage/azure-blob-store.js';
+import { AzureInstanceIndex } from '../../src/storage/azure-index-store.js';
+import { instanceBlobMetadata, instanceBlobName, newVersion } from '../../src/storage/keys.js';
+import { StorageUnavailableError, type Storage } from '../../src/storage/ports.js';
+import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
+import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { defaultAppConfig, openTestStorage, startTestServer, type TestServer } from '../helpers/server.js';
+
+/** Serves `storage` on port 0 and returns its base URL. */
+async function serve(storage: Storage): Promise<{ baseUrl: string; close: () => Promise<void> }> {
+  const server: Server = createNodeServer(createApp({ storage, config: defaultAppConfig, log: () => undefined }));
+  const address = await listen(server, 0, '127.0.0.1');
+  return {
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
+
+async function blobNames(storage: Storage, prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const blob of storage.blobs.list(prefix)) names.push(blob.name);
+  return names;
+}
+
+const post = (baseUrl: string, body: Uint8Array, type = 'application/dicom') =>
+  fetch(`${baseUrl}/v2/studies`, {
+    method: 'POST',
+    headers: { 'content-type': type, accept: 'application/dicom+json' },
+    body: body as Uint8Array<ArrayBuffer>,
+  });
+
+/** A port nothing listens on: the SDKs get connection refused, as in an outage. */
+const DEAD = 'http://127.0.0.1:9';
+const credential = new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY);
+
+describe('storage failures', () => {
+  let healthy: Storage;
+  beforeAll(async () => {
+    healthy = (await openTestStorage()).storage;
+  });
+
+  it('answers 503 with Retry-After when Blob Storage is unreachable, and indexes nothing', async () => {
+    const deadBlobs = new AzureBlobStore(
+      new ContainerClient(`${DEAD}/${AZURITE_ACCOUNT}/dead`, credential, { retryOptions: { maxTries: 1 } }),
+    );
+    const storage: Storage = { ...healthy, blobs: deadBlobs };
+    const server = await serve(storage);
+    try {
+      const uids = newInstanceUids();
+      const response = await post(server.baseUrl, buildInstance({ ...uids, pixelBytes: 100 }));
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('5');
+      expect(await response.text()).toMatch(/unavailable/);
+      expect(await healthy.index.getInstance(uids)).toBeUndefined();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers 503 when Table Storage is unreachable, and leaves no blob', async () => {
+    const deadIndex = new AzureInstanceIndex(
+      new TableClient(`${DEAD}/${AZURITE_ACCOUNT}`, 'dead', new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY), {
+        retryOptions: { maxRetries: 0 },
+        allowInsecureConnection: true,
+      }),
+    );
+    const server = await serve({ ...healthy, index: deadIndex });
+    try {
+      const uids = newInstanceUids();
+      const response = await post(server.baseUrl, buildInstance({ ...uids, pixelBytes: 100 }));
+      expect(response.status).toBe(503);
+      expect(await blobNames(healthy, `${uids.studyInstanceUid}/`)).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('removes the blob again when the index write fails after the blob was committed', async () => {
+    const failingIndex = Object.create(healthy.index) as Storage['index'];
+    failingIndex.addInstance = () => Promise.reject(new StorageUnavailableError('injected'));
+    const server = await serve({ ...healthy, index: failingIndex });
+    try {
+      const uids = newInstanceUids();
+      const response = await post(server.baseUrl, buildInstance({ ...uids, pixelBytes: 1000 }));
+      expect(response.status).toBe(503);
+      expect(await blobNames(healthy, `${uids.studyInstanceUid}/`)).toEqual([]);
+      const notes = [];
+      for await (const note of healthy.pending.olderThan(new Date(Date.now() + 3_600_000))) {
+        if (note.key.studyInstanceUid === uids.studyInstanceUid) notes.push(note);
+      }
+      expect(notes).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('keeps instances stored before an outage in the same request intact', async () => {
+    const first = newInstanceUids();
+    const second = newInstanceUids();
+    let calls = 0;
+    const flaky = Object.create(healthy.index) as Storage['index'];
+    flaky.addInstance = (record) => {
+      calls += 1;
+      return calls === 1 ? healthy.index.addInstance(record) : Promise.reject(new StorageUnavailableError('injected'));
+    };
+    const server = await serve({ ...healthy, index: flaky });
+    try {
+      const body = multipartBody(
+        dicomParts([buildInstance({ ...first, pixelBytes: 10 }), buildInstance({ ...second, pixelBytes: 10 })]),
+        'zz',
+      );
+      const response = await post(server.baseUrl, body, 'multipart/related; boundary=zz');
+      expect(response.status).toBe(503);
+      const record = await healthy.index.getInstance(first);
+      expect(record).toBeDefined();
+      expect(await blobNames(healthy, `${first.studyInstanceUid}/`)).toEqual([record?.blobName]);
+      expect(await healthy.index.getInstance(second)).toBeUndefined();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('sweeps what a crash left between blob commit and index write, and nothing else', async () => {
+    const crashed = newInstanceUids();
+    const version = newVersion();
+    const blobName = instanceBlobName(crashed, version);
+    const createdAt = new Date(Date.now() - 60 * 60 * 1000);
+    await healthy.pending.add({ key: crashed, version, blobName, createdAt });
+    const upload = healthy.blobs.beginUpload(blobName, 'application/dicom');
+    await upload.write(buildInstance({ ...crashed }));
+    await upload.commit(instanceBlobMetadata(crashed, version));
+
+    const stored = newInstanceUids();
+    const server = await serve(healthy);
+    try {
+      expect((await post(server.baseUrl, buildInstance({ ...stored }))).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+    const record = await healthy.index.getInstance(stored);
+    // A stale note of a store that did finish: only the note goes.
+    await healthy.pending.add({
+      key: stored,
+      version: record?.version ?? '',
+      blobName: record?.blobName ?? '',
+      createdAt,
+    });
+
+    const result = await sweepOrphans(healthy);
+    expect(result).toEqual({ deletedBlobs: 1, clearedNotes: 2 });
+    expect(await blobNames(healthy, `${crashed.studyInstanceUid}/`)).toEqual([]);
+    expect(await blobNames(healthy, `${stored.studyInstanceUid}/`)).toEqual([record?.blobName]);
+    expect(await sweepOrphans(healthy)).toEqual({ deletedBlobs: 0, clearedNotes: 0 });
+  });
+});
+
+describe('client aborts', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('leaves nothing visible when the client disconnects mid-instance, and keeps serving', async () => {
+    const uids = newInstanceUids();
+    const file = buildInstance({ ...uids, pixelBytes: 20 * 1024 * 1024 });
+    const url = new URL(`${server.baseUrl}/v2/studies`);
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/dicom',
+          accept: 'application/dicom+json',
+          'content-length': file.length,
+        },
+      });
+      req.on('error', () => {
+        resolve();
+      });
+      req.write(file.subarray(0, 9 * 1024 * 1024), () => {
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 200);
+      });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await server.storage.index.getInstance(uids)).toBeUndefined();
+    expect(await blobNames(server.storage, `${uids.studyInstanceUid}/`)).toEqual([]);
+    const next = newInstanceUids();
+    expect((await post(server.baseUrl, buildInstance({ ...next }))).status).toBe(200);
+  });
+});
