@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { instanceBlobMetadata, instanceBlobName, newVersion } from '../../src/storage/keys.js';
+import { createMemoryStorage } from '../../src/storage/memory-storage.js';
+import type { InstanceRecord, Storage } from '../../src/storage/ports.js';
+import { newInstanceUids, testUid } from '../helpers/dicom-builder.js';
+import { openTestStorage } from '../helpers/server.js';
+
+function record(
+  uids: ReturnType<typeof newInstanceUids>,
+  modality = 'CT',
+  overrides: Partial<InstanceRecord> = {},
+): InstanceRecord {
+  const version = newVersion();
+  return {
+    ...uids,
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+    version,
+    blobName: instanceBlobName(uids, version),
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+    size: 3_000_000_000,
+    storedAt: new Date().toISOString(),
+    pixelDataOffset: 1074,
+    pixelDataLength: 2_000_000,
+    numberOfFrames: 1,
+    study: { PatientID: 'P1', PatientName: 'Yamada^Tarou=山田^太郎' },
+    series: { Modality: modality },
+    instance: { InstanceNumber: '1' },
+    ...overrides,
+  };
+}
+
+/** One contract, two implementations: the fake unit tests rely on behaves as Azure does. */
+const implementations: [string, () => Promise<Storage>][] = [
+  ['memory', () => Promise.resolve(createMemoryStorage())],
+  ['Azure (Azurite)', async () => (await openTestStorage()).storage],
+];
+
+describe.each(implementations)('storage contract: %s', (_name, open) => {
+  it('adds instances atomically with their study and series aggregates', async () => {
+    const storage = await open();
+    const study = testUid();
+    const seriesA = testUid();
+    const seriesB = testUid();
+    const first = record(newInstanceUids(study, seriesA), 'CT');
+    expect(await storage.index.addInstance(first)).toBe('added');
+    expect(await storage.index.addInstance(record(newInstanceUids(study, seriesA), 'CT'))).toBe('added');
+    expect(await storage.index.addInstance(record(newInstanceUids(study, seriesB), 'MR'))).toBe('added');
+    expect(await storage.index.getStudy(study)).toMatchObject({
+      numberOfSeries: 2,
+      numberOfInstances: 3,
+      modalities: ['CT', 'MR'],
+      attributes: { PatientID: 'P1', PatientName: 'Yamada^Tarou=山田^太郎' },
+    });
+    expect((await storage.index.getSeries(study, seriesA))?.numberOfInstances).toBe(2);
+    const read = await storage.index.getInstance(first);
+    expect(read).toMatchObject({
+      size: 3_000_000_000,
+      pixelDataOffset: 1074,
+      version: first.version,
+      blobName: first.blobName,
+    });
+    expect(read?.study).toEqual(first.study);
+    expect(await storage.index.isReferenced(first, first.version)).toBe(true);
+    expect(await storage.index.isReferenced(first, newVersion())).toBe(false);
+  });
+
+  it('reports an existing instance and leaves the index unchanged', async () => {
+    const storage = await open();
+    const uids = newInstanceUids();
+    const original = record(uids);
+    await storage.index.addInstance(original);
+    expect(await storage.index.addInstance(record(uids))).toBe('exists');
+    expect((await storage.index.getInstance(uids))?.version).toBe(original.version);
+    expect((await storage.index.getStudy(uids.studyInstanceUid))?.numberOfInstances).toBe(1);
+  });
+
+  it('keeps aggregates exact under concurrent writers of one study', async () => {
+    const storage = await open();
+    const study = testUid();
+    const series = testUid();
+    const records = Array.from({ length: 12 }, () => record(newInstanceUids(study, series)));
+    const outcomes = await Promise.all(records.map((r) => storage.index.addInstance(r)));
+    expect(outcomes.every((outcome) => outcome === 'added')).toBe(true);
+    expect(await storage.index.getStudy(study)).toMatchObject({ numberOfSeries: 1, numberOfInstances: 12 });
+    expect((await storage.index.getSeries(study, series))?.numberOfInstances).toBe(12);
+  });
+
+  it('makes a blob visible only on commit, and never on abort', async () => {
+    const storage = await open();
+    const uids = newInstanceUids();
+    const committed = storage.blobs.beginUpload(instanceBlobName(uids, 'v1'), 'application/dicom');
+    await committed.write(Buffer.alloc(10, 1));
+    const aborted = storage.blobs.beginUpload(instanceBlobName(uids, 'v2'), 'application/dicom');
+    await aborted.write(Buffer.alloc(10, 2));
+    const listed = async () => {
+      const names: string[] = [];
+      for await (const blob of storage.blobs.list(`${uids.studyInstanceUid}/`)) names.push(blob.name);
+      return names;
+    };
+    expect(await listed()).toEqual([]);
+    expect(await committed.commit(instanceBlobMetadata(uids, 'v1'))).toBe(10);
+    await aborted.abort();
+    expect(await listed()).toEqual([instanceBlobName(uids, 'v1')]);
+    await storage.blobs.delete(instanceBlobName(uids, 'v1'));
+    await storage.blobs.delete(instanceBlobName(uids, 'v1')); // deleting twice is fine
+    expect(await listed()).toEqual([]);
+  });
+
+  it('lists pending notes older than a cutoff, across hours', async () => {
+    const storage = await open();
+    const hour = 60 * 60 * 1000;
+    const now = Date.now();
+    const notes = [3 * hour, hour / 2, 60_000].map((age) => {
+      const uids = newInstanceUids();
+      const version = newVersion(now - age);
+      return { key: uids, version, blobName: instanceBlobName(uids, version), createdAt: new Date(now - age) };
+    });
+    for (const note of notes) await storage.pending.add(note);
+    const found: string[] = [];
+    for await (const note of storage.pending.olderThan(new Date(now - 15 * 60 * 1000))) found.push(note.version);
+    expect(found).toEqual(expect.arrayContaining([notes[0]?.version, notes[1]?.version]));
+    expect(found).not.toContain(notes[2]?.version);
+    for (const note of notes) await storage.pending.remove(note);
+  });
+});
