@@ -27,7 +27,11 @@ describe('Azure Table limits', () => {
 
   it('rejects keys over 1 KiB and transactions over 100 operations', () => {
     expect(() => checkEntity({ partitionKey: 'k'.repeat(513), rowKey: 'r' })).toThrow(/1 KiB/);
-    expect(() => checkBatch(Array.from({ length: 101 }, () => base))).toThrow(/100 operations/);
-    expect(() => checkBatch(Array.from({ length: 100 }, () => base))).not.toThrow();
+    expect(() => {
+      checkBatch(Array.from({ length: 101 }, () => base));
+    }).toThrow(/100 operations/);
+    expect(() => {
+      checkBatch(Array.from({ length: 100 }, () => base));
+    }).not.toThrow();
   });
 });
