@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { azuriteConnectionString, type StorageConfig } from '../../src/config.js';
 import type { AppConfig } from '../../src/http/context.js';
@@ -36,20 +36,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** The node host on port 0 over Azurite, driven by real HTTP. */
-export async function startTestServer(
+/** Serves `storage` through the node host on port 0. */
+export async function serveStorage(
+  storage: Storage,
   config: Partial<AppConfig> = {},
-  uploads?: BlockUploadOptions,
-): Promise<TestServer> {
-  const { storage, config: storageConfig } = await openTestStorage(uploads);
+): Promise<{ baseUrl: string; close(): Promise<void> }> {
   const server: Server = createNodeServer(
     createApp({ storage, config: { ...defaultAppConfig, ...config }, log: () => undefined }),
   );
   const address = await listen(server, 0, '127.0.0.1');
   return {
     baseUrl: `http://127.0.0.1:${address.port}`,
-    storage,
-    storageConfig,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
@@ -57,5 +54,29 @@ export async function startTestServer(
           resolve();
         });
       }),
+  };
+}
+
+/** The node host on port 0 over this file's own container and table in Azurite. */
+export async function startTestServer(
+  config: Partial<AppConfig> = {},
+  uploads?: BlockUploadOptions,
+): Promise<TestServer> {
+  const { storage, config: storageConfig } = await openTestStorage(uploads);
+  return { ...(await serveStorage(storage, config)), storage, storageConfig };
+}
+
+/** Starts a test server before the suite's tests and stops it after them. */
+export function useTestServer(config: Partial<AppConfig> = {}): () => TestServer {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startTestServer(config);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  return () => {
+    if (!server) throw new Error('the test server has not started');
+    return server;
   };
 }

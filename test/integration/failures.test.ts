@@ -1,35 +1,18 @@
 import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
 import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { request as httpRequest } from 'node:http';
-import type { Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../src/config.js';
 import { sweepOrphans } from '../../src/dicomweb/sweep-orphans.js';
-import { createNodeServer, listen } from '../../src/host/node-host.js';
 import { AzureBlobStore } from '../../src/storage/azure-blob-store.js';
 import { AzureInstanceIndex } from '../../src/storage/azure-index-store.js';
 import { instanceBlobMetadata, instanceBlobName, newVersion } from '../../src/storage/keys.js';
 import { StorageUnavailableError, type Storage } from '../../src/storage/ports.js';
 import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
 import { dicomParts, multipartBody } from '../helpers/multipart.js';
-import { defaultAppConfig, openTestStorage, startTestServer, type TestServer } from '../helpers/server.js';
+import { openTestStorage, serveStorage, useTestServer } from '../helpers/server.js';
 
-/** Serves `storage` on port 0 and returns its base URL. */
-async function serve(storage: Storage): Promise<{ baseUrl: string; close: () => Promise<void> }> {
-  const server: Server = createNodeServer(createApp({ storage, config: defaultAppConfig, log: () => undefined }));
-  const address = await listen(server, 0, '127.0.0.1');
-  return {
-    baseUrl: `http://127.0.0.1:${address.port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => {
-          resolve();
-        });
-      }),
-  };
-}
+const serve = (storage: Storage) => serveStorage(storage);
 
 async function blobNames(storage: Storage, prefix: string): Promise<string[]> {
   const names: string[] = [];
@@ -170,15 +153,10 @@ describe('storage failures', () => {
 });
 
 describe('client aborts', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const testServer = useTestServer();
 
   it('leaves nothing visible when the client disconnects mid-instance, and keeps serving', async () => {
+    const server = testServer();
     const uids = newInstanceUids();
     const file = buildInstance({ ...uids, pixelBytes: 20 * 1024 * 1024 });
     const url = new URL(`${server.baseUrl}/v2/studies`);

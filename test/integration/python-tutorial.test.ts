@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findPython } from '../helpers/python.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { useTestServer } from '../helpers/server.js';
 
 const python = findPython();
 const SAMPLES = join(import.meta.dirname, '..', 'fixtures', 'azure-samples');
@@ -26,20 +26,14 @@ function run(
 }
 
 describe.skipIf(python === undefined)('the Azure Python tutorial', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const server = useTestServer();
 
   it('stores the three samples with its own requests + urllib3 code: 200, 200, 409', async () => {
     const result = await run(
       python ?? 'python3',
       [join(import.meta.dirname, '..', 'python', 'azure_tutorial_stow.py'), SAMPLES],
       {
-        DICOMWEB_BASE_URL: `${server.baseUrl}/v2`,
+        DICOMWEB_BASE_URL: `${server().baseUrl}/v2`,
       },
     );
     expect(result.stderr).toBe('');

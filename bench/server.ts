@@ -1,0 +1,82 @@
+/**
+ * The DICOMweb server as the bench runs it: its own process (so its memory is its own), the
+ * production node host over the storage named in the environment, plus one bench-only path,
+ * /__bench/memory, answered before the app sees the request.
+ *
+ * Prints {"port", "pid", "baselineRssBytes"} as one JSON line on stdout once it listens; exits on
+ * SIGTERM or when its stdin closes (the bench went away).
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { createApp } from '../src/app.js';
+import { readConfig } from '../src/config.js';
+import { createNodeServer, listen } from '../src/host/node-host.js';
+import { openAzureStorage } from '../src/storage/azure-storage.js';
+import { MEMORY_PATH, RESET_PEAK_PATH, type MemoryReport, type ServerReady } from './server-protocol.js';
+
+
+let peakRss = process.memoryUsage.rss();
+const sample = (): number => {
+  const rss = process.memoryUsage.rss();
+  if (rss > peakRss) peakRss = rss;
+  return rss;
+};
+setInterval(sample, 50).unref();
+
+function memoryReport(baselineRssBytes: number): MemoryReport {
+  const rssBytes = sample();
+  const usage = process.memoryUsage();
+  return {
+    rssBytes,
+    peakRssBytes: peakRss,
+    baselineRssBytes,
+    heapUsedBytes: usage.heapUsed,
+    externalBytes: usage.external,
+    arrayBuffersBytes: usage.arrayBuffers,
+  };
+}
+
+function sendJson(res: ServerResponse, value: unknown): void {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify(value));
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  if (!config.storage) throw new Error('bench/server.ts needs DICOMWEB_STORAGE_CONNECTION_STRING.');
+  const storage = await openAzureStorage(config.storage);
+  const server = createNodeServer(createApp({ storage, config: config.app }));
+
+  // Wrap the host's own listener, so the server object (and its timeouts) stays the production one.
+  const appListeners = server.listeners('request') as RequestListener[];
+  server.removeAllListeners('request');
+  let baselineRssBytes = 0;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === MEMORY_PATH && req.method === 'GET') {
+      sendJson(res, memoryReport(baselineRssBytes));
+    } else if (req.url === RESET_PEAK_PATH && req.method === 'POST') {
+      peakRss = process.memoryUsage.rss();
+      sendJson(res, memoryReport(baselineRssBytes));
+    } else {
+      for (const listener of appListeners) listener.call(server, req, res);
+    }
+  });
+
+  const address = await listen(server, 0, '127.0.0.1');
+  baselineRssBytes = sample();
+  const ready: ServerReady = { port: address.port, pid: process.pid, baselineRssBytes };
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
+
+  const stop = (): void => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.stdin.once('end', stop);
+  process.stdin.resume();
+}
+
+main().catch((error: unknown) => {
+  console.error('bench server:', error);
+  process.exit(1);
+});
