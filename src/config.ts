@@ -52,6 +52,12 @@ function name(env: Env, key: string, fallback: string, pattern: RegExp): string 
   return value;
 }
 
+function emptySearchStatus(raw: string | undefined): 200 | 204 {
+  if (raw === undefined || raw === '' || raw === '200') return 200;
+  if (raw === '204') return 204;
+  throw new Error(`DICOMWEB_QIDO_EMPTY_STATUS must be 200 or 204, not "${raw}".`);
+}
+
 /** Reads the environment once; every setting is listed in the README. */
 export function readConfig(env: Env = process.env): ServerConfig {
   const container = name(env, 'DICOMWEB_BLOB_CONTAINER', 'dicomweb', /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/);
@@ -73,6 +79,7 @@ export function readConfig(env: Env = process.env): ServerConfig {
     app: {
       publicBaseUrl,
       maxHeaderBytes: positiveInt(env, 'DICOMWEB_MAX_HEADER_BYTES', 8 * 1024 * 1024),
+      emptySearchStatus: emptySearchStatus(env['DICOMWEB_QIDO_EMPTY_STATUS']),
     },
     storage: target ? { target, container, table } : undefined,
     container,

@@ -42,6 +42,14 @@ export const Tag = {
   BitsAllocated: def('BitsAllocated', '00280100', 'US'),
   PerformedProcedureStepStartDate: def('PerformedProcedureStepStartDate', '00400244', 'DA'),
   PixelData: def('PixelData', '7FE00010', 'OB'),
+  ModalitiesInStudy: def('ModalitiesInStudy', '00080061', 'CS'),
+  InstanceAvailability: def('InstanceAvailability', '00080056', 'CS'),
+  RetrieveURL: def('RetrieveURL', '00081190', 'UR'),
+  NumberOfStudyRelatedSeries: def('NumberOfStudyRelatedSeries', '00201206', 'IS'),
+  NumberOfStudyRelatedInstances: def('NumberOfStudyRelatedInstances', '00201208', 'IS'),
+  NumberOfSeriesRelatedInstances: def('NumberOfSeriesRelatedInstances', '00201209', 'IS'),
+  TimezoneOffsetFromUTC: def('TimezoneOffsetFromUTC', '00080201', 'SH'),
+  PerformedProcedureStepStartTime: def('PerformedProcedureStepStartTime', '00400245', 'TM'),
 } as const satisfies Record<string, TagDef>;
 
 export type TagKeyword = keyof typeof Tag;
@@ -49,4 +57,12 @@ export type TagKeyword = keyof typeof Tag;
 /** dicom-parser's element key for a tag. */
 export function parserKey(tag: TagDef): string {
   return `x${tag.tag.toLowerCase()}`;
+}
+
+const BY_KEYWORD = new Map<string, TagDef>(Object.values(Tag).map((tag) => [tag.keyword, tag]));
+const BY_TAG = new Map<string, TagDef>(Object.values(Tag).map((tag) => [tag.tag, tag]));
+
+/** A tag by keyword (case-sensitive, as in PS3.6) or by eight hex digits. */
+export function lookupTag(id: string): TagDef | undefined {
+  return /^[0-9A-Fa-f]{8}$/.test(id) ? BY_TAG.get(id.toUpperCase()) : BY_KEYWORD.get(id);
 }

@@ -23,11 +23,18 @@ export const StudyAttributes: readonly TagDef[] = [
 export const SeriesAttributes: readonly TagDef[] = [
   Tag.Modality,
   Tag.PerformedProcedureStepStartDate,
+  Tag.PerformedProcedureStepStartTime,
   Tag.ManufacturerModelName,
   Tag.SeriesNumber,
   Tag.SeriesDescription,
 ];
-export const InstanceAttributes: readonly TagDef[] = [Tag.InstanceNumber];
+export const InstanceAttributes: readonly TagDef[] = [
+  Tag.InstanceNumber,
+  Tag.Rows,
+  Tag.Columns,
+  Tag.BitsAllocated,
+  Tag.NumberOfFrames,
+];
 
 export interface ValidInstance {
   readonly key: InstanceKey;

@@ -6,6 +6,8 @@ export interface AppConfig {
   readonly publicBaseUrl: string | undefined;
   /** Most header bytes held in memory per instance while it is stored. */
   readonly maxHeaderBytes: number;
+  /** Status of a search without matches: 200 with [] (PS3.18 after CP-2473), or 204 as Azure answers. */
+  readonly emptySearchStatus: 200 | 204;
 }
 
 export interface RequestContext {

@@ -1,5 +1,6 @@
 import type { ApiVersion } from '../dicomweb/instance-validation.js';
 import type { Handler } from './context.js';
+import { searchHandler } from './search-handler.js';
 import { handleStore } from './store-handler.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
@@ -27,6 +28,22 @@ interface Resource {
 const RESOURCES: readonly Resource[] = [
   { name: 'store', methods: ['POST'], path: 'studies', handler: handleStore },
   { name: 'store-study', methods: ['POST'], path: 'studies/{study}', handler: handleStore },
+  { name: 'search-studies', methods: ['GET'], path: 'studies', handler: searchHandler('study') },
+  { name: 'search-series', methods: ['GET'], path: 'series', handler: searchHandler('series') },
+  { name: 'search-instances', methods: ['GET'], path: 'instances', handler: searchHandler('instance') },
+  { name: 'search-study-series', methods: ['GET'], path: 'studies/{study}/series', handler: searchHandler('series') },
+  {
+    name: 'search-study-instances',
+    methods: ['GET'],
+    path: 'studies/{study}/instances',
+    handler: searchHandler('instance'),
+  },
+  {
+    name: 'search-series-instances',
+    methods: ['GET'],
+    path: 'studies/{study}/series/{series}/instances',
+    handler: searchHandler('instance'),
+  },
 ];
 
 /** The route table: every resource under every API version. */

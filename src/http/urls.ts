@@ -3,6 +3,7 @@ import type { InstanceKey } from '../storage/ports.js';
 /** Absolute URLs of DICOMweb resources under one versioned base (e.g. https://host/v2). */
 export interface ResourceUrls {
   study(studyInstanceUid: string): string;
+  series(studyInstanceUid: string, seriesInstanceUid: string): string;
   instance(key: InstanceKey): string;
 }
 
@@ -10,6 +11,7 @@ export function resourceUrls(versionBase: string): ResourceUrls {
   const base = versionBase.replace(/\/+$/, '');
   return {
     study: (study) => `${base}/studies/${study}`,
+    series: (study, series) => `${base}/studies/${study}/series/${series}`,
     instance: (key) =>
       `${base}/studies/${key.studyInstanceUid}/series/${key.seriesInstanceUid}/instances/${key.sopInstanceUid}`,
   };

@@ -1,4 +1,11 @@
-import type { TableClient, TableEntity, TableEntityResult, TransactionAction } from '@azure/data-tables';
+import {
+  odata,
+  type TableClient,
+  type TableEntity,
+  type TableEntityResult,
+  type TransactionAction,
+} from '@azure/data-tables';
+import { followAzurePath } from './azure-search-paths.js';
 import {
   instanceEntity,
   nextSeriesEntity,
@@ -7,18 +14,21 @@ import {
   seriesFromEntity,
   studyFromEntity,
 } from './index-entities.js';
-import { instanceRowKey, seriesRowKey, StudyRowKey } from './keys.js';
+import { instanceRowKey, instanceRowRange, seriesRowKey, StudyRowKey } from './keys.js';
 import {
   StorageUnavailableError,
+  type AccessPath,
   type AddInstanceOutcome,
   type InstanceIndex,
   type InstanceKey,
   type InstanceRecord,
+  type SearchPointer,
   type SeriesAggregate,
   type StudyAggregate,
 } from './ports.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
-import { checkBatch } from './table-limits.js';
+import { pointerEntity, pointerRows, type PointerRow } from './search-pointers.js';
+import { checkBatch, checkEntity } from './table-limits.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
@@ -57,6 +67,34 @@ export class AzureInstanceIndex implements InstanceIndex {
     return record?.version === version;
   }
 
+  follow(path: AccessPath): AsyncIterable<SearchPointer> {
+    return followAzurePath(this.table, path);
+  }
+
+  async listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]> {
+    const rows = await this.range(studyInstanceUid, 'series|', 'series}');
+    return rows.map(seriesFromEntity);
+  }
+
+  async listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
+    const { from, to } = seriesInstanceUid
+      ? instanceRowRange(seriesInstanceUid)
+      : { from: 'instance|', to: 'instance}' };
+    const rows = await this.range(studyInstanceUid, from, to);
+    return rows.map(recordFromEntity);
+  }
+
+  private async range(partitionKey: string, from: string, to: string): Promise<StoredRow[]> {
+    const filter = odata`PartitionKey eq ${partitionKey} and RowKey ge ${from} and RowKey lt ${to}`;
+    const rows: StoredRow[] = [];
+    const pages = this.table.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: 1000 });
+    for (;;) {
+      const page = await guarded('an index query', () => pages.next());
+      if (page.done) return rows;
+      rows.push(...page.value);
+    }
+  }
+
   /**
    * One entity-group transaction in the study's partition: create the instance row (fails if it
    * exists), and update the series and study rows conditionally on the ETags just read. A writer
@@ -64,11 +102,14 @@ export class AzureInstanceIndex implements InstanceIndex {
    */
   async addInstance(record: InstanceRecord): Promise<AddInstanceOutcome> {
     const instance = withoutUndefined(instanceEntity(record));
+    const written = new Set<string>();
+    const now = new Date();
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
       const [study, series] = await Promise.all([
         this.read(record.studyInstanceUid, StudyRowKey),
         this.read(record.studyInstanceUid, seriesRowKey(record.seriesInstanceUid)),
       ]);
+      await this.writePointers(pointerRows(record, study, series, now), written);
       const nextSeries = withoutUndefined(nextSeriesEntity(record, series));
       const nextStudy = withoutUndefined(nextStudyEntity(record, study, series === undefined));
       checkBatch([instance, nextSeries, nextStudy]);
@@ -88,6 +129,19 @@ export class AzureInstanceIndex implements InstanceIndex {
       }
     }
     throw new StorageUnavailableError('The study index is too busy; the instance was not stored.');
+  }
+
+  /** Search pointers go first (write-ahead); readers verify them, so early ones are harmless. */
+  private async writePointers(rows: readonly PointerRow[], written: Set<string>): Promise<void> {
+    const pending = rows.filter((row) => !written.has(`${row.partitionKey}\n${row.rowKey}`));
+    await Promise.all(
+      pending.map(async (row) => {
+        const entity = pointerEntity(row);
+        checkEntity(entity);
+        await guarded('a search pointer write', () => this.table.upsertEntity(entity, 'Replace'));
+        written.add(`${row.partitionKey}\n${row.rowKey}`);
+      }),
+    );
   }
 
   private async read(partitionKey: string, rowKey: string): Promise<StoredRow | undefined> {

@@ -89,6 +89,7 @@ export function nextStudyEntity(
     ModalitiesInStudy: [...modalities].sort().join('\\') || undefined,
     numberOfSeries: (previous?.numberOfSeries ?? 0) + (newSeries ? 1 : 0),
     numberOfInstances: (previous?.numberOfInstances ?? 0) + 1,
+    createdAt: previous?.createdAt ?? record.storedAt,
   };
 }
 
@@ -101,6 +102,7 @@ export function nextSeriesEntity(record: InstanceRecord, current: StoredRow | un
     StudyInstanceUID: record.studyInstanceUid,
     SeriesInstanceUID: record.seriesInstanceUid,
     numberOfInstances: Number(current?.['numberOfInstances'] ?? 0) + 1,
+    createdAt: textOf(current?.['createdAt'], record.storedAt),
   };
 }
 
@@ -113,6 +115,7 @@ export function studyFromEntity(row: StoredRow): StudyAggregate {
     numberOfSeries: Number(row['numberOfSeries'] ?? 0),
     numberOfInstances: Number(row['numberOfInstances'] ?? 0),
     modalities: modalities ? modalities.split('\\') : [],
+    createdAt: textOf(row['createdAt']),
   };
 }
 
@@ -122,5 +125,6 @@ export function seriesFromEntity(row: StoredRow): SeriesAggregate {
     seriesInstanceUid: textOf(row['SeriesInstanceUID']),
     attributes: attributesOf(row),
     numberOfInstances: Number(row['numberOfInstances'] ?? 0),
+    createdAt: textOf(row['createdAt']),
   };
 }

@@ -66,3 +66,41 @@ export function pendingPartitionUpperBound(cutoff: Date): string {
   const hour = cutoff.toISOString().slice(0, 13).replace(/\D/g, '');
   return `${PendingPartitionPrefix}${hour}`;
 }
+
+/**
+ * Free text (PatientID, AccessionNumber, names) in a key: percent-encoded so no forbidden key
+ * character (`/ \ # ?`, control characters) can appear, and `|` stays a separator.
+ */
+export function keyText(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*|~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/**
+ * Search access paths (docs/storage.md "Access paths"): small pointer rows, each in a partition
+ * chosen so one search is one key-range query. They are written before the study partition
+ * commits and checked against it when read, so a stale or early pointer never shows up in results.
+ */
+export const AccessPathKeys = {
+  patientId: (patientId: string) => `pid|${keyText(patientId)}`,
+  accession: (accession: string) => `acc|${keyText(accession)}`,
+  /** Name tokens share a partition per first character; the RowKey starts with the token. */
+  nameToken: (token: string) => `pn|${keyText(Array.from(token)[0] ?? '')}`,
+  nameTokenRow: (token: string, studyUid: string) => `${keyText(token)}|${studyUid}`,
+  /** One partition per StudyDate; a date range is one PartitionKey range query. */
+  studyDate: (yyyymmdd: string) => `sd|${yyyymmdd}`,
+  /** Studies by creation time, newest first, in 16 shards so no partition is hot. */
+  recent: (shard: string) => `recent|${shard}`,
+  recentRow: (createdAt: Date, studyUid: string) =>
+    `${(9_999_999_999_999 - createdAt.getTime()).toString().padStart(13, '0')}|${studyUid}`,
+  series: (seriesUid: string) => `ser|${seriesUid}`,
+  sop: (sopUid: string) => `sop|${sopUid}`,
+  modality: (modality: string) => `mod|${keyText(modality)}`,
+} as const;
+
+export const RECENT_SHARDS = '0123456789abcdef'.split('');
+
+export function recentShard(studyUid: string): string {
+  let hash = 0;
+  for (const char of studyUid) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return RECENT_SHARDS[hash % RECENT_SHARDS.length] ?? '0';
+}

@@ -7,8 +7,10 @@ import {
   seriesFromEntity,
   studyFromEntity,
 } from './index-entities.js';
-import { instanceRowKey, seriesRowKey, StudyRowKey } from './keys.js';
+import { AccessPathKeys, instanceRowKey, instanceRowRange, keyText, seriesRowKey, StudyRowKey } from './keys.js';
+import { pointerRows, type PointerRow } from './search-pointers.js';
 import type {
+  AccessPath,
   AddInstanceOutcome,
   BlobStore,
   BlobUpload,
@@ -17,6 +19,7 @@ import type {
   InstanceRecord,
   PendingBlob,
   PendingBlobs,
+  SearchPointer,
   SeriesAggregate,
   Storage,
   StudyAggregate,
@@ -69,6 +72,39 @@ export class MemoryBlobStore implements BlobStore {
 /** In-memory index built from the same row shapes as the Table adapter; writes are atomic. */
 export class MemoryInstanceIndex implements InstanceIndex {
   private readonly rows = new Map<string, StoredRow>();
+  private readonly pointers = new Map<string, PointerRow>();
+
+  async *follow(path: AccessPath): AsyncIterable<SearchPointer> {
+    await Promise.resolve();
+    const matches = [...this.pointers.values()].filter((row) => pointerMatches(row, path));
+    matches.sort((a, b) => compare(a.partitionKey, b.partitionKey) || compare(a.rowKey, b.rowKey));
+    if (path.kind === 'recent') matches.sort((a, b) => compare(a.rowKey, b.rowKey));
+    for (const row of matches) {
+      yield {
+        studyInstanceUid: row.study,
+        seriesInstanceUid: row.series,
+        sopInstanceUid: path.kind === 'sop' ? path.sopInstanceUid : undefined,
+        sortKey: path.kind === 'studyDates' ? row.partitionKey.slice(3) : undefined,
+      };
+    }
+  }
+
+  listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]> {
+    return Promise.resolve(this.range(studyInstanceUid, 'series|', 'series}').map(seriesFromEntity));
+  }
+
+  listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
+    const { from, to } = seriesInstanceUid
+      ? instanceRowRange(seriesInstanceUid)
+      : { from: 'instance|', to: 'instance}' };
+    return Promise.resolve(this.range(studyInstanceUid, from, to).map(recordFromEntity));
+  }
+
+  private range(partitionKey: string, from: string, to: string): StoredRow[] {
+    return [...this.rows.values()]
+      .filter((row) => row.partitionKey === partitionKey && (row.rowKey ?? '') >= from && (row.rowKey ?? '') < to)
+      .sort((a, b) => compare(a.rowKey ?? '', b.rowKey ?? ''));
+  }
 
   getInstance(key: InstanceKey): Promise<InstanceRecord | undefined> {
     const row = this.row(key.studyInstanceUid, instanceRowKey(key));
@@ -94,6 +130,9 @@ export class MemoryInstanceIndex implements InstanceIndex {
     if (this.row(pk, instanceRowKey(record))) return Promise.resolve('exists');
     const series = this.row(pk, seriesRowKey(record.seriesInstanceUid));
     const study = this.row(pk, StudyRowKey);
+    for (const pointer of pointerRows(record, study, series, new Date())) {
+      this.pointers.set(`${pointer.partitionKey}\n${pointer.rowKey}`, pointer);
+    }
     for (const entity of [
       instanceEntity(record),
       nextSeriesEntity(record, series),
@@ -106,6 +145,34 @@ export class MemoryInstanceIndex implements InstanceIndex {
 
   private row(partitionKey: string, rowKey: string): StoredRow | undefined {
     return this.rows.get(`${partitionKey}\n${rowKey}`);
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The same key predicates as the Table queries of azure-search-paths.ts. */
+function pointerMatches(row: PointerRow, path: AccessPath): boolean {
+  switch (path.kind) {
+    case 'patientId':
+      return row.partitionKey === AccessPathKeys.patientId(path.value);
+    case 'accession':
+      return row.partitionKey === AccessPathKeys.accession(path.value);
+    case 'series':
+      return row.partitionKey === AccessPathKeys.series(path.seriesInstanceUid);
+    case 'sop':
+      return row.partitionKey === AccessPathKeys.sop(path.sopInstanceUid);
+    case 'modality':
+      return row.partitionKey === AccessPathKeys.modality(path.value);
+    case 'studyDates':
+      return (
+        row.partitionKey >= AccessPathKeys.studyDate(path.from) && row.partitionKey <= AccessPathKeys.studyDate(path.to)
+      );
+    case 'nameToken':
+      return row.partitionKey === AccessPathKeys.nameToken(path.prefix) && row.rowKey.startsWith(keyText(path.prefix));
+    case 'recent':
+      return row.partitionKey.startsWith('recent|');
   }
 }
 

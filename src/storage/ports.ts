@@ -62,6 +62,8 @@ export interface StudyAggregate {
   readonly numberOfSeries: number;
   readonly numberOfInstances: number;
   readonly modalities: readonly string[];
+  /** When the study's first instance was stored (ISO 8601); results are ordered newest first. */
+  readonly createdAt: string;
 }
 
 export interface SeriesAggregate {
@@ -69,7 +71,30 @@ export interface SeriesAggregate {
   readonly seriesInstanceUid: string;
   readonly attributes: Readonly<Record<string, string>>;
   readonly numberOfInstances: number;
+  readonly createdAt: string;
 }
+
+/** Where a search pointer leads: a study, and for series and instance paths the rest of the key. */
+export interface SearchPointer {
+  readonly studyInstanceUid: string;
+  readonly seriesInstanceUid?: string | undefined;
+  readonly sopInstanceUid?: string | undefined;
+  /** The value the path is sorted by (StudyDate for the date path), for ordering. */
+  readonly sortKey?: string | undefined;
+}
+
+/** The access paths search can follow (docs/storage.md "Access paths"). */
+export type AccessPath =
+  | { readonly kind: 'patientId'; readonly value: string }
+  | { readonly kind: 'accession'; readonly value: string }
+  /** Studies with a PatientName word starting with `prefix` (folded, see foldName). */
+  | { readonly kind: 'nameToken'; readonly prefix: string }
+  /** StudyDate from `from` to `to` (YYYYMMDD, inclusive); pointers carry the date as sortKey. */
+  | { readonly kind: 'studyDates'; readonly from: string; readonly to: string }
+  | { readonly kind: 'recent' }
+  | { readonly kind: 'series'; readonly seriesInstanceUid: string }
+  | { readonly kind: 'sop'; readonly sopInstanceUid: string }
+  | { readonly kind: 'modality'; readonly value: string };
 
 export interface InstanceIndex {
   getInstance(key: InstanceKey): Promise<InstanceRecord | undefined>;
@@ -80,8 +105,18 @@ export interface InstanceIndex {
   addInstance(record: InstanceRecord): Promise<AddInstanceOutcome>;
   getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined>;
   getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined>;
-  /** Every blob name the index refers to for a SOP Instance UID, for orphan cleanup. */
+  /** True when the index row of this instance refers to exactly this stored version. */
   isReferenced(key: InstanceKey, version: string): Promise<boolean>;
+  /**
+   * Pointers along one access path. They may be stale (an attribute changed since) or early (a
+   * store still in progress): search checks each against the study partition. The recent path
+   * yields newest studies first; the others in key order.
+   */
+  follow(path: AccessPath): AsyncIterable<SearchPointer>;
+  /** The series rows of a study. */
+  listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]>;
+  /** Instance rows of a study, or of one series of it. */
+  listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]>;
 }
 
 /**

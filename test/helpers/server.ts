@@ -9,7 +9,11 @@ import type { BlockUploadOptions } from '../../src/storage/azure-blob-store.js';
 import { openAzureStorage } from '../../src/storage/azure-storage.js';
 import type { Storage } from '../../src/storage/ports.js';
 
-export const defaultAppConfig: AppConfig = { publicBaseUrl: undefined, maxHeaderBytes: 8 * 1024 * 1024 };
+export const defaultAppConfig: AppConfig = {
+  publicBaseUrl: undefined,
+  maxHeaderBytes: 8 * 1024 * 1024,
+  emptySearchStatus: 200,
+};
 
 /** Storage config for this test file's own container and table in the shared Azurite. */
 export function uniqueStorageConfig(): StorageConfig {

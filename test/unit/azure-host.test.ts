@@ -8,7 +8,10 @@ import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
 describe('Azure Functions host adapter', () => {
   it('passes a streamed HttpRequest to the core and returns its answer', async () => {
     const storage = createMemoryStorage();
-    const app = createApp({ storage, config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20 } });
+    const app = createApp({
+      storage,
+      config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20, emptySearchStatus: 200 },
+    });
     const uids = newInstanceUids();
     const file = buildInstance({ ...uids, pixelBytes: 4096 });
     const request = new HttpRequest({

@@ -10,7 +10,7 @@ function setup() {
   const storage = createMemoryStorage();
   const app = createApp({
     storage,
-    config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20 },
+    config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20, emptySearchStatus: 200 },
     log: () => undefined,
   });
   const post = async (path: string, body: Uint8Array, headers: Record<string, string> = {}) => {
@@ -126,7 +126,10 @@ describe('store validation rules (v1 and v2)', () => {
 
   it('answers 405 for a method a store path does not support', async () => {
     const { storage } = setup();
-    const app = createApp({ storage, config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20 } });
+    const app = createApp({
+      storage,
+      config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20, emptySearchStatus: 200 },
+    });
     const response = await app.handle(new Request('http://localhost/v2/studies/1.2.3', { method: 'PUT' }));
     expect(response.status).toBe(405);
   });

@@ -1,0 +1,148 @@
+import type {
+  InstanceIndex,
+  InstanceRecord,
+  SearchPointer,
+  SeriesAggregate,
+  StudyAggregate,
+} from '../../storage/ports.js';
+import { chooseCandidates, pointersOf } from './candidates.js';
+import type { Filter } from './matching.js';
+import type { SearchQuery } from './query.js';
+import type { Level } from './searchable.js';
+
+export interface SearchMatch {
+  readonly study: StudyAggregate;
+  readonly series?: SeriesAggregate | undefined;
+  readonly instance?: InstanceRecord | undefined;
+}
+
+export interface SearchResult {
+  readonly matches: SearchMatch[];
+  /** More matches exist beyond offset + limit. */
+  readonly truncated: boolean;
+}
+
+/** Point reads in flight at once while checking candidates. */
+const PARALLEL_READS = 16;
+
+function passes(filters: readonly Filter[], level: Level, attributes: Readonly<Record<string, string>>): boolean {
+  return filters.every(
+    (filter) => filter.attribute.level !== level || filter.matches(attributes[filter.attribute.tag.keyword]),
+  );
+}
+
+function studyAttributes(study: StudyAggregate): Record<string, string> {
+  return { ...study.attributes, StudyInstanceUID: study.studyInstanceUid };
+}
+
+function seriesAttributes(series: SeriesAggregate): Record<string, string> {
+  return { ...series.attributes, SeriesInstanceUID: series.seriesInstanceUid };
+}
+
+function instanceAttributes(instance: InstanceRecord): Record<string, string> {
+  return { ...instance.instance, SOPInstanceUID: instance.sopInstanceUid, SOPClassUID: instance.sopClassUid };
+}
+
+const newestFirst = (a: { createdAt: string }, b: { createdAt: string }) =>
+  a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0;
+const newestInstanceFirst = (a: InstanceRecord, b: InstanceRecord) =>
+  a.storedAt < b.storedAt ? 1 : a.storedAt > b.storedAt ? -1 : 0;
+
+/** Study candidates in result order, each checked against the study partition. */
+async function* studies(
+  index: InstanceIndex,
+  query: SearchQuery,
+): AsyncGenerator<{ study: StudyAggregate; pointers: SearchPointer[] }> {
+  const scoped = query.resource.studyInstanceUid;
+  const uids = scoped
+    ? [scoped]
+    : query.filters.find((filter) => filter.attribute.tag.keyword === 'StudyInstanceUID')?.exactValues;
+  const check = async (uid: string, pointers: SearchPointer[]) => {
+    const study = await index.getStudy(uid);
+    return study && passes(query.filters, 'study', studyAttributes(study)) ? { study, pointers } : undefined;
+  };
+  if (uids) {
+    const found = (await Promise.all(uids.map((uid) => check(uid, [])))).filter((hit) => hit !== undefined);
+    yield* found.sort((a, b) => newestFirst(a.study, b.study));
+    return;
+  }
+  const source = chooseCandidates(query.filters);
+  const narrow = (pointers: SearchPointer[]) => (source.narrowsSeries ? pointers : []);
+  // Group pointers by study, keeping the order in which studies first appear.
+  const groups = new Map<string, SearchPointer[]>();
+  const flush = async function* (ordered: boolean) {
+    const entries = [...groups.entries()];
+    groups.clear();
+    const hits = [];
+    for (let i = 0; i < entries.length; i += PARALLEL_READS) {
+      const slice = entries.slice(i, i + PARALLEL_READS);
+      const checked = await Promise.all(slice.map(([uid, pointers]) => check(uid, narrow(pointers))));
+      for (const hit of checked) if (hit) hits.push(hit);
+      if (ordered) {
+        yield* hits.splice(0);
+      }
+    }
+    if (!ordered) yield* hits.sort((a, b) => newestFirst(a.study, b.study));
+  };
+  for await (const pointer of pointersOf(index, source)) {
+    const group = groups.get(pointer.studyInstanceUid);
+    if (group) group.push(pointer);
+    else groups.set(pointer.studyInstanceUid, [pointer]);
+    if (source.ordered && groups.size >= PARALLEL_READS) yield* flush(true);
+  }
+  yield* flush(source.ordered);
+}
+
+/** Series of a study that pass the series filters, newest first; pointers narrow them when they name series. */
+async function seriesOf(
+  index: InstanceIndex,
+  query: SearchQuery,
+  study: StudyAggregate,
+  pointers: SearchPointer[],
+): Promise<SeriesAggregate[]> {
+  const scoped = query.resource.seriesInstanceUid;
+  const named = scoped
+    ? [scoped]
+    : pointers.map((pointer) => pointer.seriesInstanceUid).filter((uid) => uid !== undefined);
+  const all =
+    named.length > 0
+      ? (await Promise.all([...new Set(named)].map((uid) => index.getSeries(study.studyInstanceUid, uid)))).filter(
+          (found) => found !== undefined,
+        )
+      : await index.listSeries(study.studyInstanceUid);
+  return all.filter((series) => passes(query.filters, 'series', seriesAttributes(series))).sort(newestFirst);
+}
+
+/**
+ * QIDO-RS search at any level (PS3.18 §10.6): candidates from one access path, each checked
+ * against every filter; newest first; offset and limit applied to the checked matches.
+ */
+export async function search(index: InstanceIndex, query: SearchQuery): Promise<SearchResult> {
+  const wanted = query.offset + query.limit;
+  const matches: SearchMatch[] = [];
+  const level = query.resource.level;
+  for await (const { study, pointers } of studies(index, query)) {
+    if (level === 'study') {
+      matches.push({ study });
+    } else {
+      for (const series of await seriesOf(index, query, study, pointers)) {
+        if (level === 'series') {
+          matches.push({ study, series });
+        } else {
+          const sops = new Set(pointers.map((pointer) => pointer.sopInstanceUid).filter((uid) => uid !== undefined));
+          const instances = (await index.listInstances(study.studyInstanceUid, series.seriesInstanceUid))
+            .filter(
+              (instance) =>
+                (sops.size === 0 || sops.has(instance.sopInstanceUid)) &&
+                passes(query.filters, 'instance', instanceAttributes(instance)),
+            )
+            .sort(newestInstanceFirst);
+          for (const instance of instances) matches.push({ study, series, instance });
+        }
+        if (matches.length > wanted) break;
+      }
+    }
+    if (matches.length > wanted) break;
+  }
+  return { matches: matches.slice(query.offset, wanted), truncated: matches.length > wanted };
+}

@@ -1,0 +1,80 @@
+import { odata, type TableClient } from '@azure/data-tables';
+import { AccessPathKeys, keyText, RECENT_SHARDS } from './keys.js';
+import type { AccessPath, SearchPointer } from './ports.js';
+import { guarded } from './storage-errors.js';
+
+interface PointerEntity {
+  partitionKey?: string;
+  rowKey?: string;
+  study?: string;
+  series?: string;
+}
+
+/** The Table query of one access path (keys.ts AccessPathKeys). */
+function filterFor(path: Exclude<AccessPath, { kind: 'recent' }>): string {
+  switch (path.kind) {
+    case 'patientId':
+      return odata`PartitionKey eq ${AccessPathKeys.patientId(path.value)}`;
+    case 'accession':
+      return odata`PartitionKey eq ${AccessPathKeys.accession(path.value)}`;
+    case 'series':
+      return odata`PartitionKey eq ${AccessPathKeys.series(path.seriesInstanceUid)}`;
+    case 'sop':
+      return odata`PartitionKey eq ${AccessPathKeys.sop(path.sopInstanceUid)}`;
+    case 'modality':
+      return odata`PartitionKey eq ${AccessPathKeys.modality(path.value)}`;
+    case 'studyDates':
+      return odata`PartitionKey ge ${AccessPathKeys.studyDate(path.from)} and PartitionKey le ${AccessPathKeys.studyDate(path.to)}`;
+    case 'nameToken': {
+      const from = keyText(path.prefix);
+      // "~" sorts after every character keyText emits, so this is "RowKey starts with from".
+      return odata`PartitionKey eq ${AccessPathKeys.nameToken(path.prefix)} and RowKey ge ${from} and RowKey lt ${`${from}~`}`;
+    }
+  }
+}
+
+async function* query(table: TableClient, filter: string): AsyncGenerator<PointerEntity> {
+  const pages = table.listEntities<PointerEntity>({ queryOptions: { filter } }).byPage({ maxPageSize: 1000 });
+  for (;;) {
+    const page = await guarded('a search query', () => pages.next());
+    if (page.done) return;
+    yield* page.value;
+  }
+}
+
+function toPointer(row: PointerEntity, sortKey?: string): SearchPointer | undefined {
+  if (!row.study) return undefined;
+  return { studyInstanceUid: row.study, seriesInstanceUid: row.series, sortKey };
+}
+
+/** Newest studies first: a k-way merge of the 16 recency shards, each already in that order. */
+async function* recent(table: TableClient): AsyncGenerator<SearchPointer> {
+  const shards = RECENT_SHARDS.map((shard) => query(table, odata`PartitionKey eq ${AccessPathKeys.recent(shard)}`));
+  const heads = await Promise.all(shards.map((shard) => shard.next()));
+  for (;;) {
+    let best = -1;
+    for (const [i, head] of heads.entries()) {
+      if (head.done) continue;
+      const bestHead = heads[best];
+      if (best < 0 || (bestHead && !bestHead.done && (head.value.rowKey ?? '') < (bestHead.value.rowKey ?? '')))
+        best = i;
+    }
+    const chosen = heads[best];
+    if (!chosen || chosen.done) return;
+    const pointer = toPointer(chosen.value);
+    if (pointer) yield pointer;
+    heads[best] = await (shards[best] as AsyncGenerator<PointerEntity>).next();
+  }
+}
+
+export async function* followAzurePath(table: TableClient, path: AccessPath): AsyncGenerator<SearchPointer> {
+  if (path.kind === 'recent') {
+    yield* recent(table);
+    return;
+  }
+  for await (const row of query(table, filterFor(path))) {
+    const sortKey = path.kind === 'studyDates' ? row.partitionKey?.slice(3) : undefined;
+    const pointer = toPointer(row, sortKey);
+    if (pointer) yield path.kind === 'sop' ? { ...pointer, sopInstanceUid: path.sopInstanceUid } : pointer;
+  }
+}
