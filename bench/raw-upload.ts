@@ -16,9 +16,7 @@ import type { Body } from './workloads.js';
  */
 export async function uploadRaw(container: ContainerClient, name: string, body: Body): Promise<void> {
   const source =
-    body.kind === 'buffer'
-      ? Readable.from([body.bytes])
-      : createReadStream(body.path, { highWaterMark: FILE_CHUNK });
+    body.kind === 'buffer' ? Readable.from([body.bytes]) : createReadStream(body.path, { highWaterMark: FILE_CHUNK });
   await container
     .getBlockBlobClient(name)
     .uploadStream(source, DEFAULT_BLOCK_UPLOAD.blockSize, DEFAULT_BLOCK_UPLOAD.concurrency, {

@@ -1,4 +1,5 @@
 /** Turns measured runs into the figures printed and saved: medians, rates and the raw ratio. */
+import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { median, MiB } from './measure.js';
 import type { BenchSettings } from './settings.js';
@@ -58,7 +59,14 @@ export function summarize(
 
 export interface BenchReport {
   readonly finishedAt: string;
-  readonly machine: { readonly node: string; readonly platform: string; readonly cpus: number; readonly memoryMiB: number };
+  readonly machine: {
+    readonly node: string;
+    readonly platform: string;
+    readonly cpus: number;
+    readonly memoryMiB: number;
+  };
+  /** The server code measured: figures only compare across runs of the same source. */
+  readonly source: SourceState;
   readonly settings: BenchSettings;
   readonly notes: readonly string[];
   readonly workloads: readonly WorkloadResult[];
@@ -66,7 +74,27 @@ export interface BenchReport {
   readonly largeUpload: { readonly baselineRssMiB: number; readonly peakRssMiB: number } | undefined;
 }
 
+export interface SourceState {
+  readonly commit: string | undefined;
+  /** `git status --porcelain` lines for the server's code, when it differs from the commit. */
+  readonly uncommitted: readonly string[];
+}
+
+/** Read at the start of a run (the server children load src/ as it is then). */
+export function sourceState(repoRoot: string): SourceState {
+  const git = (...args: string[]): string =>
+    execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const commit = git('rev-parse', '--short', 'HEAD').trim();
+    const status = git('status', '--porcelain', '--', 'src', 'package.json', 'package-lock.json');
+    return { commit, uncommitted: status.split('\n').filter((line) => line.trim() !== '') };
+  } catch {
+    return { commit: undefined, uncommitted: [] };
+  }
+}
+
 export function benchReport(
+  source: SourceState,
   settings: BenchSettings,
   notes: readonly string[],
   workloads: readonly WorkloadResult[],
@@ -81,6 +109,7 @@ export function benchReport(
       cpus: cpus().length,
       memoryMiB: Math.round(totalmem() / MiB),
     },
+    source,
     settings,
     notes,
     workloads,
@@ -112,9 +141,11 @@ export function formatReport(report: BenchReport): string {
   const widths = COLUMNS.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
-  const { machine, largeUpload } = report;
+  const { machine, largeUpload, source } = report;
+  const changes = source.uncommitted.length > 0 ? ` + ${source.uncommitted.length} uncommitted change(s)` : '';
   return [
     `DICOMweb STOW-RS bench — Node ${machine.node}, ${machine.platform}, ${machine.cpus} CPUs, ${machine.memoryMiB} MiB`,
+    `source: commit ${source.commit ?? 'unknown'}${changes}`,
     '',
     line(COLUMNS),
     line(widths.map((width) => '-'.repeat(width))),

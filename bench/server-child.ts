@@ -44,7 +44,11 @@ export async function startServerChild(storage: ServerStorage): Promise<ServerCh
   });
   running.add(child);
   child.once('exit', () => running.delete(child));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
 
   let ready: ServerReady;
   try {

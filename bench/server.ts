@@ -13,7 +13,6 @@ import { createNodeServer, listen } from '../src/host/node-host.js';
 import { openAzureStorage } from '../src/storage/azure-storage.js';
 import { MEMORY_PATH, RESET_PEAK_PATH, type MemoryReport, type ServerReady } from './server-protocol.js';
 
-
 let peakRss = process.memoryUsage.rss();
 const sample = (): number => {
   const rss = process.memoryUsage.rss();

@@ -44,6 +44,8 @@ export interface WorkloadPlan {
 }
 
 const SINGLE = 'application/dicom';
+/** The workload whose server memory the report singles out. */
+export const LARGE_WORKLOAD = 'c';
 const TUTORIAL_FILES = ['blue-circle', 'green-square', 'red-triangle'];
 const TUTORIAL_DIR = join(import.meta.dirname, '..', 'test', 'fixtures', 'azure-samples');
 /** 512 × 512 pixels of 16 bits: one CT slice. */
@@ -169,7 +171,7 @@ export function workloadPlans(settings: BenchSettings, tempDir: string): Workloa
       },
     },
     {
-      id: 'c',
+      id: LARGE_WORKLOAD,
       title: `one ${largeMiB} MiB instance`,
       method:
         `one instance with ${largeMiB} MiB of Pixel Data, streamed from a temp file as one application/dicom` +
@@ -192,5 +194,9 @@ export function workloadPlans(settings: BenchSettings, tempDir: string): Workloa
 
 /** A small instance sent before each timed run, so connection set-up and JIT warm-up are not timed. */
 export function warmUpRequest(): StowRequest {
-  return { body: inMemory(buildInstance({ ...newInstanceUids(), pixelBytes: 1024 })), contentType: SINGLE, instances: 1 };
+  return {
+    body: inMemory(buildInstance({ ...newInstanceUids(), pixelBytes: 1024 })),
+    contentType: SINGLE,
+    instances: 1,
+  };
 }

@@ -1,0 +1,125 @@
+// The DICOMweb server in one resource group: a storage account (instances, index, deployment packages),
+// a user-assigned identity with data-plane roles on it, Log Analytics with Application Insights, and a
+// Flex Consumption function app running Node.js 22. See README.md, "Deploy to Azure".
+targetScope = 'resourceGroup'
+
+@description('Region of every resource; it must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
+param location string = resourceGroup().location
+
+@description('Prefix of every resource name: 2 to 12 lowercase letters, digits or hyphens, starting with a letter.')
+@minLength(2)
+@maxLength(12)
+param namePrefix string = 'dicomweb'
+
+@description('Microsoft Entra tenant whose access tokens the service accepts.')
+param entraTenantId string = tenant().tenantId
+
+@description('Audience of those tokens: the Application ID URI (api://...) or client ID of the API app registration.')
+@minLength(1)
+param entraAudience string
+
+@description('Most instances the Flex Consumption plan scales out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+// 4 GiB, against the Functions host's default of 100 MB: the same 4 GB per request as the Azure Health
+// Data Services DICOM service, so clients tuned for it are not refused here. Bodies stream to Blob
+// Storage block by block, so memory does not grow with the limit; upload time (bandwidth) does.
+@description('Largest STOW-RS request body, in bytes (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).')
+@minValue(1)
+param requestBodySizeLimit int = 4294967296
+
+@description('Blob container of the DICOM instances.')
+param instancesContainerName string = 'dicomweb'
+
+@description('Table of the index.')
+param indexTableName string = 'dicomindex'
+
+@description('Redundancy of the storage account.')
+param storageSkuName string = 'Standard_LRS'
+
+@description('Tags of every resource.')
+param tags object = {}
+
+var token = uniqueString(resourceGroup().id, namePrefix)
+var prefix = toLower(namePrefix)
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    location: location
+    name: '${prefix}-id-${token}'
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    name: take('${replace(prefix, '-', '')}${token}', 24)
+    skuName: storageSkuName
+    instancesContainerName: instancesContainerName
+    indexTableName: indexTableName
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    logAnalyticsName: '${prefix}-log-${token}'
+    applicationInsightsName: '${prefix}-appi-${token}'
+    tags: tags
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    principalId: identity.outputs.principalId
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    location: location
+    planName: '${prefix}-plan-${token}'
+    appName: '${prefix}-${token}'
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    blobEndpoint: storage.outputs.blobEndpoint
+    tableEndpoint: storage.outputs.tableEndpoint
+    instancesContainerName: storage.outputs.instancesContainerName
+    indexTableName: storage.outputs.indexTableName
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
+    maximumInstanceCount: maximumInstanceCount
+    requestBodySizeLimit: requestBodySizeLimit
+    entraTenantId: entraTenantId
+    entraAudience: entraAudience
+    tags: tags
+  }
+  // The host must be able to reach its storage with the identity when it first starts.
+  dependsOn: [
+    rbac
+  ]
+}
+
+@description('DICOMweb base URL (API version 2), the base_url of the Azure tutorials.')
+output dicomwebBaseUrl string = 'https://${functionApp.outputs.defaultHostName}/v2'
+
+@description('Name of the function app, for az functionapp deployment.')
+output functionAppName string = functionApp.outputs.name
+
+@description('Name of the storage account.')
+output storageAccountName string = storage.outputs.name
+
+@description('Client ID of the identity the app runs as.')
+output identityClientId string = identity.outputs.clientId

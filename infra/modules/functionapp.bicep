@@ -1,0 +1,178 @@
+// The Flex Consumption plan and the function app (Node.js 22, Linux). Every connection uses the
+// user-assigned identity: no storage key or connection string is set anywhere.
+
+@description('Region of the plan and the app; it must offer Flex Consumption.')
+param location string
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Globally unique name of the function app (its host name is <name>.azurewebsites.net).')
+param appName string
+
+@description('Resource ID of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Client ID of that identity.')
+param identityClientId string
+
+@description('Name of the storage account (AzureWebJobsStorage and the app data).')
+param storageAccountName string
+
+@description('Blob account URL for DICOMWEB_BLOB_ENDPOINT.')
+param blobEndpoint string
+
+@description('Table account URL for DICOMWEB_TABLE_ENDPOINT.')
+param tableEndpoint string
+
+@description('Blob container of the instances (DICOMWEB_BLOB_CONTAINER).')
+param instancesContainerName string
+
+@description('Table of the index (DICOMWEB_TABLE).')
+param indexTableName string
+
+@description('URL of the blob container the plan deploys packages from.')
+param deploymentContainerUrl string
+
+@description('Connection string of the Application Insights component.')
+param applicationInsightsConnectionString string
+
+@description('Most instances the app scales out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int
+
+@description('Largest request body the Functions host accepts, in bytes (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).')
+@minValue(1)
+param requestBodySizeLimit int
+
+@description('Microsoft Entra tenant whose tokens the app accepts (DICOMWEB_AUTH_TENANT_ID).')
+param entraTenantId string
+
+@description('Audience the tokens must be issued for (DICOMWEB_AUTH_AUDIENCE).')
+param entraAudience string
+
+@description('Tags of every resource.')
+param tags object = {}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true // Linux
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: appName
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientAffinityEnabled: false
+    publicNetworkAccess: 'Enabled'
+    keyVaultReferenceIdentity: identityId
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        // Memory does not grow with instance size (bodies stream), so the default size suffices.
+        instanceMemoryMB: 2048
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'node'
+        version: '22'
+      }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      // Flex Consumption rejects FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION and
+      // WEBSITE_RUN_FROM_PACKAGE: functionAppConfig above carries runtime and deployment instead.
+      appSettings: [
+        // The Functions host's own storage, reached with the identity (no AccountKey).
+        {
+          name: 'AzureWebJobsStorage__accountName'
+          value: storageAccountName
+        }
+        {
+          name: 'AzureWebJobsStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'AzureWebJobsStorage__clientId'
+          value: identityClientId
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: applicationInsightsConnectionString
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'ClientId=${identityClientId};Authorization=AAD'
+        }
+        // DefaultAzureCredential picks the user-assigned identity by this client ID.
+        {
+          name: 'AZURE_CLIENT_ID'
+          value: identityClientId
+        }
+        {
+          name: 'DICOMWEB_BLOB_ENDPOINT'
+          value: blobEndpoint
+        }
+        {
+          name: 'DICOMWEB_TABLE_ENDPOINT'
+          value: tableEndpoint
+        }
+        {
+          name: 'DICOMWEB_BLOB_CONTAINER'
+          value: instancesContainerName
+        }
+        {
+          name: 'DICOMWEB_TABLE'
+          value: indexTableName
+        }
+        {
+          name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT'
+          value: string(requestBodySizeLimit)
+        }
+        {
+          name: 'DICOMWEB_AUTH_TENANT_ID'
+          value: entraTenantId
+        }
+        {
+          name: 'DICOMWEB_AUTH_AUDIENCE'
+          value: entraAudience
+        }
+      ]
+    }
+  }
+}
+
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName
