@@ -33,6 +33,7 @@ export const InstanceAttributes: readonly TagDef[] = [
   Tag.Rows,
   Tag.Columns,
   Tag.BitsAllocated,
+  Tag.SamplesPerPixel,
   Tag.NumberOfFrames,
 ];
 

@@ -1,9 +1,12 @@
 import { DicomAttributes } from '../dicom/attributes.js';
 import { DicomHeaderReader, InvalidDicomError, type DicomHeader } from '../dicom/header-reader.js';
-import { instanceBlobMetadata, instanceBlobName, newVersion } from '../storage/keys.js';
+import { FragmentScanner, type EncapsulatedLayout } from '../dicom/fragments.js';
+import { instanceBlobMetadata, instanceBlobName, newVersion, sidecarBlobName } from '../storage/keys.js';
 import type { BlobUpload, InstanceKey, PendingBlob, Storage } from '../storage/ports.js';
 import { drain } from '../util/streams.js';
 import { DicomwebError } from './errors.js';
+import { encodeSidecar } from './instance-sidecar.js';
+import { buildSidecar } from './sidecar-builder.js';
 import { FailureReason, WarningReason, type FailureReasonCode, type WarningReasonCode } from './failure-codes.js';
 import { isInvalid, validateInstance, type ApiVersion, type ValidInstance } from './instance-validation.js';
 
@@ -95,6 +98,13 @@ async function storeOne(
   let accepted: ValidInstance | undefined;
   let rejection: FailedInstance | undefined;
   let version = '';
+  let scanner: FragmentScanner | undefined;
+  let written = 0;
+  const send = async (chunk: Uint8Array): Promise<void> => {
+    scanner?.feed(chunk, written);
+    written += chunk.byteLength;
+    await upload?.write(chunk);
+  };
   const admit = async (header: DicomHeader): Promise<void> => {
     const verdict = validateInstance(new DicomAttributes(header.dataSet), options.apiVersion, options.studyInstanceUid);
     if (isInvalid(verdict)) {
@@ -108,14 +118,17 @@ async function storeOne(
     accepted = verdict;
     version = newVersion();
     upload = storage.blobs.beginUpload(instanceBlobName(verdict.key, version), 'application/dicom');
-    for (const chunk of reader.takeBuffered()) await upload.write(chunk);
+    if (header.pixelDataLength === -1 && header.pixelDataOffset !== undefined) {
+      scanner = new FragmentScanner(header.pixelDataOffset);
+    }
+    for (const chunk of reader.takeBuffered()) await send(chunk);
   };
   let header: DicomHeader | undefined;
   try {
     for await (const chunk of incoming.body) {
       if (rejection) continue; // drain the rest of a rejected part
       if (upload) {
-        await upload.write(chunk);
+        await send(chunk);
         continue;
       }
       header = readHeader(reader, chunk, (failure) => (rejection = failure));
@@ -131,7 +144,7 @@ async function storeOne(
   }
   if (rejection) return rejection;
   if (!upload || !accepted || !header) throw new Error('store: a part ended with neither an upload nor a failure');
-  return commit(storage, upload, accepted, header, version);
+  return commit(storage, upload, accepted, header, version, scanner?.layout());
 }
 
 /**
@@ -145,13 +158,17 @@ async function commit(
   instance: ValidInstance,
   header: DicomHeader,
   version: string,
+  layout: EncapsulatedLayout | undefined,
 ): Promise<StoredInstance | FailedInstance> {
   const blobName = instanceBlobName(instance.key, version);
+  const sidecar = encodeSidecar(buildSidecar(header, layout));
   const pending = { key: instance.key, version, blobName, createdAt: new Date() };
   await storage.pending.add(pending);
   let outcome;
   try {
-    const size = await upload.commit(instanceBlobMetadata(instance.key, version));
+    const metadata = instanceBlobMetadata(instance.key, version);
+    const size = await upload.commit(metadata);
+    await storage.blobs.writeSmall(sidecarBlobName(blobName), sidecar, 'application/json', metadata);
     outcome = await storage.index.addInstance({
       ...instance.key,
       sopClassUid: instance.sopClassUid,
@@ -189,6 +206,7 @@ async function commit(
 async function removeOrphan(storage: Storage, pending: PendingBlob): Promise<void> {
   try {
     await storage.blobs.delete(pending.blobName);
+    await storage.blobs.delete(sidecarBlobName(pending.blobName));
     await storage.pending.remove(pending);
   } catch {
     // left for sweepOrphans

@@ -1,3 +1,4 @@
+import { sidecarBlobName } from '../storage/keys.js';
 import type { Storage } from '../storage/ports.js';
 
 export interface SweepResult {
@@ -24,6 +25,7 @@ export async function sweepOrphans(
   for await (const note of storage.pending.olderThan(new Date(now.getTime() - olderThanMs))) {
     if (!(await storage.index.isReferenced(note.key, note.version))) {
       await storage.blobs.delete(note.blobName);
+      await storage.blobs.delete(sidecarBlobName(note.blobName));
       deletedBlobs += 1;
     }
     await storage.pending.remove(note);

@@ -1,5 +1,7 @@
 import type { ApiVersion } from '../dicomweb/instance-validation.js';
 import type { Handler } from './context.js';
+import { handleBulkData, handleFrames, handlePixelData } from './frames-handler.js';
+import { handleMetadata, handleRetrieve } from './retrieve-handler.js';
 import { searchHandler } from './search-handler.js';
 import { handleStore } from './store-handler.js';
 
@@ -37,6 +39,45 @@ const RESOURCES: readonly Resource[] = [
     methods: ['GET'],
     path: 'studies/{study}/instances',
     handler: searchHandler('instance'),
+  },
+  { name: 'retrieve-study', methods: ['GET'], path: 'studies/{study}', handler: handleRetrieve },
+  { name: 'retrieve-study-metadata', methods: ['GET'], path: 'studies/{study}/metadata', handler: handleMetadata },
+  { name: 'retrieve-series', methods: ['GET'], path: 'studies/{study}/series/{series}', handler: handleRetrieve },
+  {
+    name: 'retrieve-series-metadata',
+    methods: ['GET'],
+    path: 'studies/{study}/series/{series}/metadata',
+    handler: handleMetadata,
+  },
+  {
+    name: 'retrieve-instance',
+    methods: ['GET'],
+    path: 'studies/{study}/series/{series}/instances/{instance}',
+    handler: handleRetrieve,
+  },
+  {
+    name: 'retrieve-instance-metadata',
+    methods: ['GET'],
+    path: 'studies/{study}/series/{series}/instances/{instance}/metadata',
+    handler: handleMetadata,
+  },
+  {
+    name: 'retrieve-frames',
+    methods: ['GET'],
+    path: 'studies/{study}/series/{series}/instances/{instance}/frames/{frames}',
+    handler: handleFrames,
+  },
+  {
+    name: 'retrieve-pixeldata',
+    methods: ['GET'],
+    path: 'studies/{study}/series/{series}/instances/{instance}/pixeldata',
+    handler: handlePixelData,
+  },
+  {
+    name: 'retrieve-bulkdata',
+    methods: ['GET'],
+    path: 'studies/{study}/series/{series}/instances/{instance}/bulkdata/{range}',
+    handler: handleBulkData,
   },
   {
     name: 'search-series-instances',

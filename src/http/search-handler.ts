@@ -1,21 +1,13 @@
-import { isValidUid } from '../dicom/uid.js';
 import { DicomwebError } from '../dicomweb/errors.js';
 import { parseSearchQuery } from '../dicomweb/search/query.js';
 import { search } from '../dicomweb/search/search.js';
 import type { Level } from '../dicomweb/search/searchable.js';
-import type { Handler, RequestContext } from './context.js';
+import type { Handler } from './context.js';
+import { pathUid } from './path-params.js';
 import { acceptsDicomJson, parseAccept } from './media-type.js';
 import { dicomJsonResponse } from './responses.js';
 import { searchResponseBody } from './search-response.js';
 import { resourceUrls, versionBaseUrl } from './urls.js';
-
-function pathUid(context: RequestContext, name: 'study' | 'series'): string | undefined {
-  const value = context.params[name];
-  if (value !== undefined && !isValidUid(value)) {
-    throw new DicomwebError('InvalidUid', `The ${name} UID "${value.slice(0, 80)}" in the URL is not a valid UID.`);
-  }
-  return value;
-}
 
 /** `GET {base}/studies`, `/series`, `/instances` and their study- and series-scoped forms (QIDO-RS). */
 export function searchHandler(level: Level): Handler {

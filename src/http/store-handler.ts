@@ -1,9 +1,9 @@
-import { isValidUid } from '../dicom/uid.js';
 import { DicomwebError } from '../dicomweb/errors.js';
 import { storeInstances, type IncomingInstance } from '../dicomweb/store.js';
 import type { RequestContext } from './context.js';
 import { acceptsDicomJson, parseAccept, parseContentType, type MediaType } from './media-type.js';
 import { MultipartReader } from './multipart-reader.js';
+import { pathUid } from './path-params.js';
 import { dicomJsonResponse } from './responses.js';
 import { storeResponseBody, storeStatus } from './store-response.js';
 import { resourceUrls, versionBaseUrl } from './urls.js';
@@ -11,10 +11,7 @@ import { resourceUrls, versionBaseUrl } from './urls.js';
 /** `POST {base}/studies[/{study}]` (STOW-RS). */
 export async function handleStore(request: Request, context: RequestContext): Promise<Response> {
   const apiVersion = context.apiVersion;
-  const study = context.params['study'];
-  if (study !== undefined && !isValidUid(study)) {
-    throw new DicomwebError('InvalidUid', `The study UID "${study.slice(0, 80)}" in the URL is not a valid UID.`);
-  }
+  const study = pathUid(context, 'study');
   if (!acceptsDicomJson(parseAccept(request.headers.get('accept')))) {
     throw new DicomwebError(
       'NotAcceptable',

@@ -1,6 +1,6 @@
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
-import type { BlobStore, BlobUpload } from './ports.js';
-import { guarded, statusOf } from './storage-errors.js';
+import type { BlobStore, BlobUpload, ByteRange } from './ports.js';
+import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 
 export interface BlockUploadOptions {
   /** Bytes per staged block. */
@@ -104,6 +104,47 @@ export class AzureBlobStore implements BlobStore {
 
   beginUpload(name: string, contentType: string): BlobUpload {
     return new StagedBlockUpload(this.container.getBlockBlobClient(name), contentType, this.uploadOptions);
+  }
+
+  async *read(name: string, range?: ByteRange, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    const blob = this.container.getBlobClient(name);
+    const response = await guarded('a blob download', () =>
+      blob.download(range?.offset ?? 0, range?.count, { abortSignal: signal, maxRetryRequests: 3 }),
+    );
+    const body = response.readableStreamBody;
+    if (!body) return;
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) yield chunk;
+    } catch (error) {
+      if (signal?.aborted) return;
+      translateStorageError(error, 'a blob download');
+    } finally {
+      (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    }
+  }
+
+  async readSmall(name: string): Promise<Uint8Array | undefined> {
+    return guarded('a blob read', async () => {
+      try {
+        return await this.container.getBlobClient(name).downloadToBuffer();
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  async writeSmall(
+    name: string,
+    bytes: Uint8Array,
+    contentType: string,
+    metadata: Record<string, string>,
+  ): Promise<void> {
+    await guarded('a blob upload', () =>
+      this.container
+        .getBlockBlobClient(name)
+        .uploadData(bytes, { blobHTTPHeaders: { blobContentType: contentType }, metadata }),
+    );
   }
 
   async delete(name: string): Promise<void> {

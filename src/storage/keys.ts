@@ -40,6 +40,11 @@ export function instanceBlobName(key: InstanceKey, version: string): string {
   return `${key.studyInstanceUid}/${key.seriesInstanceUid}/${key.sopInstanceUid}/${version}.dcm`;
 }
 
+/** The sidecar (metadata JSON and frame table) stored beside an instance blob. */
+export function sidecarBlobName(instanceBlob: string): string {
+  return instanceBlob.replace(/\.dcm$/, '.json');
+}
+
 /** Blob metadata that lets the orphan sweeper find the index row a blob belongs to. */
 export function instanceBlobMetadata(key: InstanceKey, version: string): Record<string, string> {
   return {

@@ -14,6 +14,7 @@ import type {
   AddInstanceOutcome,
   BlobStore,
   BlobUpload,
+  ByteRange,
   InstanceIndex,
   InstanceKey,
   InstanceRecord,
@@ -54,6 +55,24 @@ export class MemoryBlobStore implements BlobStore {
         return Promise.resolve();
       },
     };
+  }
+
+  async *read(name: string, range?: ByteRange): AsyncIterable<Uint8Array> {
+    await Promise.resolve();
+    const blob = this.blobs.get(name);
+    if (!blob) throw new Error(`no blob ${name}`);
+    const start = range?.offset ?? 0;
+    const end = range ? start + range.count : blob.bytes.length;
+    for (let at = start; at < end; at += 65536) yield blob.bytes.subarray(at, Math.min(end, at + 65536));
+  }
+
+  readSmall(name: string): Promise<Uint8Array | undefined> {
+    return Promise.resolve(this.blobs.get(name)?.bytes);
+  }
+
+  writeSmall(name: string, bytes: Uint8Array, _contentType: string, metadata: Record<string, string>): Promise<void> {
+    this.blobs.set(name, { bytes: Buffer.from(bytes), metadata, createdOn: new Date() });
+    return Promise.resolve();
   }
 
   delete(name: string): Promise<void> {

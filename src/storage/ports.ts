@@ -18,8 +18,23 @@ export interface BlobUpload {
   abort(): Promise<void>;
 }
 
+/** A byte range of a blob: `count` bytes from `offset`. */
+export interface ByteRange {
+  readonly offset: number;
+  readonly count: number;
+}
+
 export interface BlobStore {
   beginUpload(name: string, contentType: string): BlobUpload;
+  /**
+   * Streams a committed blob, or a range of it. The download stops when `signal` aborts (the
+   * client went away), so an abandoned retrieve costs no more bandwidth.
+   */
+  read(name: string, range?: ByteRange, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+  /** A small blob read whole (sidecar metadata); undefined when missing. */
+  readSmall(name: string): Promise<Uint8Array | undefined>;
+  /** Writes a small blob in one request (sidecar metadata). */
+  writeSmall(name: string, bytes: Uint8Array, contentType: string, metadata: Record<string, string>): Promise<void>;
   /** Deletes a blob; a missing blob is not an error. */
   delete(name: string): Promise<void>;
   /** Names and metadata of committed blobs under a prefix, for cleanup and tests. */

@@ -52,4 +52,41 @@ describe.skipIf(python === undefined)('the Azure Python tutorial', () => {
     expect(lines[1]?.body['00081199']?.Value).toHaveLength(2);
     expect(lines[2]?.body['00081198']?.Value[0]?.['00081197']?.Value).toEqual([45070]);
   });
+
+  it('retrieves study, series, instance, metadata at three levels and frame 1, decoded with requests_toolbelt + pydicom', async () => {
+    const result = await run(
+      python ?? 'python3',
+      [join(import.meta.dirname, '..', 'python', 'azure_tutorial_wado.py')],
+      {
+        DICOMWEB_BASE_URL: `${server().baseUrl}/v2`,
+      },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const steps = Object.fromEntries(
+      result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { step: string; status: number; [key: string]: unknown })
+        .map((line) => [line.step, line]),
+    );
+    for (const step of Object.values(steps)) expect(step.status, step.step).toBe(200);
+    const study = steps['study']?.['parts'] as { type: string; patient: string }[];
+    expect(study).toHaveLength(3);
+    expect(study.every((part) => part.type === 'application/dicom; transfer-syntax=1.2.840.10008.1.2.1')).toBe(true);
+    expect(study[0]?.patient).toBe('Anony Mous');
+    expect(steps['study-metadata']?.['count']).toBe(3);
+    expect(steps['series']?.['parts']).toHaveLength(2);
+    expect(steps['series-metadata']?.['count']).toBe(2);
+    expect(steps['instance']).toMatchObject({
+      type: 'application/dicom; transfer-syntax=1.2.840.10008.1.2.1',
+      sop: '1.2.826.0.1.3680043.8.498.47359123102728459884412887463296905395',
+      rows: 979,
+      pixels: 979 * 985 * 3 + 1,
+    });
+    expect(steps['instance-metadata']).toMatchObject({ count: 1, patient: 'Anony Mous' });
+    expect(steps['frame']?.['parts']).toEqual([
+      { type: 'application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1', bytes: 979 * 985 * 3 },
+    ]);
+  });
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
 import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { sidecarBlobName } from '../../src/storage/keys.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const SAMPLES = join(import.meta.dirname, '..', 'fixtures', 'azure-samples');
@@ -218,9 +219,11 @@ describe('STOW-RS against Azurite', () => {
     expect(results.map((result) => result.status).sort()).toEqual([200, 409, 409]);
     const blobs = [];
     for await (const blob of server.storage.blobs.list(`${uids.studyInstanceUid}/`)) blobs.push(blob);
-    expect(blobs).toHaveLength(1);
+    expect(blobs).toHaveLength(2); // the instance and its sidecar
     const record = await server.storage.index.getInstance(uids);
-    expect(blobs[0]?.name).toBe(record?.blobName);
+    expect(blobs.map((blob) => blob.name).sort()).toEqual(
+      [record?.blobName, sidecarBlobName(record?.blobName ?? '')].sort(),
+    );
     expect(record?.size).toBe(file.length);
   });
 

@@ -27,7 +27,8 @@ describe('Azure Functions host adapter', () => {
     expect(json['00081199']?.Value[0]?.['00081190']?.Value[0]).toBe(
       `https://dicom.example.org/v2/studies/${uids.studyInstanceUid}/series/${uids.seriesInstanceUid}/instances/${uids.sopInstanceUid}`,
     );
-    expect(storage.blobs.blobs.size).toBe(1);
-    expect([...storage.blobs.blobs.values()][0]?.bytes.equals(file)).toBe(true);
+    const stored = [...storage.blobs.blobs.entries()].filter(([name]) => name.endsWith('.dcm'));
+    expect(stored).toHaveLength(1);
+    expect(stored[0]?.[1].bytes.equals(file)).toBe(true);
   });
 });

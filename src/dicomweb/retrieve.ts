@@ -1,0 +1,70 @@
+import type { FrameRanges } from '../dicom/frame-table.js';
+import { sidecarBlobName } from '../storage/keys.js';
+import type { InstanceRecord, Storage } from '../storage/ports.js';
+import { DicomwebError } from './errors.js';
+import { decodeSidecar, type InstanceSidecar } from './instance-sidecar.js';
+
+export interface RetrieveTarget {
+  readonly studyInstanceUid: string;
+  readonly seriesInstanceUid?: string | undefined;
+  readonly sopInstanceUid?: string | undefined;
+}
+
+/** The stored instances a WADO-RS request names, oldest first as a study is read; 404 when none. */
+export async function findInstances(storage: Storage, target: RetrieveTarget): Promise<InstanceRecord[]> {
+  const { studyInstanceUid, seriesInstanceUid, sopInstanceUid } = target;
+  let instances: InstanceRecord[];
+  if (seriesInstanceUid && sopInstanceUid) {
+    const one = await storage.index.getInstance({ studyInstanceUid, seriesInstanceUid, sopInstanceUid });
+    instances = one ? [one] : [];
+  } else {
+    instances = await storage.index.listInstances(studyInstanceUid, seriesInstanceUid);
+  }
+  if (instances.length === 0) {
+    const what = sopInstanceUid ? 'instance' : seriesInstanceUid ? 'series' : 'study';
+    throw new DicomwebError('NotFound', `The ${what} was not found.`);
+  }
+  return instances.sort((a, b) => (a.storedAt < b.storedAt ? -1 : a.storedAt > b.storedAt ? 1 : 0));
+}
+
+export async function readSidecarBytes(storage: Storage, instance: InstanceRecord): Promise<Uint8Array> {
+  const raw = await storage.blobs.readSmall(sidecarBlobName(instance.blobName));
+  if (!raw) throw new Error(`the sidecar of ${instance.blobName} is missing`);
+  return raw;
+}
+
+export async function readSidecar(storage: Storage, instance: InstanceRecord): Promise<InstanceSidecar> {
+  return decodeSidecar(await readSidecarBytes(storage, instance));
+}
+
+/**
+ * Parses a frame list (PS3.18 §10.4.1.1.4): comma-separated frame numbers from 1. A number that
+ * is not one, 0, or a repeat is 400; past the instance's last frame is 404.
+ */
+export function parseFrameList(text: string): number[] {
+  const parts = text.split(',').map((part) => part.trim());
+  const frames: number[] = [];
+  for (const part of parts) {
+    if (!/^\d+$/.test(part))
+      throw new DicomwebError(
+        'BadRequest',
+        `The frame list "${text.slice(0, 80)}" must be frame numbers separated by commas.`,
+      );
+    const frame = Number(part);
+    if (frame < 1) throw new DicomwebError('BadRequest', 'Frame numbers start at 1.');
+    if (frames.includes(frame)) throw new DicomwebError('BadRequest', `Frame ${frame} is asked for twice.`);
+    frames.push(frame);
+  }
+  return frames;
+}
+
+export function selectFrames(sidecar: InstanceSidecar, frames: readonly number[]): FrameRanges[] {
+  const table = sidecar.frames;
+  if (!table) throw new DicomwebError('NotFound', 'The instance has no frames that can be retrieved one by one.');
+  return frames.map((frame) => {
+    const ranges = table[frame - 1];
+    if (!ranges)
+      throw new DicomwebError('NotFound', `Frame ${frame} does not exist; the instance has ${table.length}.`);
+    return ranges;
+  });
+}

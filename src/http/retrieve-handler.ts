@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import { findInstances, readSidecarBytes } from '../dicomweb/retrieve.js';
+import { DicomwebError } from '../dicomweb/errors.js';
+import { metadataText } from '../dicomweb/instance-sidecar.js';
+import type { InstanceRecord } from '../storage/ports.js';
+import type { Handler } from './context.js';
+import { deliverable, instanceBytes } from './instance-bytes.js';
+import { acceptsDicomJson, parseAccept } from './media-type.js';
+import { multipartBody, newBoundary, streamOf, type OutgoingPart } from './multipart-writer.js';
+import { retrieveTarget } from './path-params.js';
+import { negotiateInstances } from './retrieve-negotiation.js';
+import { resourceUrls, versionBaseUrl } from './urls.js';
+
+/** Sidecar reads in flight at once for study and series metadata. */
+const METADATA_PARALLELISM = 32;
+
+/** `GET {base}/studies/{study}[/series/{series}[/instances/{instance}]]` (WADO-RS, PS3.18 §10.4). */
+export const handleRetrieve: Handler = async (request, context) => {
+  const target = retrieveTarget(context);
+  const instances = await findInstances(context.storage, target);
+  const single = target.sopInstanceUid !== undefined;
+  const choice = negotiateInstances(
+    parseAccept(request.headers.get('accept')),
+    instances.map((instance) => instance.transferSyntaxUid),
+    single,
+    deliverable,
+  );
+  const signal = request.signal;
+  if (!choice.multipart) {
+    const [instance] = instances as [InstanceRecord];
+    const bytes = instanceBytes(context.storage, instance, choice.transferSyntax, signal);
+    const headers: Record<string, string> = {
+      'content-type': `application/dicom; transfer-syntax=${bytes.transferSyntax}`,
+    };
+    if (bytes.length !== undefined) headers['content-length'] = String(bytes.length);
+    return new Response(streamOf(toGenerator(bytes.body)), { status: 200, headers });
+  }
+  const storage = context.storage;
+  async function* parts(): AsyncGenerator<OutgoingPart> {
+    await Promise.resolve();
+    for (const instance of instances) {
+      const bytes = instanceBytes(storage, instance, choice.transferSyntax, signal);
+      yield {
+        contentType: `application/dicom; transfer-syntax=${bytes.transferSyntax}`,
+        body: bytes.body,
+        length: bytes.length,
+      };
+    }
+  }
+  const boundary = newBoundary();
+  return new Response(multipartBody(parts(), boundary), {
+    status: 200,
+    headers: { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}` },
+  });
+};
+
+async function* toGenerator(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield* source;
+}
+
+/** A strong validator over exactly which stored versions make up the response. */
+function metadataEtag(instances: readonly InstanceRecord[]): string {
+  const hash = createHash('sha256');
+  for (const instance of [...instances].sort((a, b) => (a.version < b.version ? -1 : 1)))
+    hash.update(`${instance.version}\n`);
+  return `"${hash.digest('base64url').slice(0, 27)}"`;
+}
+
+function etagMatches(ifNoneMatch: string | null, etag: string): boolean {
+  if (ifNoneMatch === null) return false;
+  return ifNoneMatch.split(',').some((candidate) => {
+    const value = candidate.trim().replace(/^W\//, '');
+    return value === '*' || value === etag || `"${value}"` === etag;
+  });
+}
+
+/** `GET .../metadata` at study, series or instance level (PS3.18 §10.4.1.1.2, Annex F). */
+export const handleMetadata: Handler = async (request, context) => {
+  if (!acceptsDicomJson(parseAccept(request.headers.get('accept')))) {
+    throw new DicomwebError('NotAcceptable', 'Metadata is available as application/dicom+json only.');
+  }
+  const target = retrieveTarget(context);
+  const instances = await findInstances(context.storage, target);
+  const etag = metadataEtag(instances);
+  if (etagMatches(request.headers.get('if-none-match'), etag)) {
+    return new Response(null, { status: 304, headers: { etag } });
+  }
+  const urls = resourceUrls(versionBaseUrl(new URL(request.url), context.apiVersion, context.config.publicBaseUrl));
+  // All sidecars are read before the first byte goes out, so a failure is still a clean error status.
+  const texts: string[] = new Array<string>(instances.length);
+  for (let i = 0; i < instances.length; i += METADATA_PARALLELISM) {
+    const slice = instances.slice(i, i + METADATA_PARALLELISM);
+    const read = await Promise.all(slice.map((instance) => readSidecarBytes(context.storage, instance)));
+    read.forEach((raw, j) => {
+      const instance = slice[j] as InstanceRecord;
+      texts[i + j] = metadataText(raw, urls.instance(instance));
+    });
+  }
+  return new Response(`[${texts.join(',')}]`, {
+    status: 200,
+    headers: { 'content-type': 'application/dicom+json', etag, 'cache-control': 'private, no-cache' },
+  });
+};
