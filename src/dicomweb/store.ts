@@ -31,6 +31,10 @@ export interface StoredInstance {
   readonly warningReason?: WarningReasonCode | undefined;
   /** ErrorComments of attributes that were not indexed (v2). */
   readonly problems: readonly string[];
+  /** The stored version, for its change feed entry. */
+  readonly version: string;
+  /** The pending note to clear once the change feed has the entry. */
+  readonly note?: PendingBlob | undefined;
 }
 
 export interface FailedInstance {
@@ -62,26 +66,30 @@ export async function storeInstances(
 ): Promise<StoreResult> {
   const stored: StoredInstance[] = [];
   const failed: FailedInstance[] = [];
-  for await (const incoming of instances) {
-    const first = stored.length + failed.length === 0;
-    if (incoming.mediaType !== undefined && incoming.mediaType !== 'application/dicom') {
-      // Azure answers 415 for the whole request; once earlier parts are stored, only this one can fail.
-      if (first) {
-        throw new DicomwebError(
-          'UnsupportedMediaType',
-          `The part's media type ${incoming.mediaType} is not supported; each part must be application/dicom.`,
-        );
+  try {
+    for await (const incoming of instances) {
+      const first = stored.length + failed.length === 0;
+      if (incoming.mediaType !== undefined && incoming.mediaType !== 'application/dicom') {
+        // Azure answers 415 for the whole request; once earlier parts are stored, only this one can fail.
+        if (first) {
+          throw new DicomwebError(
+            'UnsupportedMediaType',
+            `The part's media type ${incoming.mediaType} is not supported; each part must be application/dicom.`,
+          );
+        }
+        await drain(incoming.body);
+        failed.push({
+          reason: FailureReason.ProcessingFailure,
+          problems: [`The part's media type ${incoming.mediaType} is not supported; send application/dicom.`],
+        });
+        continue;
       }
-      await drain(incoming.body);
-      failed.push({
-        reason: FailureReason.ProcessingFailure,
-        problems: [`The part's media type ${incoming.mediaType} is not supported; send application/dicom.`],
-      });
-      continue;
+      const outcome = await storeOne(storage, incoming, options);
+      if ('reason' in outcome) failed.push(outcome);
+      else stored.push(outcome);
     }
-    const outcome = await storeOne(storage, incoming, options);
-    if ('reason' in outcome) failed.push(outcome);
-    else stored.push(outcome);
+  } finally {
+    await publish(storage, stored);
   }
   const studies = new Set(stored.map((instance) => instance.key.studyInstanceUid));
   const only = studies.size === 1 ? [...studies][0] : undefined;
@@ -192,14 +200,32 @@ async function commit(
     await removeOrphan(storage, pending);
     return alreadyStored(instance);
   }
-  // Best effort: a note left behind is cleared by the sweep, which sees the index refers to the blob.
-  await storage.pending.remove(pending).catch(() => undefined);
   return {
     key: instance.key,
     sopClassUid: instance.sopClassUid,
     warningReason: warningReason(instance, header),
     problems: instance.problems,
+    version,
+    note: pending,
   };
+}
+
+/**
+ * Change feed entries for the request's stored instances, in one append (a few transactions for
+ * a whole study), then their pending notes go. If storage fails here, the instances are still
+ * stored; the notes stay and the orphan sweep appends the missing entries later.
+ */
+async function publish(storage: Storage, stored: readonly StoredInstance[]): Promise<void> {
+  if (stored.length === 0) return;
+  try {
+    await storage.changeFeed.append(
+      stored.map((instance) => ({ action: 'create', key: instance.key, version: instance.version })),
+    );
+  } catch {
+    return;
+  }
+  const notes = stored.flatMap((instance) => (instance.note ? [instance.note] : []));
+  await Promise.all(notes.map((note) => storage.pending.remove(note).catch(() => undefined)));
 }
 
 /** Deletes a blob the index does not refer to; if storage fails now, the note stays for the sweep. */

@@ -1,3 +1,4 @@
+import { finishDelete } from './delete.js';
 import { sidecarBlobName } from '../storage/keys.js';
 import type { Storage } from '../storage/ports.js';
 
@@ -23,7 +24,14 @@ export async function sweepOrphans(
   let deletedBlobs = 0;
   let clearedNotes = 0;
   for await (const note of storage.pending.olderThan(new Date(now.getTime() - olderThanMs))) {
-    if (!(await storage.index.isReferenced(note.key, note.version))) {
+    if (note.kind === 'delete') {
+      await finishDelete(storage, note);
+    } else if (await storage.index.isReferenced(note.key, note.version)) {
+      // Stored, but the request ended before its change feed entry was written.
+      if (!(await storage.changeFeed.has('create', note.version))) {
+        await storage.changeFeed.append([{ action: 'create', key: note.key, version: note.version }]);
+      }
+    } else {
       await storage.blobs.delete(note.blobName);
       await storage.blobs.delete(sidecarBlobName(note.blobName));
       deletedBlobs += 1;

@@ -1,5 +1,7 @@
 import type { ApiVersion } from '../dicomweb/instance-validation.js';
 import type { Handler } from './context.js';
+import { handleChangeFeed, handleChangeFeedLatest } from './change-feed-handler.js';
+import { handleDelete } from './delete-handler.js';
 import { handleBulkData, handleFrames, handlePixelData } from './frames-handler.js';
 import { handleMetadata, handleRetrieve } from './retrieve-handler.js';
 import { searchHandler } from './search-handler.js';
@@ -41,6 +43,16 @@ const RESOURCES: readonly Resource[] = [
     handler: searchHandler('instance'),
   },
   { name: 'retrieve-study', methods: ['GET'], path: 'studies/{study}', handler: handleRetrieve },
+  { name: 'delete-study', methods: ['DELETE'], path: 'studies/{study}', handler: handleDelete },
+  { name: 'delete-series', methods: ['DELETE'], path: 'studies/{study}/series/{series}', handler: handleDelete },
+  {
+    name: 'delete-instance',
+    methods: ['DELETE'],
+    path: 'studies/{study}/series/{series}/instances/{instance}',
+    handler: handleDelete,
+  },
+  { name: 'change-feed', methods: ['GET'], path: 'changefeed', handler: handleChangeFeed },
+  { name: 'change-feed-latest', methods: ['GET'], path: 'changefeed/latest', handler: handleChangeFeedLatest },
   { name: 'retrieve-study-metadata', methods: ['GET'], path: 'studies/{study}/metadata', handler: handleMetadata },
   { name: 'retrieve-series', methods: ['GET'], path: 'studies/{study}/series/{series}', handler: handleRetrieve },
   {

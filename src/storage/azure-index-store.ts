@@ -8,6 +8,7 @@ import {
 import { followAzurePath } from './azure-search-paths.js';
 import {
   instanceEntity,
+  isVisible,
   nextSeriesEntity,
   nextStudyEntity,
   recordFromEntity,
@@ -27,6 +28,7 @@ import {
   type StudyAggregate,
 } from './ports.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
+import { planRemoval } from './index-removal.js';
 import { pointerEntity, pointerRows, type PointerRow } from './search-pointers.js';
 import { checkBatch, checkEntity } from './table-limits.js';
 
@@ -54,12 +56,12 @@ export class AzureInstanceIndex implements InstanceIndex {
 
   async getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined> {
     const row = await this.read(studyInstanceUid, StudyRowKey);
-    return row ? studyFromEntity(row) : undefined;
+    return row && isVisible(row) ? studyFromEntity(row) : undefined;
   }
 
   async getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined> {
     const row = await this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid));
-    return row ? seriesFromEntity(row) : undefined;
+    return row && isVisible(row) ? seriesFromEntity(row) : undefined;
   }
 
   async isReferenced(key: InstanceKey, version: string): Promise<boolean> {
@@ -73,15 +75,91 @@ export class AzureInstanceIndex implements InstanceIndex {
 
   async listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]> {
     const rows = await this.range(studyInstanceUid, 'series|', 'series}');
-    return rows.map(seriesFromEntity);
+    return rows.filter(isVisible).map(seriesFromEntity);
   }
 
   async listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
+    const [instances, series] = await Promise.all([
+      this.listForDeletion(studyInstanceUid, seriesInstanceUid),
+      this.range(studyInstanceUid, 'series|', 'series}'),
+    ]);
+    const deleting = new Set(series.filter((row) => !isVisible(row)).map((row) => String(row['SeriesInstanceUID'])));
+    return instances.filter((instance) => !deleting.has(instance.seriesInstanceUid));
+  }
+
+  async listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
     const { from, to } = seriesInstanceUid
       ? instanceRowRange(seriesInstanceUid)
       : { from: 'instance|', to: 'instance}' };
-    const rows = await this.range(studyInstanceUid, from, to);
-    return rows.map(recordFromEntity);
+    return (await this.range(studyInstanceUid, from, to)).map(recordFromEntity);
+  }
+
+  async markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<boolean> {
+    const candidates = seriesInstanceUid
+      ? [await this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid))]
+      : [await this.read(studyInstanceUid, StudyRowKey), ...(await this.range(studyInstanceUid, 'series|', 'series}'))];
+    const rows = candidates.filter((row) => row !== undefined);
+    if (rows.length === 0) return false;
+    for (let i = 0; i < rows.length; i += 100) {
+      const actions = rows
+        .slice(i, i + 100)
+        .map((row): TransactionAction => [
+          'update',
+          { partitionKey: studyInstanceUid, rowKey: row.rowKey ?? '', deleting: true },
+          'Merge',
+        ]);
+      await guarded('marking a deletion', () => this.table.submitTransaction(actions));
+    }
+    return true;
+  }
+
+  async removeInstances(studyInstanceUid: string, instances: readonly InstanceKey[]): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+      const [study, series, rows] = await Promise.all([
+        this.read(studyInstanceUid, StudyRowKey),
+        this.range(studyInstanceUid, 'series|', 'series}'),
+        Promise.all(instances.map((key) => this.read(studyInstanceUid, instanceRowKey(key)))),
+      ]);
+      const present = rows.filter((row) => row !== undefined);
+      if (present.length === 0) return;
+      const plan = planRemoval(study, series, present);
+      const actions: TransactionAction[] = [
+        ...plan.remove.map((row): TransactionAction => [
+          'delete',
+          { partitionKey: studyInstanceUid, rowKey: row.rowKey ?? '' },
+        ]),
+        ...plan.replace.map(({ row, etag }): TransactionAction => [
+          'update',
+          withoutUndefined(row),
+          'Replace',
+          { etag },
+        ]),
+      ];
+      try {
+        await this.table.submitTransaction(actions);
+      } catch (error) {
+        const status = statusOf(error);
+        if (status !== 404 && status !== 409 && status !== 412) translateStorageError(error, 'an index removal');
+        await pause(attempt);
+        continue;
+      }
+      // Rows left at zero go now, only if no store has changed them since (their new ETag).
+      await Promise.all(plan.empty.map((rowKey) => this.deleteIfUnchanged(studyInstanceUid, rowKey)));
+      return;
+    }
+    throw new StorageUnavailableError('The study index is too busy; the delete did not complete and will be retried.');
+  }
+
+  private async deleteIfUnchanged(partitionKey: string, rowKey: string): Promise<void> {
+    const row = await this.read(partitionKey, rowKey);
+    if (!row || Number(row['numberOfInstances'] ?? 0) > 0) return;
+    await guarded('an index removal', async () => {
+      try {
+        await this.table.deleteEntity(partitionKey, rowKey, { etag: row.etag });
+      } catch (error) {
+        if (statusOf(error) !== 404 && statusOf(error) !== 412) throw error;
+      }
+    });
   }
 
   private async range(partitionKey: string, from: string, to: string): Promise<StoredRow[]> {
@@ -109,6 +187,11 @@ export class AzureInstanceIndex implements InstanceIndex {
         this.read(record.studyInstanceUid, StudyRowKey),
         this.read(record.studyInstanceUid, seriesRowKey(record.seriesInstanceUid)),
       ]);
+      if (study?.['deleting'] || series?.['deleting']) {
+        throw new StorageUnavailableError(
+          'The study or series is being deleted; store the instance again once the delete has finished.',
+        );
+      }
       await this.writePointers(pointerRows(record, study, series, now), written);
       const nextSeries = withoutUndefined(nextSeriesEntity(record, series));
       const nextStudy = withoutUndefined(nextStudyEntity(record, study, series === undefined));

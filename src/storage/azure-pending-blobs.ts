@@ -4,6 +4,7 @@ import type { PendingBlob, PendingBlobs } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
 
 interface PendingRow {
+  kind?: string;
   blobName: string;
   study: string;
   series: string;
@@ -19,6 +20,7 @@ export class AzurePendingBlobs implements PendingBlobs {
       this.table.createEntity<PendingRow>({
         partitionKey: pendingPartitionKey(pending.createdAt, pending.version),
         rowKey: pending.version,
+        kind: pending.kind ?? 'store',
         blobName: pending.blobName,
         study: pending.key.studyInstanceUid,
         series: pending.key.seriesInstanceUid,
@@ -50,6 +52,7 @@ export class AzurePendingBlobs implements PendingBlobs {
         const createdAt = new Date(row.createdAt);
         if (createdAt >= cutoff) continue;
         yield {
+          kind: row.kind === 'delete' ? 'delete' : 'store',
           key: { studyInstanceUid: row.study, seriesInstanceUid: row.series, sopInstanceUid: row.sop },
           version: row.rowKey ?? '',
           blobName: row.blobName,

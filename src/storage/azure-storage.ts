@@ -5,6 +5,7 @@ import type { StorageConfig } from '../config.js';
 import { AzureBlobStore, type BlockUploadOptions } from './azure-blob-store.js';
 import { AzureInstanceIndex } from './azure-index-store.js';
 import { AzurePendingBlobs } from './azure-pending-blobs.js';
+import { AzureChangeFeed } from './azure-change-feed.js';
 import type { Storage } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
 
@@ -40,5 +41,6 @@ export async function openAzureStorage(config: StorageConfig, uploads?: BlockUpl
     blobs: new AzureBlobStore(container, uploads),
     index: new AzureInstanceIndex(table),
     pending: new AzurePendingBlobs(table),
+    changeFeed: new AzureChangeFeed(table),
   };
 }

@@ -128,3 +128,8 @@ export function seriesFromEntity(row: StoredRow): SeriesAggregate {
     createdAt: textOf(row['createdAt']),
   };
 }
+
+/** Readers do not see a study or series being deleted, nor one whose last instance just went. */
+export function isVisible(row: StoredRow): boolean {
+  return !row['deleting'] && Number(row['numberOfInstances'] ?? 0) > 0;
+}

@@ -109,3 +109,16 @@ export function recentShard(studyUid: string): string {
   for (const char of studyUid) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
   return RECENT_SHARDS[hash % RECENT_SHARDS.length] ?? '0';
 }
+
+/**
+ * The change feed lives in one partition of the index table, so an append is one entity-group
+ * transaction: the counter row (compare-and-swap on its ETag), the entries, a marker per
+ * (action, version) and a time row per entry for time windows.
+ */
+export const ChangeFeedKeys = {
+  partition: 'changefeed',
+  counter: 'counter',
+  entry: (sequence: number) => `e|${sequence.toString().padStart(16, '0')}`,
+  marker: (action: string, version: string) => `m|${action}|${version}`,
+  time: (timestamp: string, sequence: number) => `t|${timestamp}|${sequence.toString().padStart(16, '0')}`,
+} as const;

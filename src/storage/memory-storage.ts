@@ -1,6 +1,8 @@
 import type { TableEntityResult } from '@azure/data-tables';
+import { planRemoval } from './index-removal.js';
 import {
   instanceEntity,
+  isVisible,
   nextSeriesEntity,
   nextStudyEntity,
   recordFromEntity,
@@ -9,8 +11,13 @@ import {
 } from './index-entities.js';
 import { AccessPathKeys, instanceRowKey, instanceRowRange, keyText, seriesRowKey, StudyRowKey } from './keys.js';
 import { pointerRows, type PointerRow } from './search-pointers.js';
+import { StorageUnavailableError } from './ports.js';
 import type {
   AccessPath,
+  ChangeAction,
+  ChangeEntry,
+  ChangeFeedStore,
+  ChangeInput,
   AddInstanceOutcome,
   BlobStore,
   BlobUpload,
@@ -109,14 +116,18 @@ export class MemoryInstanceIndex implements InstanceIndex {
   }
 
   listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]> {
-    return Promise.resolve(this.range(studyInstanceUid, 'series|', 'series}').map(seriesFromEntity));
+    return Promise.resolve(this.range(studyInstanceUid, 'series|', 'series}').filter(isVisible).map(seriesFromEntity));
   }
 
-  listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
-    const { from, to } = seriesInstanceUid
-      ? instanceRowRange(seriesInstanceUid)
-      : { from: 'instance|', to: 'instance}' };
-    return Promise.resolve(this.range(studyInstanceUid, from, to).map(recordFromEntity));
+  async listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
+    const hidden = new Set(
+      this.range(studyInstanceUid, 'series|', 'series}')
+        .filter((row) => !isVisible(row))
+        .map((row) => String(row['SeriesInstanceUID'])),
+    );
+    return (await this.listForDeletion(studyInstanceUid, seriesInstanceUid)).filter(
+      (i) => !hidden.has(i.seriesInstanceUid),
+    );
   }
 
   private range(partitionKey: string, from: string, to: string): StoredRow[] {
@@ -132,12 +143,12 @@ export class MemoryInstanceIndex implements InstanceIndex {
 
   getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined> {
     const row = this.row(studyInstanceUid, StudyRowKey);
-    return Promise.resolve(row ? studyFromEntity(row) : undefined);
+    return Promise.resolve(row && isVisible(row) ? studyFromEntity(row) : undefined);
   }
 
   getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined> {
     const row = this.row(studyInstanceUid, seriesRowKey(seriesInstanceUid));
-    return Promise.resolve(row ? seriesFromEntity(row) : undefined);
+    return Promise.resolve(row && isVisible(row) ? seriesFromEntity(row) : undefined);
   }
 
   async isReferenced(key: InstanceKey, version: string): Promise<boolean> {
@@ -149,6 +160,11 @@ export class MemoryInstanceIndex implements InstanceIndex {
     if (this.row(pk, instanceRowKey(record))) return Promise.resolve('exists');
     const series = this.row(pk, seriesRowKey(record.seriesInstanceUid));
     const study = this.row(pk, StudyRowKey);
+    if (study?.['deleting'] || series?.['deleting']) {
+      return Promise.reject(
+        new StorageUnavailableError('The study or series is being deleted; store the instance again later.'),
+      );
+    }
     for (const pointer of pointerRows(record, study, series, new Date())) {
       this.pointers.set(`${pointer.partitionKey}\n${pointer.rowKey}`, pointer);
     }
@@ -160,6 +176,39 @@ export class MemoryInstanceIndex implements InstanceIndex {
       this.rows.set(`${pk}\n${entity.rowKey}`, { ...entity, etag: String(Date.now()) });
     }
     return Promise.resolve('added');
+  }
+
+  listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
+    const { from, to } = seriesInstanceUid
+      ? instanceRowRange(seriesInstanceUid)
+      : { from: 'instance|', to: 'instance}' };
+    return Promise.resolve(this.range(studyInstanceUid, from, to).map(recordFromEntity));
+  }
+
+  markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<boolean> {
+    const rows = seriesInstanceUid
+      ? [this.row(studyInstanceUid, seriesRowKey(seriesInstanceUid))]
+      : [this.row(studyInstanceUid, StudyRowKey), ...this.range(studyInstanceUid, 'series|', 'series}')];
+    const present = rows.filter((row) => row !== undefined);
+    for (const row of present) this.rows.set(`${studyInstanceUid}\n${row.rowKey ?? ''}`, { ...row, deleting: true });
+    return Promise.resolve(present.length > 0);
+  }
+
+  removeInstances(studyInstanceUid: string, instances: readonly InstanceKey[]): Promise<void> {
+    const present = instances
+      .map((key) => this.row(studyInstanceUid, instanceRowKey(key)))
+      .filter((row) => row !== undefined);
+    if (present.length === 0) return Promise.resolve();
+    const plan = planRemoval(
+      this.row(studyInstanceUid, StudyRowKey),
+      this.range(studyInstanceUid, 'series|', 'series}'),
+      present,
+    );
+    for (const row of plan.remove) this.rows.delete(`${studyInstanceUid}\n${row.rowKey ?? ''}`);
+    for (const { row } of plan.replace)
+      this.rows.set(`${studyInstanceUid}\n${row.rowKey}`, { ...row, etag: String(Date.now()) });
+    for (const rowKey of plan.empty) this.rows.delete(`${studyInstanceUid}\n${rowKey}`);
+    return Promise.resolve();
   }
 
   private row(partitionKey: string, rowKey: string): StoredRow | undefined {
@@ -215,12 +264,56 @@ export class MemoryPendingBlobs implements PendingBlobs {
   }
 }
 
+/** The change feed in memory: the same ordering and duplicate rules as the Table adapter. */
+export class MemoryChangeFeed implements ChangeFeedStore {
+  readonly entries: ChangeEntry[] = [];
+
+  append(changes: readonly ChangeInput[]): Promise<ChangeEntry[]> {
+    const last = this.entries.at(-1);
+    const now = new Date().toISOString();
+    const timestamp = last && last.timestamp > now ? last.timestamp : now;
+    const added: ChangeEntry[] = [];
+    for (const change of changes) {
+      if (this.entries.some((entry) => entry.action === change.action && entry.version === change.version)) continue;
+      const entry = { ...change, sequence: this.entries.length + 1, timestamp };
+      this.entries.push(entry);
+      added.push(entry);
+    }
+    return Promise.resolve(added);
+  }
+
+  has(action: ChangeAction, version: string): Promise<boolean> {
+    return Promise.resolve(this.entries.some((entry) => entry.action === action && entry.version === version));
+  }
+
+  after(sequence: number, limit: number): Promise<ChangeEntry[]> {
+    return Promise.resolve(this.entries.filter((entry) => entry.sequence > sequence).slice(0, limit));
+  }
+
+  window(start: Date, end: Date, offset: number, limit: number): Promise<ChangeEntry[]> {
+    const from = start.toISOString();
+    const to = end.toISOString();
+    const inside = this.entries.filter((entry) => entry.timestamp >= from && entry.timestamp < to);
+    return Promise.resolve(inside.slice(offset, offset + limit));
+  }
+
+  latest(): Promise<ChangeEntry | undefined> {
+    return Promise.resolve(this.entries.at(-1));
+  }
+}
+
 export type MemoryStorage = Storage & {
   blobs: MemoryBlobStore;
   index: MemoryInstanceIndex;
   pending: MemoryPendingBlobs;
+  changeFeed: MemoryChangeFeed;
 };
 
 export function createMemoryStorage(): MemoryStorage {
-  return { blobs: new MemoryBlobStore(), index: new MemoryInstanceIndex(), pending: new MemoryPendingBlobs() };
+  return {
+    blobs: new MemoryBlobStore(),
+    index: new MemoryInstanceIndex(),
+    pending: new MemoryPendingBlobs(),
+    changeFeed: new MemoryChangeFeed(),
+  };
 }

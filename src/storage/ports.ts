@@ -130,15 +130,32 @@ export interface InstanceIndex {
   follow(path: AccessPath): AsyncIterable<SearchPointer>;
   /** The series rows of a study. */
   listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]>;
-  /** Instance rows of a study, or of one series of it. */
+  /** Instance rows of a study, or of one series of it (never of a study or series being deleted). */
   listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]>;
+  /**
+   * Marks a study (and all its series) or one series as being deleted: from now on readers do
+   * not see it, and stores into it are refused until it is gone. False when it does not exist.
+   */
+  markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<boolean>;
+  /** Instance rows to delete, including those under a deletion mark. */
+  listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]>;
+  /**
+   * Removes instance rows of one study (at most REMOVE_BATCH) and updates or removes their series
+   * and study rows in one atomic step. Rows already gone are skipped.
+   */
+  removeInstances(studyInstanceUid: string, instances: readonly InstanceKey[]): Promise<void>;
 }
+
+/** Instance rows removed per transaction: with their series and study rows, within 100 operations. */
+export const REMOVE_BATCH = 48;
 
 /**
  * A note written just before an instance's blob is committed and removed once its index rows
  * are: whatever a crash leaves between the two steps, the sweep finds here and cleans.
  */
 export interface PendingBlob {
+  /** A store in progress (the default), or a delete whose blobs and change feed entry may still be due. */
+  readonly kind?: 'store' | 'delete' | undefined;
   readonly key: InstanceKey;
   readonly version: string;
   readonly blobName: string;
@@ -152,8 +169,40 @@ export interface PendingBlobs {
   olderThan(cutoff: Date): AsyncIterable<PendingBlob>;
 }
 
+export type ChangeAction = 'create' | 'delete';
+
+export interface ChangeInput {
+  readonly action: ChangeAction;
+  readonly key: InstanceKey;
+  /** The stored version the change is about. */
+  readonly version: string;
+}
+
+export interface ChangeEntry extends ChangeInput {
+  /** Strictly increasing, without gaps. */
+  readonly sequence: number;
+  /** ISO 8601 UTC; never decreases as the sequence grows. */
+  readonly timestamp: string;
+}
+
+/**
+ * The change feed: an append-only log whose entries commit in sequence order, so a reader
+ * paging forward by sequence never misses one that commits later.
+ */
+export interface ChangeFeedStore {
+  append(changes: readonly ChangeInput[]): Promise<ChangeEntry[]>;
+  /** Whether the log has an entry for this action on this version (for completing interrupted work). */
+  has(action: ChangeAction, version: string): Promise<boolean>;
+  /** Entries with a sequence above `sequence`, in order, at most `limit`. */
+  after(sequence: number, limit: number): Promise<ChangeEntry[]>;
+  /** Entries with start <= timestamp < end, in order, skipping `offset`, at most `limit`. */
+  window(start: Date, end: Date, offset: number, limit: number): Promise<ChangeEntry[]>;
+  latest(): Promise<ChangeEntry | undefined>;
+}
+
 export interface Storage {
   readonly blobs: BlobStore;
   readonly index: InstanceIndex;
   readonly pending: PendingBlobs;
+  readonly changeFeed: ChangeFeedStore;
 }

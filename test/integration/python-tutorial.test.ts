@@ -89,4 +89,21 @@ describe.skipIf(python === undefined)('the Azure Python tutorial', () => {
       { type: 'application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1', bytes: 979 * 985 * 3 },
     ]);
   });
+
+  it('probes the change feed (200) and deletes an instance, a series and the study: 204 each, then 404', async () => {
+    const result = await run(
+      python ?? 'python3',
+      [join(import.meta.dirname, '..', 'python', 'azure_tutorial_delete.py')],
+      {
+        DICOMWEB_BASE_URL: `${server().baseUrl}/v2`,
+      },
+    );
+    expect(result.stderr).toBe('');
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { step: string; status: number; entries?: number });
+    expect(lines[0]).toEqual({ step: 'changefeed', status: 200, entries: 3 });
+    expect(lines.slice(1).map((line) => line.status)).toEqual([204, 204, 204, 404, 404, 404]);
+  });
 });

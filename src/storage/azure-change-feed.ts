@@ -1,0 +1,220 @@
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { ChangeFeedKeys } from './keys.js';
+import {
+  StorageUnavailableError,
+  type ChangeAction,
+  type ChangeEntry,
+  type ChangeFeedStore,
+  type ChangeInput,
+} from './ports.js';
+import { guarded, statusOf, translateStorageError } from './storage-errors.js';
+import { checkBatch } from './table-limits.js';
+
+interface EntryRow {
+  sequence: number;
+  action: string;
+  study: string;
+  series: string;
+  sop: string;
+  version: string;
+  /** Our timestamp; not named "timestamp", which the Table service uses for its own. */
+  at: string;
+}
+
+/** Three rows per entry and the counter stay within Azure's 100 operations per transaction. */
+const ENTRIES_PER_TRANSACTION = 33;
+const MAX_ATTEMPTS = 50;
+
+function toEntry(row: EntryRow): ChangeEntry {
+  return {
+    sequence: row.sequence,
+    action: row.action as ChangeAction,
+    key: { studyInstanceUid: row.study, seriesInstanceUid: row.series, sopInstanceUid: row.sop },
+    version: row.version,
+    timestamp: row.at,
+  };
+}
+
+interface Waiting {
+  readonly changes: readonly ChangeInput[];
+  resolve(entries: ChangeEntry[]): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Appends go through one counter entity updated with compare-and-swap in the same transaction as
+ * the entries: an entry with sequence N exists exactly when the counter passed N, so entries
+ * become visible in sequence order with no gaps, whatever the number of writers. Concurrent
+ * appends of one process are grouped into one transaction (group commit) to keep contention low.
+ */
+export class AzureChangeFeed implements ChangeFeedStore {
+  private queue: Waiting[] = [];
+  private flushing = false;
+
+  constructor(private readonly table: TableClient) {}
+
+  append(changes: readonly ChangeInput[]): Promise<ChangeEntry[]> {
+    if (changes.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ changes, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  async has(action: ChangeAction, version: string): Promise<boolean> {
+    return guarded('a change feed read', async () => {
+      try {
+        await this.table.getEntity(ChangeFeedKeys.partition, ChangeFeedKeys.marker(action, version));
+        return true;
+      } catch (error) {
+        if (statusOf(error) === 404) return false;
+        throw error;
+      }
+    });
+  }
+
+  async after(sequence: number, limit: number): Promise<ChangeEntry[]> {
+    const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey gt ${ChangeFeedKeys.entry(sequence)} and RowKey lt ${'e}'}`;
+    return (await this.query<EntryRow>(filter, limit)).map(toEntry);
+  }
+
+  async window(start: Date, end: Date, offset: number, limit: number): Promise<ChangeEntry[]> {
+    const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey ge ${`t|${start.toISOString()}`} and RowKey lt ${`t|${end.toISOString()}`}`;
+    return (await this.query<EntryRow>(filter, offset + limit)).slice(offset).map(toEntry);
+  }
+
+  async latest(): Promise<ChangeEntry | undefined> {
+    const counter = await this.counter();
+    if (!counter || counter.sequence === 0) return undefined;
+    const row = await guarded('a change feed read', () =>
+      this.table.getEntity<EntryRow>(ChangeFeedKeys.partition, ChangeFeedKeys.entry(counter.sequence)),
+    );
+    return toEntry(row);
+  }
+
+  private async query<T extends object>(filter: string, max: number): Promise<TableEntityResult<T>[]> {
+    const rows: TableEntityResult<T>[] = [];
+    const pages = this.table
+      .listEntities<T>({ queryOptions: { filter } })
+      .byPage({ maxPageSize: Math.min(1000, Math.max(1, max)) });
+    while (rows.length < max) {
+      const page = await guarded('a change feed read', () => pages.next());
+      if (page.done) break;
+      rows.push(...page.value);
+    }
+    return rows.slice(0, max);
+  }
+
+  private async counter(): Promise<{ sequence: number; timestamp: string; etag: string } | undefined> {
+    return guarded('a change feed read', async () => {
+      try {
+        const row = await this.table.getEntity<{ sequence: number; at: string }>(
+          ChangeFeedKeys.partition,
+          ChangeFeedKeys.counter,
+        );
+        return { sequence: row.sequence, timestamp: row.at, etag: row.etag };
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        // Take whole requests up to one transaction's worth (a larger request gets its own batches).
+        const batch: Waiting[] = [];
+        let size = 0;
+        while (
+          this.queue.length > 0 &&
+          (batch.length === 0 || size + (this.queue[0]?.changes.length ?? 0) <= ENTRIES_PER_TRANSACTION)
+        ) {
+          const next = this.queue.shift() as Waiting;
+          batch.push(next);
+          size += next.changes.length;
+        }
+        try {
+          const entries = await this.commit(batch.flatMap((waiting) => waiting.changes));
+          let at = 0;
+          for (const waiting of batch) {
+            waiting.resolve(entries.slice(at, at + waiting.changes.length));
+            at += waiting.changes.length;
+          }
+        } catch (error) {
+          for (const waiting of batch) waiting.reject(error);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async commit(changes: readonly ChangeInput[]): Promise<ChangeEntry[]> {
+    const all: ChangeEntry[] = [];
+    for (let i = 0; i < changes.length; i += ENTRIES_PER_TRANSACTION) {
+      all.push(...(await this.commitChunk(changes.slice(i, i + ENTRIES_PER_TRANSACTION))));
+    }
+    return all;
+  }
+
+  private async commitChunk(input: readonly ChangeInput[]): Promise<ChangeEntry[]> {
+    let changes = input;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+      if (changes.length === 0) return [];
+      const counter = await this.counter();
+      const previous = counter?.sequence ?? 0;
+      // Timestamps never decrease along the sequence, even when writers' clocks disagree.
+      const now = new Date().toISOString();
+      const timestamp = counter && counter.timestamp > now ? counter.timestamp : now;
+      const entries: ChangeEntry[] = changes.map((change, i) => ({ ...change, sequence: previous + 1 + i, timestamp }));
+      const last = previous + changes.length;
+      const counterRow = {
+        partitionKey: ChangeFeedKeys.partition,
+        rowKey: ChangeFeedKeys.counter,
+        sequence: last,
+        at: timestamp,
+      };
+      const rows = entries.flatMap((entry) => {
+        const row: EntryRow = {
+          sequence: entry.sequence,
+          action: entry.action,
+          study: entry.key.studyInstanceUid,
+          series: entry.key.seriesInstanceUid,
+          sop: entry.key.sopInstanceUid,
+          version: entry.version,
+          at: timestamp,
+        };
+        return [
+          { partitionKey: ChangeFeedKeys.partition, rowKey: ChangeFeedKeys.entry(entry.sequence), ...row },
+          {
+            partitionKey: ChangeFeedKeys.partition,
+            rowKey: ChangeFeedKeys.marker(entry.action, entry.version),
+            sequence: entry.sequence,
+          },
+          { partitionKey: ChangeFeedKeys.partition, rowKey: ChangeFeedKeys.time(timestamp, entry.sequence), ...row },
+        ];
+      });
+      checkBatch([counterRow, ...rows]);
+      const actions: TransactionAction[] = [
+        counter ? ['update', counterRow, 'Replace', { etag: counter.etag }] : ['create', counterRow],
+        ...rows.map((row): TransactionAction => ['create', row]),
+      ];
+      try {
+        await this.table.submitTransaction(actions);
+        return entries;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status !== 409 && status !== 412) translateStorageError(error, 'a change feed append');
+        if ((await this.counter())?.sequence === previous) {
+          // Nobody else appended: a marker exists already, so that change is logged; drop it.
+          const logged = await Promise.all(changes.map((change) => this.has(change.action, change.version)));
+          changes = changes.filter((_, i) => !logged[i]);
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100, 2 ** attempt) * Math.random()));
+      }
+    }
+    throw new StorageUnavailableError('The change feed is too busy; try again.');
+  }
+}
