@@ -9,6 +9,7 @@ import { handleAzureRequest } from '../src/host/azure-host.js';
 import { routes } from '../src/http/routes.js';
 import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
 import { openAzureStorage } from '../src/storage/azure-storage.js';
+import { securityOptions } from '../src/security/security-options.js';
 import type { Storage } from '../src/storage/ports.js';
 
 app.setup({ enableHttpStream: true });
@@ -29,8 +30,12 @@ function service(): Promise<Service> {
         'Set DICOMWEB_BLOB_ENDPOINT and DICOMWEB_TABLE_ENDPOINT (or a connection string) for the Function App.',
       );
     }
+    if (config.auth.mode === 'none' && process.env['DICOMWEB_ALLOW_ANONYMOUS'] !== 'true') {
+      // Fail closed: a deployed archive never serves patient data without tokens by accident.
+      throw new Error('Set DICOMWEB_AUTH_TENANT_ID and DICOMWEB_AUTH_AUDIENCE (Entra ID) for the Function App.');
+    }
     const storage = await openAzureStorage(config.storage);
-    return { dicomweb: createApp({ storage, config: config.app }), storage };
+    return { dicomweb: createApp({ storage, config: config.app, security: await securityOptions(config) }), storage };
   })().catch((error: unknown) => {
     instance = undefined;
     throw error;
@@ -40,7 +45,8 @@ function service(): Promise<Service> {
 
 for (const route of routes) {
   app.http(route.name, {
-    methods: [...route.methods],
+    // OPTIONS too: CORS preflights are answered by the app, not by the platform.
+    methods: [...route.methods, 'OPTIONS'],
     route: route.template,
     authLevel: 'anonymous',
     handler: async (request: HttpRequest) => handleAzureRequest((await service()).dicomweb, request),

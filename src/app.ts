@@ -1,7 +1,12 @@
+import { DicomwebError } from './dicomweb/errors.js';
+import { consoleAudit, correlationIdOf, type AuditSink } from './http/audit.js';
 import type { AppConfig } from './http/context.js';
+import { corsHeaders, preflightResponse, type CorsConfig } from './http/cors.js';
 import { errorResponse, type ErrorLogger } from './http/error-response.js';
-import { matchRoute } from './http/router.js';
-import { routes, type Route } from './http/routes.js';
+import { limitRequestBody } from './http/request-limits.js';
+import { matchRoute, type RouteMatch } from './http/router.js';
+import { API_VERSIONS, routes, type Route } from './http/routes.js';
+import { ANONYMOUS_OWNER, type Authenticator, type Caller } from './security/authenticator.js';
 import type { Storage } from './storage/ports.js';
 
 export interface App {
@@ -10,27 +15,111 @@ export interface App {
   readonly routes: readonly Route[];
 }
 
+export interface SecurityOptions {
+  /** Undefined: no authentication (local use on loopback only; see README). */
+  readonly authenticator?: Authenticator | undefined;
+  readonly cors?: CorsConfig | undefined;
+  /** Largest request body accepted, in bytes (413 beyond). */
+  readonly maxRequestBytes?: number | undefined;
+}
+
 export interface AppOptions {
   readonly storage: Storage;
   readonly config: AppConfig;
+  readonly security?: SecurityOptions;
   readonly log?: ErrorLogger;
+  readonly audit?: AuditSink;
 }
 
 const defaultLog: ErrorLogger = (message, error) => {
   console.error(`[dicomweb] ${message}:`, error);
 };
 
+const SUPPORTED_VERSIONS = API_VERSIONS.map((version) => version.slice(1)).join(', ');
+
+/** A path that names no supported API version gets a clear answer instead of a bare 404. */
+function versionError(pathname: string): DicomwebError | undefined {
+  const first = pathname.split('/').filter((part) => part !== '')[0] ?? '';
+  if (/^v\d+/i.test(first) && !API_VERSIONS.includes(first.toLowerCase() as (typeof API_VERSIONS)[number])) {
+    return new DicomwebError(
+      'BadRequest',
+      `The API version ${first} is not supported; use ${API_VERSIONS.map((v) => `/${v}`).join(' or ')}.`,
+    );
+  }
+  if (/^(studies|series|instances|changefeed)$/i.test(first)) {
+    return new DicomwebError(
+      'BadRequest',
+      `The URL has no API version; use ${API_VERSIONS.map((v) => `/${v}${pathname}`).join(' or ')}.`,
+    );
+  }
+  return undefined;
+}
+
+async function authorize(authenticator: Authenticator | undefined, route: Route, request: Request): Promise<Caller> {
+  if (route.permission === 'public' || !authenticator) return ANONYMOUS_OWNER;
+  const caller = await authenticator.authenticate(request.headers.get('authorization'));
+  if (!caller.permissions.has(route.permission)) {
+    throw new DicomwebError(
+      'Forbidden',
+      route.permission === 'write'
+        ? 'Storing and deleting need the DICOM Data Owner role.'
+        : 'Reading needs the DICOM Data Reader or DICOM Data Owner role.',
+    );
+  }
+  return caller;
+}
+
 /** Composition root: one app, served by the node:http host locally and by Azure Functions. */
-export function createApp({ storage, config, log = defaultLog }: AppOptions): App {
+export function createApp({ storage, config, security = {}, log = defaultLog, audit = consoleAudit }: AppOptions): App {
+  const cors: CorsConfig = security.cors ?? { origins: [] };
   return {
     routes,
-    async handle(request: Request): Promise<Response> {
+    async handle(incoming: Request): Promise<Response> {
+      const started = Date.now();
+      const correlationId = correlationIdOf(incoming);
+      const url = new URL(incoming.url);
+      let match: RouteMatch | undefined;
+      let caller: Caller | undefined;
+      let response: Response;
       try {
-        const { route, params } = matchRoute(routes, request.method, new URL(request.url).pathname);
-        return await route.handler(request, { apiVersion: route.apiVersion, params, storage, config });
+        if (incoming.method === 'OPTIONS' && incoming.headers.has('access-control-request-method')) {
+          response = preflightResponse(cors, incoming);
+        } else {
+          const versionProblem = versionError(url.pathname);
+          if (versionProblem) throw versionProblem;
+          match = matchRoute(routes, incoming.method, url.pathname);
+          caller = await authorize(security.authenticator, match.route, incoming);
+          const request = limitRequestBody(incoming, security.maxRequestBytes);
+          response = await match.route.handler(request, {
+            apiVersion: match.route.apiVersion ?? 'v2',
+            params: match.params,
+            storage,
+            config,
+          });
+        }
       } catch (error) {
-        return errorResponse(error, log);
+        response = errorResponse(error, log);
       }
+      const extra = {
+        ...corsHeaders(cors, incoming),
+        'api-supported-versions': SUPPORTED_VERSIONS,
+        'x-correlation-id': correlationId,
+      };
+      for (const [name, value] of Object.entries(extra)) response.headers.set(name, value);
+      audit({
+        type: 'dicomweb.request',
+        time: new Date(started).toISOString(),
+        correlationId,
+        method: incoming.method,
+        route: match?.route.template ?? url.pathname.split('/').slice(0, 3).join('/'),
+        apiVersion: match?.route.apiVersion,
+        studyInstanceUid: match?.params['study'],
+        status: response.status,
+        durationMs: Date.now() - started,
+        callerObjectId: caller?.objectId,
+        callerAppId: caller?.appId,
+      });
+      return response;
     },
   };
 }

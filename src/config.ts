@@ -1,4 +1,5 @@
 import type { AppConfig } from './http/context.js';
+import { readAuthConfig, type AuthConfig } from './security/auth-config.js';
 
 /** Azurite's well-known development account (public, documented by Microsoft; not a secret). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -34,6 +35,11 @@ export interface ServerConfig {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  readonly auth: AuthConfig;
+  /** DICOMWEB_CORS_ORIGINS: comma-separated origins allowed to call from a browser, or *. */
+  readonly corsOrigins: readonly string[];
+  /** DICOMWEB_MAX_REQUEST_BYTES: largest request body; 413 beyond. */
+  readonly maxRequestBytes: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -87,5 +93,11 @@ export function readConfig(env: Env = process.env): ServerConfig {
     host: env['HOST'] || '127.0.0.1',
     port: env['PORT'] === '0' ? 0 : positiveInt(env, 'PORT', 7071),
     dataDir: env['DICOMWEB_DATA_DIR'] || '.data',
+    auth: readAuthConfig(env, env['DICOMWEB_DATA_DIR'] || '.data'),
+    corsOrigins: (env['DICOMWEB_CORS_ORIGINS'] ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== ''),
+    maxRequestBytes: positiveInt(env, 'DICOMWEB_MAX_REQUEST_BYTES', 4 * 1024 * 1024 * 1024),
   };
 }

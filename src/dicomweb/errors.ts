@@ -5,6 +5,8 @@
  */
 export type DicomwebErrorCode =
   | 'BadRequest'
+  | 'Unauthorized'
+  | 'Forbidden'
   | 'InvalidUid'
   | 'MalformedMultipart'
   | 'NotAcceptable'
@@ -17,6 +19,8 @@ export type DicomwebErrorCode =
 
 const STATUS: Record<DicomwebErrorCode, number> = {
   BadRequest: 400,
+  Unauthorized: 401,
+  Forbidden: 403,
   InvalidUid: 400,
   MalformedMultipart: 400,
   NotAcceptable: 406,

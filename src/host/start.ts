@@ -7,6 +7,7 @@ import { createApp } from '../app.js';
 import { azuriteConnectionString, readConfig, type StorageConfig } from '../config.js';
 import { DEFAULT_ORPHAN_AGE_MS, sweepOrphans } from '../dicomweb/sweep-orphans.js';
 import { openAzureStorage } from '../storage/azure-storage.js';
+import { assertSafeToServe, securityOptions } from '../security/security-options.js';
 import { startAzurite, type AzuriteProcess } from './azurite.js';
 import { createNodeServer, listen } from './node-host.js';
 
@@ -48,10 +49,18 @@ async function main(): Promise<void> {
     };
     sweep();
     setInterval(sweep, DEFAULT_ORPHAN_AGE_MS).unref();
-    const server = createNodeServer(createApp({ storage, config: config.app }));
+    assertSafeToServe(config);
+    const server = createNodeServer(
+      createApp({ storage, config: config.app, security: await securityOptions(config) }),
+    );
     const address = await listen(server, config.port, config.host);
     const origin = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     console.log(`DICOMweb base URLs: ${origin}/v2 and ${origin}/v1 (Ctrl-C to stop)`);
+    console.log(
+      config.auth.mode === 'none'
+        ? 'Authentication: none (loopback only). Set DICOMWEB_AUTH_MODE=local to require tokens from `npm run token`.'
+        : `Authentication: ${config.auth.mode} bearer tokens required.`,
+    );
     let stopping = false;
     const shutdown = (signal: string): void => {
       if (stopping) return;

@@ -11,6 +11,7 @@ export interface AppConfig {
 }
 
 export interface RequestContext {
+  /** v2 for unversioned routes, which do not depend on it. */
   readonly apiVersion: ApiVersion;
   readonly params: Readonly<Record<string, string>>;
   readonly storage: Storage;

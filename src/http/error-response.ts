@@ -12,6 +12,11 @@ export type ErrorLogger = (message: string, error: unknown) => void;
 export function errorResponse(error: unknown, log: ErrorLogger): Response {
   if (error instanceof DicomwebError) {
     const headers: Record<string, string> = error.status === 503 ? { 'retry-after': '5' } : {};
+    if (error.status === 401) {
+      // RFC 6750 §3: the challenge names the error so clients know to get a new token.
+      headers['www-authenticate'] =
+        `Bearer realm="dicomweb", error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`;
+    }
     return textResponse(error.status, error.message, headers);
   }
   if (error instanceof StorageUnavailableError) {

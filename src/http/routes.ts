@@ -5,11 +5,15 @@ import { handleDelete } from './delete-handler.js';
 import { handleBulkData, handleFrames, handlePixelData } from './frames-handler.js';
 import { handleMetadata, handleRetrieve } from './retrieve-handler.js';
 import { searchHandler } from './search-handler.js';
+import { handleHealth } from './health-handler.js';
 import { handleStore } from './store-handler.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
 
 export const API_VERSIONS: readonly ApiVersion[] = ['v1', 'v2'];
+
+/** What a caller needs for a route: DICOM Data Reader for reads, Data Owner for writes. */
+export type Permission = 'read' | 'write' | 'public';
 
 /** One route as both hosts register it: an Azure Functions route template and its handler. */
 export interface Route {
@@ -18,7 +22,9 @@ export interface Route {
   readonly methods: readonly HttpMethod[];
   /** Azure Functions route template relative to routePrefix "", e.g. "v2/studies/{study}". */
   readonly template: string;
-  readonly apiVersion: ApiVersion;
+  /** Undefined for the unversioned routes (health). */
+  readonly apiVersion: ApiVersion | undefined;
+  readonly permission: Permission;
   readonly handler: Handler;
 }
 
@@ -99,13 +105,24 @@ const RESOURCES: readonly Resource[] = [
   },
 ];
 
-/** The route table: every resource under every API version. */
-export const routes: readonly Route[] = API_VERSIONS.flatMap((apiVersion) =>
-  RESOURCES.map((resource) => ({
-    name: `${apiVersion}-${resource.name}`,
-    methods: resource.methods,
-    template: `${apiVersion}/${resource.path}`,
-    apiVersion,
-    handler: resource.handler,
-  })),
-);
+/** The route table: every resource under every API version, and the unversioned health check. */
+export const routes: readonly Route[] = [
+  ...API_VERSIONS.flatMap((apiVersion) =>
+    RESOURCES.map((resource): Route => ({
+      name: `${apiVersion}-${resource.name}`,
+      methods: resource.methods,
+      template: `${apiVersion}/${resource.path}`,
+      apiVersion,
+      permission: resource.methods.includes('GET') ? 'read' : 'write',
+      handler: resource.handler,
+    })),
+  ),
+  {
+    name: 'health-check',
+    methods: ['GET'],
+    template: 'health/check',
+    apiVersion: undefined,
+    permission: 'public',
+    handler: handleHealth,
+  },
+];

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { createApp } from '../../src/app.js';
+import { createApp, type SecurityOptions } from '../../src/app.js';
+import type { AuditSink } from '../../src/http/audit.js';
 import { azuriteConnectionString, type StorageConfig } from '../../src/config.js';
 import type { AppConfig } from '../../src/http/context.js';
 import { createNodeServer, listen } from '../../src/host/node-host.js';
@@ -44,9 +45,16 @@ export interface TestServer {
 export async function serveStorage(
   storage: Storage,
   config: Partial<AppConfig> = {},
+  options: { security?: SecurityOptions; audit?: AuditSink } = {},
 ): Promise<{ baseUrl: string; close(): Promise<void> }> {
   const server: Server = createNodeServer(
-    createApp({ storage, config: { ...defaultAppConfig, ...config }, log: () => undefined }),
+    createApp({
+      storage,
+      config: { ...defaultAppConfig, ...config },
+      log: () => undefined,
+      audit: options.audit ?? (() => undefined),
+      ...(options.security ? { security: options.security } : {}),
+    }),
   );
   const address = await listen(server, 0, '127.0.0.1');
   return {

@@ -160,7 +160,8 @@ describe('STOW-RS against Azurite', () => {
       ['/v2/studies/1.2..3', dicom, 'application/dicom', 'application/dicom+json', 400, /not a valid UID/],
       [`/v2/studies/${'1'.repeat(65)}`, dicom, 'application/dicom', 'application/dicom+json', 400, /not a valid UID/],
       ['/v2/studies/..%2F..%2Fetc', dicom, 'application/dicom', 'application/dicom+json', 400, /not a valid UID/],
-      ['/v3/studies', dicom, 'application/dicom', 'application/dicom+json', 404, /no DICOMweb resource/],
+      ['/v3/studies', dicom, 'application/dicom', 'application/dicom+json', 400, /v3 is not supported/],
+      ['/v2/nothing', dicom, 'application/dicom', 'application/dicom+json', 404, /no DICOMweb resource/],
     ];
     for (const [path, body, type, accept, status, message] of cases) {
       const result = await stow(path, body, type, accept);

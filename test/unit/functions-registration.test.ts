@@ -26,13 +26,16 @@ describe('Azure Functions registration', () => {
     const { routes } = await import('../../src/http/routes.js');
     expect(registered.setup).toEqual([{ enableHttpStream: true }]);
     expect(registered.http.map(({ name, options }) => [name, options.methods, options.route])).toEqual(
-      routes.map((route) => [route.name, [...route.methods], route.template]),
+      routes.map((route) => [route.name, [...route.methods, 'OPTIONS'], route.template]),
     );
     const templates = registered.http.map(({ options }) => options.route);
     for (const template of ['v1/studies', 'v1/studies/{study}', 'v2/studies', 'v2/studies/{study}']) {
       expect(templates).toContain(template);
     }
-    expect(registered.http.find(({ options }) => options.route === 'v2/studies')?.options.methods).toEqual(['POST']);
+    expect(registered.http.find(({ options }) => options.route === 'v2/studies')?.options.methods).toEqual([
+      'POST',
+      'OPTIONS',
+    ]);
     expect(new Set(registered.http.map(({ name }) => name)).size).toBe(registered.http.length);
     expect(registered.timer).toEqual([{ name: 'sweep-orphans', schedule: '0 */15 * * * *' }]);
   });

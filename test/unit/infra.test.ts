@@ -58,6 +58,14 @@ const UNSET_ON_PURPOSE: Record<string, string> = {
   DICOMWEB_PUBLIC_BASE_URL: 'the request origin is the function app host name',
   DICOMWEB_MAX_HEADER_BYTES: 'the default suits Azure',
   DICOMWEB_QIDO_EMPTY_STATUS: 'the default (200) suits; 204 mimics the Azure service where a client needs it',
+  DICOMWEB_AUTH_MODE: 'Entra ID is chosen by DICOMWEB_AUTH_TENANT_ID, which is set',
+  DICOMWEB_AUTH_ROLE_CLAIM: 'Entra puts app roles in the default claim, roles',
+  DICOMWEB_AUTH_OWNER_ROLES: 'the defaults are the values of infra/app-roles.json',
+  DICOMWEB_AUTH_READER_ROLES: 'the defaults are the values of infra/app-roles.json',
+  DICOMWEB_AUTH_KEY_DIR: 'only local mode signs its own tokens',
+  DICOMWEB_ALLOW_ANONYMOUS: 'never in Azure: the app refuses to start without token checks',
+  DICOMWEB_CORS_ORIGINS: 'set it to the viewer origins after deployment; empty means no browser access',
+  DICOMWEB_MAX_REQUEST_BYTES: 'its default (4 GiB) equals FUNCTIONS_REQUEST_BODY_SIZE_LIMIT',
 };
 
 /** App settings the Flex Consumption plan rejects or that would bring back storage keys. */
