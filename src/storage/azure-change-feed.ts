@@ -1,4 +1,4 @@
-import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import { ChangeFeedKeys } from './keys.js';
 import {
   StorageUnavailableError,
@@ -8,6 +8,7 @@ import {
   type ChangeInput,
 } from './ports.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
+import { collectRows } from './table-query.js';
 import { checkBatch } from './table-limits.js';
 
 interface EntryRow {
@@ -75,12 +76,14 @@ export class AzureChangeFeed implements ChangeFeedStore {
 
   async after(sequence: number, limit: number): Promise<ChangeEntry[]> {
     const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey gt ${ChangeFeedKeys.entry(sequence)} and RowKey lt ${'e}'}`;
-    return (await this.query<EntryRow>(filter, limit)).map(toEntry);
+    return (await collectRows<EntryRow>(this.table, filter, 'a change feed read', limit)).map(toEntry);
   }
 
   async window(start: Date, end: Date, offset: number, limit: number): Promise<ChangeEntry[]> {
     const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey ge ${`t|${start.toISOString()}`} and RowKey lt ${`t|${end.toISOString()}`}`;
-    return (await this.query<EntryRow>(filter, offset + limit)).slice(offset).map(toEntry);
+    return (await collectRows<EntryRow>(this.table, filter, 'a change feed read', offset + limit))
+      .slice(offset)
+      .map(toEntry);
   }
 
   async latest(): Promise<ChangeEntry | undefined> {
@@ -90,19 +93,6 @@ export class AzureChangeFeed implements ChangeFeedStore {
       this.table.getEntity<EntryRow>(ChangeFeedKeys.partition, ChangeFeedKeys.entry(counter.sequence)),
     );
     return toEntry(row);
-  }
-
-  private async query<T extends object>(filter: string, max: number): Promise<TableEntityResult<T>[]> {
-    const rows: TableEntityResult<T>[] = [];
-    const pages = this.table
-      .listEntities<T>({ queryOptions: { filter } })
-      .byPage({ maxPageSize: Math.min(1000, Math.max(1, max)) });
-    while (rows.length < max) {
-      const page = await guarded('a change feed read', () => pages.next());
-      if (page.done) break;
-      rows.push(...page.value);
-    }
-    return rows.slice(0, max);
   }
 
   private async counter(): Promise<{ sequence: number; timestamp: string; etag: string } | undefined> {

@@ -31,6 +31,7 @@ import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 import { planRemoval } from './index-removal.js';
 import { pointerEntity, pointerRows, type PointerRow } from './search-pointers.js';
 import { checkBatch, checkEntity } from './table-limits.js';
+import { collectRows } from './table-query.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
@@ -164,13 +165,7 @@ export class AzureInstanceIndex implements InstanceIndex {
 
   private async range(partitionKey: string, from: string, to: string): Promise<StoredRow[]> {
     const filter = odata`PartitionKey eq ${partitionKey} and RowKey ge ${from} and RowKey lt ${to}`;
-    const rows: StoredRow[] = [];
-    const pages = this.table.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: 1000 });
-    for (;;) {
-      const page = await guarded('an index query', () => pages.next());
-      if (page.done) return rows;
-      rows.push(...page.value);
-    }
+    return collectRows(this.table, filter, 'an index query');
   }
 
   /**

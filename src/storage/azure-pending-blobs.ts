@@ -2,6 +2,7 @@ import { odata, type TableClient } from '@azure/data-tables';
 import { PendingPartitionPrefix, pendingPartitionKey, pendingPartitionUpperBound } from './keys.js';
 import type { PendingBlob, PendingBlobs } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
+import { queryRows } from './table-query.js';
 
 interface PendingRow {
   kind?: string;
@@ -44,21 +45,16 @@ export class AzurePendingBlobs implements PendingBlobs {
     // Whole hours before the cutoff's hour are one partition-key range; the cutoff's own hour is filtered by time.
     const upper = `${pendingPartitionUpperBound(cutoff)}~`;
     const filter = odata`PartitionKey ge ${PendingPartitionPrefix} and PartitionKey lt ${upper}`;
-    const pages = this.table.listEntities<PendingRow>({ queryOptions: { filter } }).byPage({ maxPageSize: 1000 });
-    for (;;) {
-      const page = await guarded('listing pending notes', () => pages.next());
-      if (page.done) return;
-      for (const row of page.value) {
-        const createdAt = new Date(row.createdAt);
-        if (createdAt >= cutoff) continue;
-        yield {
-          kind: row.kind === 'delete' ? 'delete' : 'store',
-          key: { studyInstanceUid: row.study, seriesInstanceUid: row.series, sopInstanceUid: row.sop },
-          version: row.rowKey ?? '',
-          blobName: row.blobName,
-          createdAt,
-        };
-      }
+    for await (const row of queryRows<PendingRow>(this.table, filter, 'listing pending notes')) {
+      const createdAt = new Date(row.createdAt);
+      if (createdAt >= cutoff) continue;
+      yield {
+        kind: row.kind === 'delete' ? 'delete' : 'store',
+        key: { studyInstanceUid: row.study, seriesInstanceUid: row.series, sopInstanceUid: row.sop },
+        version: row.rowKey ?? '',
+        blobName: row.blobName,
+        createdAt,
+      };
     }
   }
 }

@@ -1,7 +1,7 @@
 import { odata, type TableClient } from '@azure/data-tables';
 import { AccessPathKeys, keyText, RECENT_SHARDS } from './keys.js';
 import type { AccessPath, SearchPointer } from './ports.js';
-import { guarded } from './storage-errors.js';
+import { queryRows } from './table-query.js';
 
 interface PointerEntity {
   partitionKey?: string;
@@ -33,14 +33,7 @@ function filterFor(path: Exclude<AccessPath, { kind: 'recent' }>): string {
   }
 }
 
-async function* query(table: TableClient, filter: string): AsyncGenerator<PointerEntity> {
-  const pages = table.listEntities<PointerEntity>({ queryOptions: { filter } }).byPage({ maxPageSize: 1000 });
-  for (;;) {
-    const page = await guarded('a search query', () => pages.next());
-    if (page.done) return;
-    yield* page.value;
-  }
-}
+const query = (table: TableClient, filter: string) => queryRows<PointerEntity>(table, filter, 'a search query');
 
 function toPointer(row: PointerEntity, sortKey?: string): SearchPointer | undefined {
   if (!row.study) return undefined;
@@ -63,7 +56,9 @@ async function* recent(table: TableClient): AsyncGenerator<SearchPointer> {
     if (!chosen || chosen.done) return;
     const pointer = toPointer(chosen.value);
     if (pointer) yield pointer;
-    heads[best] = await (shards[best] as AsyncGenerator<PointerEntity>).next();
+    const shard = shards[best];
+    if (!shard) return;
+    heads[best] = await shard.next();
   }
 }
 
