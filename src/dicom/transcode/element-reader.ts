@@ -163,6 +163,8 @@ function implicitVr(tag: number, length: number, frame: Frame): string {
     // OW unless Bits Allocated says 8 or fewer; absent, OW, as PS3.5 A.1 gives for implicit VR.
     return frame.bitsAllocated !== undefined && frame.bitsAllocated <= 8 ? 'OB' : 'OW';
   }
+  // Overlay Data (60xx,3000) is OW in implicit VR (PS3.5 8.1.2), whatever the dictionary lists first.
+  if ((tag & 0xff00ffff) === 0x60003000) return 'OW';
   return dictionaryVr(tag, length) ?? 'UN';
 }
 
