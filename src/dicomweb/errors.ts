@@ -45,3 +45,6 @@ export class DicomwebError extends Error {
     this.status = STATUS[code];
   }
 }
+
+/** The 401 message for a request without credentials: its challenge carries no error code (RFC 6750 §3.1). */
+export const MISSING_CREDENTIALS = 'A bearer token is required.';

@@ -1,4 +1,4 @@
-import { DicomwebError } from '../dicomweb/errors.js';
+import { DicomwebError, MISSING_CREDENTIALS } from '../dicomweb/errors.js';
 import { StorageUnavailableError } from '../storage/ports.js';
 import { textResponse } from './responses.js';
 
@@ -15,7 +15,9 @@ export function errorResponse(error: unknown, log: ErrorLogger): Response {
     if (error.status === 401) {
       // RFC 6750 §3: the challenge names the error so clients know to get a new token.
       headers['www-authenticate'] =
-        `Bearer realm="dicomweb", error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`;
+        error.message === MISSING_CREDENTIALS
+          ? 'Bearer realm="dicomweb"'
+          : `Bearer realm="dicomweb", error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`;
     }
     return textResponse(error.status, error.message, headers);
   }

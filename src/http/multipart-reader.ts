@@ -62,15 +62,24 @@ export class MultipartReader {
     }
   }
 
-  /** Pulls one more chunk into the buffer; false at the end of the body. */
-  private async fill(): Promise<boolean> {
-    if (this.ended) return false;
+  /** The next chunk of the body, undefined at its end. */
+  private async next(): Promise<Buffer | undefined> {
+    if (this.ended) return undefined;
     const next = await this.source.next();
     if (next.done) {
       this.ended = true;
-      return false;
+      return undefined;
     }
-    const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    return Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+  }
+
+  /**
+   * Pulls one more chunk into the buffer; false at the end of the body. Only used where the
+   * buffer is small (preamble tail, boundary line, part headers), so the copy is bounded.
+   */
+  private async fill(): Promise<boolean> {
+    const chunk = await this.next();
+    if (chunk === undefined) return false;
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     return true;
   }
@@ -134,6 +143,7 @@ export class MultipartReader {
   }
 
   private async *partBody(onFinished: () => void): AsyncGenerator<Uint8Array> {
+    const keep = this.delimiter.length - 1;
     for (;;) {
       const at = this.buffer.indexOf(this.delimiter);
       if (at >= 0) {
@@ -144,17 +154,59 @@ export class MultipartReader {
         return;
       }
       // Everything but a possible partial delimiter at the end can be passed on now.
-      const safe = this.buffer.length - (this.delimiter.length - 1);
+      const safe = this.buffer.length - keep;
       if (safe > 0) {
         const out = this.buffer.subarray(0, safe);
         this.buffer = this.buffer.subarray(safe);
         yield out;
       }
-      if (!(await this.fill())) {
+      const chunk = await this.next();
+      if (chunk === undefined) {
         this.buffer = EMPTY;
         throw malformed('The multipart body ends in the middle of a part (the closing boundary is missing).');
       }
+      this.buffer = this.afterSeam(this.buffer, chunk);
+      if (this.seamEnd !== undefined) {
+        const last = this.seamEnd;
+        this.seamEnd = undefined;
+        onFinished();
+        if (last.length > 0) yield last;
+        return;
+      }
+      if (this.seamBody !== undefined) {
+        const body = this.seamBody;
+        this.seamBody = undefined;
+        yield body;
+      }
     }
+  }
+
+  /** Set by afterSeam: the part's last bytes, when its delimiter starts in the held-back tail. */
+  private seamEnd: Buffer | undefined;
+  /** Set by afterSeam: the held-back tail, when it turned out to be part body. */
+  private seamBody: Buffer | undefined;
+
+  /**
+   * Joins the held-back tail (shorter than the delimiter) to the next network chunk without
+   * copying the chunk: only a delimiter that starts in the tail needs both, and whether one does
+   * shows in the tail plus the chunk's first bytes. Returns the new buffer.
+   */
+  private afterSeam(tail: Buffer, chunk: Buffer): Buffer {
+    if (tail.length === 0) return chunk;
+    const keep = this.delimiter.length - 1;
+    // A delimiter starting in the tail would start with its CR; a short chunk cannot settle it.
+    if (chunk.length < keep) return Buffer.concat([tail, chunk]);
+    const cr = tail.indexOf(0x0d);
+    if (cr >= 0) {
+      const seam = Buffer.concat([tail.subarray(cr), chunk.subarray(0, keep)]);
+      const at = seam.indexOf(this.delimiter);
+      if (at >= 0 && cr + at < tail.length) {
+        this.seamEnd = tail.subarray(0, cr + at);
+        return chunk.subarray(cr + at + this.delimiter.length - tail.length);
+      }
+    }
+    this.seamBody = tail;
+    return chunk;
   }
 
   private async discardEpilogue(): Promise<void> {

@@ -1,5 +1,5 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { DicomwebError } from '../dicomweb/errors.js';
+import { DicomwebError, MISSING_CREDENTIALS } from '../dicomweb/errors.js';
 import type { AuthConfig, RoleNames } from './auth-config.js';
 import { LOCAL_ISSUER } from './auth-config.js';
 
@@ -47,9 +47,7 @@ export function tokenAuthenticator(
     async authenticate(authorization) {
       const match = /^Bearer\s+([A-Za-z0-9\-_=]+\.[A-Za-z0-9\-_=]+\.[A-Za-z0-9\-_=]*)\s*$/i.exec(authorization ?? '');
       if (!match?.[1])
-        throw unauthorized(
-          authorization ? 'The Authorization header is not a bearer token.' : 'A bearer token is required.',
-        );
+        throw unauthorized(authorization ? 'The Authorization header is not a bearer token.' : MISSING_CREDENTIALS);
       try {
         const { payload } = await jwtVerify(match[1], keys, {
           issuer: [...issuers],

@@ -56,7 +56,6 @@ class StagedBlockUpload implements BlobUpload {
   private readonly inFlight = new Set<Promise<void>>();
   private failure: Error | undefined;
   private size = 0;
-  private aborted = false;
 
   constructor(
     private readonly blob: BlockBlobClient,
@@ -74,7 +73,7 @@ class StagedBlockUpload implements BlobUpload {
       this.filled += chunk.byteLength;
       return;
     }
-    for (let offset = 0; offset < chunk.byteLength; ) {
+    for (let offset = 0; offset < chunk.byteLength;) {
       const block = this.currentBlock();
       const count = Math.min(blockSize - this.filled, chunk.byteLength - offset);
       block.set(chunk.subarray(offset, offset + count), this.filled);
@@ -115,7 +114,6 @@ class StagedBlockUpload implements BlobUpload {
   }
 
   async abort(): Promise<void> {
-    this.aborted = true;
     this.chunks = [];
     if (this.block !== undefined) this.pool.give(this.block);
     this.block = undefined;
