@@ -2,7 +2,8 @@
  * Azure Functions registrations only: one HTTP trigger per entry of the shared route table.
  * The logic lives in src/; this file and src/host/node-host.ts are the two thin hosts.
  */
-import { app, type HttpRequest, type InvocationContext } from '@azure/functions';
+// @azure/functions is CommonJS: Node's ESM loader exposes `app` on the default export only.
+import azureFunctions, { type HttpRequest, type InvocationContext } from '@azure/functions';
 import { createApp, type App } from '../src/app.js';
 import { readConfig } from '../src/config.js';
 import { handleAzureRequest } from '../src/host/azure-host.js';
@@ -11,6 +12,8 @@ import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
 import { openAzureStorage } from '../src/storage/azure-storage.js';
 import { securityOptions } from '../src/security/security-options.js';
 import type { Storage } from '../src/storage/ports.js';
+
+const { app } = azureFunctions;
 
 app.setup({ enableHttpStream: true });
 

@@ -1,4 +1,5 @@
-import { HttpResponse, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+// @azure/functions is CommonJS: Node's ESM loader exposes its classes on the default export only.
+import azureFunctions, { type HttpRequest, type HttpResponse, type HttpResponseInit } from '@azure/functions';
 import type { App } from '../app.js';
 
 /**
@@ -22,7 +23,7 @@ export function toHttpResponse(response: Response): HttpResponse {
     headers: Object.fromEntries(response.headers.entries()),
     body: response.body ?? undefined,
   };
-  return new HttpResponse(init);
+  return new azureFunctions.HttpResponse(init);
 }
 
 export async function handleAzureRequest(app: App, request: HttpRequest): Promise<HttpResponse> {

@@ -8,16 +8,14 @@ const registered = vi.hoisted(() => ({
 
 vi.mock('@azure/functions', async (importOriginal) => {
   const actual = await importOriginal<typeof import('@azure/functions')>();
-  return {
-    ...actual,
-    app: {
-      setup: (options: unknown) => registered.setup.push(options),
-      http: (name: string, options: { methods: string[]; route: string; authLevel: string }) =>
-        registered.http.push({ name, options }),
-      timer: (name: string, options: { schedule: string }) =>
-        registered.timer.push({ name, schedule: options.schedule }),
-    },
+  const app = {
+    setup: (options: unknown) => registered.setup.push(options),
+    http: (name: string, options: { methods: string[]; route: string; authLevel: string }) =>
+      registered.http.push({ name, options }),
+    timer: (name: string, options: { schedule: string }) => registered.timer.push({ name, schedule: options.schedule }),
   };
+  // The code reads `app` from the default export, as Node's ESM loader gives a CommonJS module.
+  return { ...actual, app, default: { ...actual, app } };
 });
 
 describe('Azure Functions registration', () => {

@@ -1,0 +1,41 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+
+describe('the deployable build', () => {
+  it('compiles with tsconfig.build.json and loads under plain Node, as the Functions host loads it', () => {
+    const out = mkdtempSync(join(tmpdir(), 'dicomweb-build-'));
+    try {
+      const tsc = spawnSync(
+        join(root, 'node_modules', '.bin', 'tsc'),
+        ['-p', join(root, 'tsconfig.build.json'), '--outDir', out],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(tsc.stdout + tsc.stderr).toBe('');
+      copyFileSync(join(root, 'package.json'), join(out, 'package.json'));
+      symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'));
+      // No tsx, no vite: Node's own ESM loader, where CommonJS packages expose only a default export.
+      const load = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          "await import('./functions/index.js'); await import('./src/host/node-host.js'); console.log('loaded');",
+        ],
+        { cwd: out, encoding: 'utf8' },
+      );
+      // Outside the Functions host the library only warns that it runs in test mode.
+      const errors = load.stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('WARNING:'));
+      expect(errors).toEqual([]);
+      expect(load.stdout.trim().split('\n').at(-1)).toBe('loaded');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
