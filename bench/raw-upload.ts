@@ -25,13 +25,21 @@ export async function uploadRaw(container: ContainerClient, name: string, body: 
     });
 }
 
-/** Committed blobs in a container, to check a run stored what it claims. */
-export async function containerContents(container: ContainerClient): Promise<{ count: number; bytes: number }> {
-  let count = 0;
-  let bytes = 0;
+export interface ContainerContents {
+  /** Instance blobs (Content-Type application/dicom), to check a run stored what it claims. */
+  readonly instances: { readonly count: number; readonly bytes: number };
+  /** Anything else the server wrote beside them (e.g. metadata sidecars). */
+  readonly others: { readonly count: number; readonly bytes: number };
+}
+
+/** Committed blobs in a container. */
+export async function containerContents(container: ContainerClient): Promise<ContainerContents> {
+  const instances = { count: 0, bytes: 0 };
+  const others = { count: 0, bytes: 0 };
   for await (const blob of container.listBlobsFlat()) {
-    count += 1;
-    bytes += blob.properties.contentLength ?? 0;
+    const tally = blob.properties.contentType === 'application/dicom' ? instances : others;
+    tally.count += 1;
+    tally.bytes += blob.properties.contentLength ?? 0;
   }
-  return { count, bytes };
+  return { instances, others };
 }

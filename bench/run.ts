@@ -1,12 +1,16 @@
 /**
- * `npm run bench`: STOW-RS throughput and server memory, against its own Azurite (on disk, in a
- * temp directory) and the server in a child process, each workload next to a raw SDK upload of
- * the same bytes into the same Azurite. Writes bench/results/latest.json.
+ * `npm run bench`: STOW-RS throughput and server memory, WADO-RS retrieve and latency, the change
+ * feed and DELETE, and QIDO-RS at growing sizes — against its own Azurite (on disk, in a temp
+ * directory) and the server in child processes (compiled first: see server-child.ts), each figure
+ * next to the same work done straight against Azurite with the SDK. Writes bench/results/latest.json.
  *
- * Knobs: BENCH_SERIES (instances per CT series, 200), BENCH_LARGE_MB (Pixel Data of the large
- * instance in MiB, 1024), BENCH_REPEATS (runs of the tutorial workloads, 5), BENCH_CONCURRENCY (4).
+ * Knobs (bench/settings.ts): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO; cf change feed and
+ * DELETE; q QIDO), BENCH_SERVER (js | tsx), BENCH_SERIES (200), BENCH_LARGE_MB (1024),
+ * BENCH_REPEATS (5), BENCH_CONCURRENCY (4), BENCH_READ_REPEATS (3), BENCH_FRAME_REQUESTS (50),
+ * BENCH_STUDY_INSTANCES (1000), BENCH_METADATA_RUNS (12), BENCH_QIDO_STUDIES ("1000,10000"),
+ * BENCH_QIDO_RUNS (30), BENCH_QIDO_LOAD_SECONDS (360), BENCH_QIDO_LOAD (store | http),
+ * BENCH_MEMORY_TRACE (memory lines from the server), BENCH_SERVER_LOG (its audit lines).
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -14,12 +18,26 @@ import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { azuriteConnectionString } from '../src/config.js';
 import { startAzurite, type AzuriteProcess } from '../src/host/azurite.js';
+import { watchOtherLoad } from './machine-load.js';
 import { timedPool } from './measure.js';
-import { containerContents, uploadRaw } from './raw-upload.js';
-import { benchReport, formatReport, sourceState, summarize, type ServerRun, type WorkloadResult } from './report.js';
-import { killServerChildren, startServerChild } from './server-child.js';
+import { containerContents, uploadRaw, type ContainerContents } from './raw-upload.js';
+import { changeFeedSection } from './change-feed.js';
+import { freshStorage, suffix, type BenchContext, type Target } from './context.js';
+import { qidoSection } from './qido.js';
+import {
+  benchReport,
+  emptySection,
+  formatReport,
+  sourceState,
+  summarize,
+  type SectionResult,
+  type ServerRun,
+  type WorkloadResult,
+} from './report.js';
+import { killServerChildren, prepareServer, startServerChild } from './server-child.js';
 import { readSettings } from './settings.js';
 import { stow } from './stow-client.js';
+import { loadReadData, wadoSection, type LargeStored } from './wado.js';
 import {
   bodySize,
   LARGE_WORKLOAD,
@@ -35,21 +53,29 @@ const NOTES = [
   'Every server run is a fresh server process with a fresh container and table; one 1 KiB instance is stored first (untimed) to warm connections and JIT, then the peak RSS is reset. With repetitions, server and raw take turns going first.',
   'raw = the same instance bytes, one blob each, same client concurrency, BlockBlobClient.uploadStream with the server’s block size and blocks in flight (4 MiB × 4), into the same Azurite; no index rows, no HTTP hop through the server.',
   'MiB/s counts instance bytes only (multipart framing excluded), so server and raw move the same bytes; inst/s and MiB/s use the median seconds.',
-  'Azurite (on disk), the server and the load generator share this machine’s CPUs; the server runs under the tsx loader (about 20 MiB of its RSS).',
+  'other load = CPU time of processes outside the bench (and its Azurite and server) as a share of the machine during the workload; more than a few % means the figures are disturbed.',
+  'Azurite (on disk), the server and the load generator share this machine’s CPUs.',
 ];
 
-interface Target {
-  readonly connectionString: string;
-  readonly blobs: BlobServiceClient;
-}
+const RUNTIME_NOTES = {
+  js: 'The server child runs the compiled JS (tsc with the build settings into dist/bench-server, at the start of the run): its RSS is the server’s own. BENCH_SERVER=tsx runs it under the tsx loader instead, which adds about 30–40 MiB of RSS.',
+  tsx: 'The server child runs under the tsx loader (BENCH_SERVER=tsx): about 30–40 MiB of its RSS is tsx’s, not the server’s.',
+} as const;
 
-const suffix = (): string => randomBytes(4).toString('hex');
-
-async function expectContents(target: Target, container: string, count: number, bytes: number): Promise<void> {
-  const found = await containerContents(target.blobs.getContainerClient(container));
-  if (found.count !== count || found.bytes !== bytes) {
-    throw new Error(`${container} holds ${found.count} blobs of ${found.bytes} bytes, not ${count} of ${bytes}.`);
+/** Fails unless the container holds exactly the expected instance blobs; returns what else it holds. */
+async function expectInstances(
+  target: Target,
+  container: string,
+  count: number,
+  bytes: number,
+): Promise<ContainerContents['others']> {
+  const { instances, others } = await containerContents(target.blobs.getContainerClient(container));
+  if (instances.count !== count || instances.bytes !== bytes) {
+    throw new Error(
+      `${container} holds ${instances.count} instance blobs of ${instances.bytes} bytes, not ${count} of ${bytes}.`,
+    );
   }
+  return others;
 }
 
 async function throughServer(
@@ -70,8 +96,16 @@ async function throughServer(
     const seconds = await timedPool(work.requests, plan.concurrency, (request) => stow(agent, url, request));
     const memory = await server.memory();
     const bytes = work.instances.reduce((sum, body) => sum + bodySize(body), bodySize(warmUp.body));
-    await expectContents(target, container, work.instances.length + 1, bytes);
-    return { seconds, baselineRssBytes: server.baselineRssBytes, peakRssBytes: memory.peakRssBytes };
+    const others = await expectInstances(target, container, work.instances.length + 1, bytes);
+    return {
+      seconds,
+      container,
+      table,
+      baselineRssBytes: server.baselineRssBytes,
+      peakRssBytes: memory.peakRssBytes,
+      otherBlobs: others.count,
+      otherBlobBytes: others.bytes,
+    };
   } finally {
     agent.destroy();
     await server.stop();
@@ -92,12 +126,16 @@ async function straightToAzurite(
   const blobs = work.instances.map((body, i) => ({ body, name: `instance-${i}.dcm` }));
   const seconds = await timedPool(blobs, plan.concurrency, (blob) => uploadRaw(container, blob.name, blob.body));
   const bytes = work.instances.reduce((sum, body) => sum + bodySize(body), bodySize(warmUp));
-  await expectContents(target, name, blobs.length + 1, bytes);
+  await expectInstances(target, name, blobs.length + 1, bytes);
   return seconds;
 }
 
-async function measure(plan: WorkloadPlan, target: Target): Promise<WorkloadResult> {
+async function measure(
+  plan: WorkloadPlan,
+  target: Target,
+): Promise<{ result: WorkloadResult; keys: PreparedWorkload['keys'] }> {
   process.stderr.write(`${plan.id}: preparing ${plan.title}\n`);
+  const otherLoad = watchOtherLoad();
   const work = await plan.prepare();
   try {
     const server: ServerRun[] = [];
@@ -117,7 +155,7 @@ async function measure(plan: WorkloadPlan, target: Target): Promise<WorkloadResu
       );
     }
     const bytes = work.instances.reduce((sum, body) => sum + bodySize(body), 0);
-    return summarize(plan, work.instances.length, bytes, server, raw);
+    return { result: summarize(plan, work.instances.length, bytes, server, raw, otherLoad()), keys: work.keys };
   } finally {
     await work.dispose();
   }
@@ -126,6 +164,7 @@ async function measure(plan: WorkloadPlan, target: Target): Promise<WorkloadResu
 async function main(): Promise<void> {
   const major = Number(process.versions.node.split('.')[0]);
   if (major < 22) throw new Error(`The bench needs Node 22 (npm run bench uses it), not ${process.version}.`);
+  const startedAt = performance.now();
   const settings = readSettings();
   const source = sourceState(join(import.meta.dirname, '..'));
   const tempDir = await mkdtemp(join(tmpdir(), 'dicomweb-bench-'));
@@ -164,13 +203,51 @@ async function main(): Promise<void> {
   });
 
   try {
+    if (settings.serverRuntime === 'js') process.stderr.write('building the server (tsc → dist/bench-server)\n');
+    await prepareServer(settings.serverRuntime);
     azurite = await startAzurite({ location: join(tempDir, 'azurite') });
     const connectionString = azuriteConnectionString(azurite.blobPort, azurite.tablePort);
     const target: Target = { connectionString, blobs: BlobServiceClient.fromConnectionString(connectionString) };
-    const plans = workloadPlans(settings, tempDir);
-    const results: WorkloadResult[] = [];
-    for (const plan of plans) results.push(await measure(plan, target));
-    const report = benchReport(source, settings, NOTES, results, LARGE_WORKLOAD);
+    const wants = (id: string): boolean => !settings.only || settings.only.includes(id);
+    const context: BenchContext = {
+      settings,
+      target,
+      tempDir,
+      progress: (line) => process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(0)} s] ${line}\n`),
+    };
+    const plans = workloadPlans(settings, tempDir).filter((plan) => wants(plan.id));
+    const stowResults: WorkloadResult[] = [];
+    let large: LargeStored | undefined;
+    for (const plan of plans) {
+      const { result, keys } = await measure(plan, target);
+      stowResults.push(result);
+      const run = result.runs.server[0];
+      const key = keys?.[0];
+      if (plan.id === LARGE_WORKLOAD && run?.container && run.table && key) {
+        const storage = { connectionString, container: run.container, table: run.table };
+        large = { storage, key, bytes: result.bytes };
+      }
+    }
+    const sections: SectionResult[] = [{ ...emptySection(), workloads: stowResults }];
+    if (wants('w') || wants('cf')) {
+      const loaded = await loadReadData(context, freshStorage(target, 'read'), {
+        series: wants('w'),
+        frames: wants('w'),
+        bigStudy: true,
+      });
+      sections.push({ ...emptySection(), timings: loaded.timings });
+      if (wants('w')) sections.push(await wadoSection(context, loaded.data, large));
+      if (wants('cf')) sections.push(await changeFeedSection(context, loaded.data));
+    }
+    if (wants('q')) sections.push(await qidoSection(context));
+    const report = benchReport(
+      source,
+      settings,
+      [...NOTES, RUNTIME_NOTES[settings.serverRuntime]],
+      sections,
+      LARGE_WORKLOAD,
+      (performance.now() - startedAt) / 1000,
+    );
     console.log(formatReport(report));
     await mkdir(join(RESULTS, '..'), { recursive: true });
     await writeFile(RESULTS, `${JSON.stringify(report, null, 2)}\n`);

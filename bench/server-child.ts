@@ -1,6 +1,8 @@
 /** Starts bench/server.ts as a child process on the Node that runs the bench, and talks to it. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createInterface } from 'node:readline';
 import { MEMORY_PATH, RESET_PEAK_PATH, type MemoryReport, type ServerReady } from './server-protocol.js';
 
@@ -21,6 +23,35 @@ export interface ServerStorage {
 
 const REPO_ROOT = join(import.meta.dirname, '..');
 const SERVER_SCRIPT = join(import.meta.dirname, 'server.ts');
+/** Where bench/tsconfig.server.json compiles bench/server.ts and the src/ it imports. */
+const COMPILED_SCRIPT = join(REPO_ROOT, 'dist', 'bench-server', 'bench', 'server.js');
+const SERVER_TSCONFIG = join(import.meta.dirname, 'tsconfig.server.json');
+
+/**
+ * How the server child runs: `js` is the compiled server (plain node, as deployed: the RSS is
+ * the server's own), `tsx` loads src/ through the tsx loader (no build, ~20–30 MiB more RSS).
+ */
+export type ServerRuntime = 'js' | 'tsx';
+
+let runtime: ServerRuntime = 'tsx';
+
+/**
+ * Compiles the server for the `js` runtime (tsc, the build's settings, into dist/bench-server),
+ * so every child of this run loads the source as it is now; a type error stops the bench.
+ */
+export async function prepareServer(chosen: ServerRuntime): Promise<void> {
+  runtime = chosen;
+  if (chosen === 'tsx') return;
+  const tsc = join(createRequire(import.meta.url).resolve('typescript/package.json'), '..', 'bin', 'tsc');
+  try {
+    await promisify(execFile)(process.execPath, [tsc, '-p', SERVER_TSCONFIG], { cwd: REPO_ROOT });
+  } catch (error) {
+    const output = (error as { stdout?: string }).stdout ?? String(error);
+    throw new Error(`Compiling the bench server failed (BENCH_SERVER=tsx skips the build):\n${output}`, {
+      cause: error,
+    });
+  }
+}
 const START_TIMEOUT_MS = 60_000;
 const running = new Set<ChildProcess>();
 
@@ -31,13 +62,16 @@ export function killServerChildren(): void {
 
 export async function startServerChild(storage: ServerStorage): Promise<ServerChild> {
   // `--import tsx` keeps it one process (the tsx CLI would add a wrapper process around it).
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT], {
+  const args = runtime === 'js' ? [COMPILED_SCRIPT] : ['--import', 'tsx', SERVER_SCRIPT];
+  const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
       DICOMWEB_STORAGE_CONNECTION_STRING: storage.connectionString,
       DICOMWEB_BLOB_CONTAINER: storage.container,
       DICOMWEB_TABLE: storage.table,
+      // The bench sends no tokens; on loopback the server may run without authentication.
+      DICOMWEB_AUTH_MODE: 'none',
     },
     // stdin stays open: the child exits when it closes, even if the bench is killed outright.
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -81,6 +115,21 @@ export async function startServerChild(storage: ServerStorage): Promise<ServerCh
   };
 }
 
+/**
+ * The server's audit record of each request (one JSON line on stdout, as in production) is
+ * dropped unless the request failed with a server error: thousands of searches would bury the
+ * bench's own progress lines. BENCH_SERVER_LOG=1 shows them all.
+ */
+function isQuietAuditLine(line: string): boolean {
+  if (process.env['BENCH_SERVER_LOG']) return false;
+  try {
+    const record = JSON.parse(line) as { type?: unknown; status?: unknown };
+    return record.type === 'dicomweb.request' && typeof record.status === 'number' && record.status < 500;
+  } catch {
+    return false;
+  }
+}
+
 /** The first stdout line is the ready message; later lines (there should be none) go to stderr. */
 function readyLine(child: ChildProcess): Promise<ServerReady> {
   const stdout = child.stdout;
@@ -92,7 +141,7 @@ function readyLine(child: ChildProcess): Promise<ServerReady> {
     }, START_TIMEOUT_MS);
     createInterface({ input: stdout }).on('line', (line) => {
       if (!first) {
-        process.stderr.write(`[server] ${line}\n`);
+        if (!isQuietAuditLine(line)) process.stderr.write(`[server] ${line}\n`);
         return;
       }
       first = false;

@@ -1,7 +1,7 @@
 /**
  * The DICOMweb server as the bench runs it: its own process (so its memory is its own), the
- * production node host over the storage named in the environment, plus one bench-only path,
- * /__bench/memory, answered before the app sees the request.
+ * production node host and app over the storage named in the environment, plus one bench-only
+ * path, /__bench/memory, answered before the app sees the request.
  *
  * Prints {"port", "pid", "baselineRssBytes"} as one JSON line on stdout once it listens; exits on
  * SIGTERM or when its stdin closes (the bench went away).
@@ -10,6 +10,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { createApp } from '../src/app.js';
 import { readConfig } from '../src/config.js';
 import { createNodeServer, listen } from '../src/host/node-host.js';
+import { securityOptions } from '../src/security/security-options.js';
 import { openAzureStorage } from '../src/storage/azure-storage.js';
 import { MEMORY_PATH, RESET_PEAK_PATH, type MemoryReport, type ServerReady } from './server-protocol.js';
 
@@ -20,6 +21,17 @@ const sample = (): number => {
   return rss;
 };
 setInterval(sample, 50).unref();
+
+// BENCH_MEMORY_TRACE=1: one line of memory figures every 250 ms on stderr, to see where RSS goes.
+if (process.env['BENCH_MEMORY_TRACE']) {
+  const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
+  setInterval(() => {
+    const usage = process.memoryUsage();
+    process.stderr.write(
+      `[memory] rss ${mib(usage.rss)} heap ${mib(usage.heapUsed)}/${mib(usage.heapTotal)} external ${mib(usage.external)} arrayBuffers ${mib(usage.arrayBuffers)}\n`,
+    );
+  }, 250).unref();
+}
 
 function memoryReport(baselineRssBytes: number): MemoryReport {
   const rssBytes = sample();
@@ -43,7 +55,9 @@ async function main(): Promise<void> {
   const config = readConfig();
   if (!config.storage) throw new Error('bench/server.ts needs DICOMWEB_STORAGE_CONNECTION_STRING.');
   const storage = await openAzureStorage(config.storage);
-  const server = createNodeServer(createApp({ storage, config: config.app }));
+  // The app as `npm start` builds it (request size limit, CORS, audit lines; no authentication:
+  // the bench sets DICOMWEB_AUTH_MODE=none), so the bench measures what is served.
+  const server = createNodeServer(createApp({ storage, config: config.app, security: await securityOptions(config) }));
 
   // Wrap the host's own listener, so the server object (and its timeouts) stays the production one.
   const appListeners = server.listeners('request') as RequestListener[];

@@ -8,6 +8,28 @@ export interface BenchSettings {
   readonly tutorialRepeats: number;
   /** Client connections in the series workloads (b). */
   readonly concurrency: number;
+  /** BENCH_ONLY: workload ids to run (all when undefined), e.g. "c" for the large upload alone. */
+  readonly only: readonly string[] | undefined;
+  /** BENCH_SERVER: the server child as compiled JS (`js`, built first) or under the tsx loader. */
+  readonly serverRuntime: 'js' | 'tsx';
+  /** BENCH_READ_REPEATS: runs of the series retrieve (w1), server and raw taking turns. */
+  readonly readRepeats: number;
+  /** BENCH_FRAME_REQUESTS: timed frame requests per instance (w2). */
+  readonly frameRequests: number;
+  /** BENCH_STUDY_INSTANCES: instances of the big study (w4 metadata, d2 DELETE). */
+  readonly bigStudyInstances: number;
+  /** BENCH_METADATA_RUNS: timed study metadata requests (w4). */
+  readonly metadataRuns: number;
+  /** BENCH_QIDO_STUDIES: data set sizes for QIDO, ascending, each loaded on top of the last. */
+  readonly qidoStudies: readonly number[];
+  /** BENCH_QIDO_RUNS: timed runs of each query at each size. */
+  readonly qidoRuns: number;
+  /** BENCH_QIDO_QUERY_SECONDS: time budget of one query's runs at one size (at least 5 runs). */
+  readonly qidoQuerySeconds: number;
+  /** BENCH_QIDO_LOAD_SECONDS: loading stops after this long in all, and the sizes shrink to what fit. */
+  readonly qidoLoadSeconds: number;
+  /** BENCH_QIDO_LOAD: load through the store layer in-process (`store`) or POST to the server (`http`). */
+  readonly qidoLoad: 'store' | 'http';
 }
 
 function positiveInt(name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -20,6 +42,32 @@ function positiveInt(name: string, fallback: number, max = Number.MAX_SAFE_INTEG
   return value;
 }
 
+function choice<T extends string>(name: string, options: readonly T[], fallback: T): T {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if ((options as readonly string[]).includes(raw)) return raw as T;
+  throw new Error(`${name} must be one of ${options.join(', ')}, not "${raw}".`);
+}
+
+/** A comma-separated list of positive integers, sorted ascending. */
+function sizes(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const values = raw.split(',').map((part) => Number(part.trim()));
+  if (values.some((value) => !Number.isInteger(value) || value <= 0)) {
+    throw new Error(`${name} must be positive integers separated by commas, e.g. "1000,10000", not "${raw}".`);
+  }
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+function idList(raw: string | undefined): string[] | undefined {
+  const ids = (raw ?? '')
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id !== '');
+  return ids.length > 0 ? ids : undefined;
+}
+
 export function readSettings(): BenchSettings {
   return {
     seriesInstances: positiveInt('BENCH_SERIES', 200),
@@ -27,5 +75,16 @@ export function readSettings(): BenchSettings {
     largeMiB: positiveInt('BENCH_LARGE_MB', 1024, 4095),
     tutorialRepeats: positiveInt('BENCH_REPEATS', 5),
     concurrency: positiveInt('BENCH_CONCURRENCY', 4),
+    only: idList(process.env['BENCH_ONLY']),
+    serverRuntime: choice('BENCH_SERVER', ['js', 'tsx'] as const, 'js'),
+    readRepeats: positiveInt('BENCH_READ_REPEATS', 3),
+    frameRequests: positiveInt('BENCH_FRAME_REQUESTS', 50),
+    bigStudyInstances: positiveInt('BENCH_STUDY_INSTANCES', 1000),
+    metadataRuns: positiveInt('BENCH_METADATA_RUNS', 12),
+    qidoStudies: sizes('BENCH_QIDO_STUDIES', [1000, 10000]),
+    qidoRuns: positiveInt('BENCH_QIDO_RUNS', 30),
+    qidoQuerySeconds: positiveInt('BENCH_QIDO_QUERY_SECONDS', 12),
+    qidoLoadSeconds: positiveInt('BENCH_QIDO_LOAD_SECONDS', 360),
+    qidoLoad: choice('BENCH_QIDO_LOAD', ['store', 'http'] as const, 'store'),
   };
 }

@@ -7,6 +7,7 @@ import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildInstance, newInstanceUids } from '../test/helpers/dicom-builder.js';
 import { dicomParts, multipartBody } from '../test/helpers/multipart.js';
+import type { InstanceKey } from '../src/storage/ports.js';
 import { MiB } from './measure.js';
 import type { BenchSettings } from './settings.js';
 
@@ -30,6 +31,8 @@ export interface PreparedWorkload {
   readonly requests: readonly StowRequest[];
   /** The instances inside the requests, one raw blob each. */
   readonly instances: readonly Body[];
+  /** Their UIDs, when a later section reads them back (the large instance). */
+  readonly keys?: readonly InstanceKey[];
   dispose(): Promise<void>;
 }
 
@@ -54,7 +57,7 @@ const SLICE_BYTES = 512 * 512 * 2;
 const inMemory = (bytes: Buffer): Body => ({ kind: 'buffer', bytes });
 const nothingToDispose = (): Promise<void> => Promise.resolve();
 
-function multipartRequest(files: readonly Buffer[]): StowRequest {
+export function multipartRequest(files: readonly Buffer[]): StowRequest {
   const boundary = `bench${randomBytes(12).toString('hex')}`;
   return {
     body: inMemory(multipartBody(dicomParts(files), boundary)),
@@ -68,8 +71,10 @@ async function tutorialFiles(): Promise<Buffer[]> {
 }
 
 /** A CT series with fresh UIDs, so it can be stored next to every other run's. */
-function syntheticSeries(count: number): Buffer[] {
-  const { studyInstanceUid, seriesInstanceUid } = newInstanceUids();
+export function syntheticSeries(
+  count: number,
+  { studyInstanceUid, seriesInstanceUid }: { studyInstanceUid: string; seriesInstanceUid: string } = newInstanceUids(),
+): Buffer[] {
   return Array.from({ length: count }, (_, i) =>
     buildInstance({
       ...newInstanceUids(studyInstanceUid, seriesInstanceUid),
@@ -83,9 +88,10 @@ function syntheticSeries(count: number): Buffer[] {
  * Writes a multi-frame instance of `pixelBytes` Pixel Data to `path` without holding it in
  * memory: the builder's header with an empty Pixel Data element, its length patched, then zeros.
  */
-async function writeLargeInstance(path: string, pixelBytes: number): Promise<number> {
+async function writeLargeInstance(path: string, pixelBytes: number): Promise<{ size: number; key: InstanceKey }> {
+  const key = newInstanceUids();
   const header = buildInstance({
-    ...newInstanceUids(),
+    ...key,
     attributes: { '00280008': { vr: 'IS', value: String(Math.ceil(pixelBytes / SLICE_BYTES)) } },
     pixelBytes: 0,
   });
@@ -105,7 +111,7 @@ async function writeLargeInstance(path: string, pixelBytes: number): Promise<num
   } finally {
     await file.close();
   }
-  return (await stat(path)).size;
+  return { size: (await stat(path)).size, key };
 }
 
 export function workloadPlans(settings: BenchSettings, tempDir: string): WorkloadPlan[] {
@@ -180,11 +186,12 @@ export function workloadPlans(settings: BenchSettings, tempDir: string): Workloa
       concurrency: 1,
       prepare: async () => {
         const path = join(tempDir, `large-${largeMiB}MiB.dcm`);
-        const size = await writeLargeInstance(path, largeMiB * MiB);
+        const { size, key } = await writeLargeInstance(path, largeMiB * MiB);
         const body: Body = { kind: 'file', path, size };
         return {
           requests: [{ body, contentType: SINGLE, instances: 1 }],
           instances: [body],
+          keys: [key],
           dispose: () => rm(path, { force: true }),
         };
       },

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 export interface AzuriteProcess {
   readonly blobPort: number;
   readonly tablePort: number;
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs` (default 1 s); resolves when Azurite has exited. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /** A free loopback port (bound and released; Azurite takes it a moment later). */
@@ -93,20 +94,42 @@ export async function startAzurite(options: {
     child.kill('SIGKILL');
     throw error;
   }
-  return {
-    blobPort,
-    tablePort,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) {
-          resolve();
-          return;
-        }
-        child.once('exit', () => {
-          resolve();
-        });
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-      }),
+  // A parent that exits without stop() (process.exit, an uncaught error) must not leave Azurite
+  // behind: exit handlers cannot wait, so it is killed outright.
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
   };
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
+  return { blobPort, tablePort, stop: (graceMs = STOP_GRACE_MS) => stopChild(child, graceMs) };
+}
+
+/** How long Azurite gets to exit on SIGTERM before it is killed. */
+const STOP_GRACE_MS = 1000;
+
+/**
+ * SIGTERM, up to a second's grace, then SIGKILL; resolves once the process has exited. Azurite
+ * ignores SIGTERM while clients still hold keep-alive sockets, so the kill is the usual end; the
+ * timer is awaited rather than unref'd, so a parent that exits right after still takes Azurite.
+ */
+async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const graceOver = new Promise<'timeout'>(
+    (resolve) =>
+      (timer = setTimeout(() => {
+        resolve('timeout');
+      }, graceMs)),
+  );
+  if ((await Promise.race([exited, graceOver])) === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  clearTimeout(timer);
 }

@@ -32,7 +32,8 @@ async function main(): Promise<void> {
     };
   }
   const stopAzurite = async (): Promise<void> => {
-    await azurite?.stop();
+    // Five seconds for Azurite to write its tables to disk before it is killed.
+    await azurite?.stop(5000);
   };
   try {
     const storage = await openAzureStorage(storageConfig);

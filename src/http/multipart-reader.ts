@@ -29,6 +29,7 @@ function malformed(message: string): DicomwebError {
  * A streaming multipart/related reader (RFC 2046 §5.1, RFC 2387). Bytes are passed on as they
  * arrive; the reader holds back only what could be the start of a delimiter, so its memory is
  * bounded by the larger of a network chunk and the part-header limit, whatever the part size.
+ * Inside a part's body the network chunks are passed on as views, never copied.
  */
 export class MultipartReader {
   private readonly delimiter: Buffer;
@@ -143,7 +144,6 @@ export class MultipartReader {
   }
 
   private async *partBody(onFinished: () => void): AsyncGenerator<Uint8Array> {
-    const keep = this.delimiter.length - 1;
     for (;;) {
       const at = this.buffer.indexOf(this.delimiter);
       if (at >= 0) {
@@ -154,7 +154,7 @@ export class MultipartReader {
         return;
       }
       // Everything but a possible partial delimiter at the end can be passed on now.
-      const safe = this.buffer.length - keep;
+      const safe = this.buffer.length - (this.delimiter.length - 1);
       if (safe > 0) {
         const out = this.buffer.subarray(0, safe);
         this.buffer = this.buffer.subarray(safe);
@@ -165,48 +165,41 @@ export class MultipartReader {
         this.buffer = EMPTY;
         throw malformed('The multipart body ends in the middle of a part (the closing boundary is missing).');
       }
-      this.buffer = this.afterSeam(this.buffer, chunk);
-      if (this.seamEnd !== undefined) {
-        const last = this.seamEnd;
-        this.seamEnd = undefined;
+      const seam = this.joinTail(this.buffer, chunk);
+      this.buffer = seam.rest;
+      if (seam.partEnd !== undefined) {
         onFinished();
-        if (last.length > 0) yield last;
+        if (seam.partEnd.length > 0) yield seam.partEnd;
         return;
       }
-      if (this.seamBody !== undefined) {
-        const body = this.seamBody;
-        this.seamBody = undefined;
-        yield body;
-      }
+      if (seam.body !== undefined) yield seam.body;
     }
   }
 
-  /** Set by afterSeam: the part's last bytes, when its delimiter starts in the held-back tail. */
-  private seamEnd: Buffer | undefined;
-  /** Set by afterSeam: the held-back tail, when it turned out to be part body. */
-  private seamBody: Buffer | undefined;
-
   /**
    * Joins the held-back tail (shorter than the delimiter) to the next network chunk without
-   * copying the chunk: only a delimiter that starts in the tail needs both, and whether one does
-   * shows in the tail plus the chunk's first bytes. Returns the new buffer.
+   * copying the chunk, as concatenating them would for every chunk of a large part. Only a
+   * delimiter that starts in the tail needs both, and the tail plus the chunk's first bytes show
+   * whether one does. Either the part ends in the tail (`partEnd`: its last bytes, `rest` after
+   * the delimiter), or the tail is part body (`body`) and the search goes on in `rest`.
    */
-  private afterSeam(tail: Buffer, chunk: Buffer): Buffer {
-    if (tail.length === 0) return chunk;
+  private joinTail(tail: Buffer, chunk: Buffer): { rest: Buffer; body?: Buffer; partEnd?: Buffer } {
+    if (tail.length === 0) return { rest: chunk };
     const keep = this.delimiter.length - 1;
-    // A delimiter starting in the tail would start with its CR; a short chunk cannot settle it.
-    if (chunk.length < keep) return Buffer.concat([tail, chunk]);
+    // Too short to settle it: joining two pieces shorter than the delimiter is cheap.
+    if (chunk.length < keep) return { rest: Buffer.concat([tail, chunk]) };
+    // The delimiter starts with CR: without one, no delimiter starts in the tail.
     const cr = tail.indexOf(0x0d);
     if (cr >= 0) {
-      const seam = Buffer.concat([tail.subarray(cr), chunk.subarray(0, keep)]);
-      const at = seam.indexOf(this.delimiter);
+      const at = Buffer.concat([tail.subarray(cr), chunk.subarray(0, keep)]).indexOf(this.delimiter);
       if (at >= 0 && cr + at < tail.length) {
-        this.seamEnd = tail.subarray(0, cr + at);
-        return chunk.subarray(cr + at + this.delimiter.length - tail.length);
+        return {
+          rest: chunk.subarray(cr + at + this.delimiter.length - tail.length),
+          partEnd: tail.subarray(0, cr + at),
+        };
       }
     }
-    this.seamBody = tail;
-    return chunk;
+    return { rest: chunk, body: tail };
   }
 
   private async discardEpilogue(): Promise<void> {
