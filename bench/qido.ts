@@ -418,5 +418,8 @@ export async function qidoSection(context: BenchContext): Promise<SectionResult>
   notes.push(
     `q1–q9: up to ${settings.qidoRuns} sequential runs of each query per size (fewer, but at least ${MIN_RUNS}, once a query has used BENCH_QIDO_QUERY_SECONDS=${settings.qidoQuerySeconds} s: the runs column), one keep-alive connection, server and raw taking turns; loaded ${settings.qidoLoad === 'store' ? 'through the store layer in the bench process (storeInstances over openAzureStorage: the server’s own write path without the HTTP hop)' : 'through the server (POST multipart/related)'} in batches of ${BATCH}, ${LOAD_CONCURRENCY} at once, each size on top of the last; hits = results returned (checked against the data set, default limit 100), cand = rows the access path gave; raw = the same access-path Table query (keys.ts AccessPathKeys) plus point reads of the study rows it names, ${POINT_READS} at once (q5: month partitions newest first until 101 pointers; q6: the first 101 rows of each of the 16 recency shards, merged).`,
   );
+  notes.push(
+    'q: Azurite answers every Table query by scanning the whole table (LokiTableMetadataStore.queryTableEntities filters all entities with a predicate; only point reads use its PartitionKey/RowKey index), and this table also holds the index, pointer and change feed rows (about 16 per study), so the raw ceiling grows with the table as well: compare the server’s growth with the raw growth, and the server with raw at the same size. Name and date searches also grow with their candidates (cand): unordered access paths are read whole and every candidate study row is read, to sort newest first, however small the limit.',
+  );
   return { workloads: [], timings: [], qido: results, checks, notes };
 }
