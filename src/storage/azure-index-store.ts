@@ -15,7 +15,7 @@ import {
   seriesFromEntity,
   studyFromEntity,
 } from './index-entities.js';
-import { instanceRowKey, instanceRowRange, seriesRowKey, StudyRowKey } from './keys.js';
+import { instanceRowKey, instanceRowRange, SeriesRowRange, seriesRowKey, StudyRowKey } from './keys.js';
 import {
   StorageUnavailableError,
   type AccessPath,
@@ -75,30 +75,31 @@ export class AzureInstanceIndex implements InstanceIndex {
   }
 
   async listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]> {
-    const rows = await this.range(studyInstanceUid, 'series|', 'series}');
+    const rows = await this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to);
     return rows.filter(isVisible).map(seriesFromEntity);
   }
 
   async listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
     const [instances, series] = await Promise.all([
       this.listForDeletion(studyInstanceUid, seriesInstanceUid),
-      this.range(studyInstanceUid, 'series|', 'series}'),
+      this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to),
     ]);
     const deleting = new Set(series.filter((row) => !isVisible(row)).map((row) => String(row['SeriesInstanceUID'])));
     return instances.filter((instance) => !deleting.has(instance.seriesInstanceUid));
   }
 
   async listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
-    const { from, to } = seriesInstanceUid
-      ? instanceRowRange(seriesInstanceUid)
-      : { from: 'instance|', to: 'instance}' };
+    const { from, to } = instanceRowRange(seriesInstanceUid);
     return (await this.range(studyInstanceUid, from, to)).map(recordFromEntity);
   }
 
   async markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<boolean> {
     const candidates = seriesInstanceUid
       ? [await this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid))]
-      : [await this.read(studyInstanceUid, StudyRowKey), ...(await this.range(studyInstanceUid, 'series|', 'series}'))];
+      : [
+          await this.read(studyInstanceUid, StudyRowKey),
+          ...(await this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to)),
+        ];
     const rows = candidates.filter((row) => row !== undefined);
     if (rows.length === 0) return false;
     for (let i = 0; i < rows.length; i += 100) {
@@ -118,7 +119,7 @@ export class AzureInstanceIndex implements InstanceIndex {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
       const [study, series, rows] = await Promise.all([
         this.read(studyInstanceUid, StudyRowKey),
-        this.range(studyInstanceUid, 'series|', 'series}'),
+        this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to),
         Promise.all(instances.map((key) => this.read(studyInstanceUid, instanceRowKey(key)))),
       ]);
       const present = rows.filter((row) => row !== undefined);

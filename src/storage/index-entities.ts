@@ -10,7 +10,7 @@ import type { InstanceRecord, SeriesAggregate, StudyAggregate } from './ports.js
 type Row = Record<string, string | number | undefined>;
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
-function textOf(value: unknown, fallback = ''): string {
+export function textOf(value: unknown, fallback = ''): string {
   return typeof value === 'string' ? value : fallback;
 }
 

@@ -1,6 +1,5 @@
 import type { TableEntity, TableEntityResult } from '@azure/data-tables';
-
-const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+import { textOf as text } from './index-entities.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 type Row = TableEntity;

@@ -22,10 +22,15 @@ export function instanceRowKey(key: Pick<InstanceKey, 'seriesInstanceUid' | 'sop
   return `instance|${key.seriesInstanceUid}|${key.sopInstanceUid}`;
 }
 
-/** Row-key range of all instance rows of a series ("|" + 1 is "}"). */
-export function instanceRowRange(seriesInstanceUid: string): { from: string; to: string } {
-  return { from: `instance|${seriesInstanceUid}|`, to: `instance|${seriesInstanceUid}}` };
+/** Row-key range of the instance rows of a series, or of the whole study ("|" + 1 is "}"). */
+export function instanceRowRange(seriesInstanceUid?: string): { from: string; to: string } {
+  return seriesInstanceUid
+    ? { from: `instance|${seriesInstanceUid}|`, to: `instance|${seriesInstanceUid}}` }
+    : { from: 'instance|', to: 'instance}' };
 }
+
+/** Row-key range of all series rows of a study. */
+export const SeriesRowRange = { from: 'series|', to: 'series}' } as const;
 
 /**
  * A new version id: milliseconds since the epoch (sortable, so the newest copy is last) and

@@ -9,7 +9,15 @@ import {
   seriesFromEntity,
   studyFromEntity,
 } from './index-entities.js';
-import { AccessPathKeys, instanceRowKey, instanceRowRange, keyText, seriesRowKey, StudyRowKey } from './keys.js';
+import {
+  AccessPathKeys,
+  instanceRowKey,
+  instanceRowRange,
+  keyText,
+  SeriesRowRange,
+  seriesRowKey,
+  StudyRowKey,
+} from './keys.js';
 import { pointerRows, type PointerRow } from './search-pointers.js';
 import { StorageUnavailableError } from './ports.js';
 import type {
@@ -116,12 +124,14 @@ export class MemoryInstanceIndex implements InstanceIndex {
   }
 
   listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]> {
-    return Promise.resolve(this.range(studyInstanceUid, 'series|', 'series}').filter(isVisible).map(seriesFromEntity));
+    return Promise.resolve(
+      this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to).filter(isVisible).map(seriesFromEntity),
+    );
   }
 
   async listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
     const hidden = new Set(
-      this.range(studyInstanceUid, 'series|', 'series}')
+      this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to)
         .filter((row) => !isVisible(row))
         .map((row) => String(row['SeriesInstanceUID'])),
     );
@@ -179,16 +189,17 @@ export class MemoryInstanceIndex implements InstanceIndex {
   }
 
   listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
-    const { from, to } = seriesInstanceUid
-      ? instanceRowRange(seriesInstanceUid)
-      : { from: 'instance|', to: 'instance}' };
+    const { from, to } = instanceRowRange(seriesInstanceUid);
     return Promise.resolve(this.range(studyInstanceUid, from, to).map(recordFromEntity));
   }
 
   markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<boolean> {
     const rows = seriesInstanceUid
       ? [this.row(studyInstanceUid, seriesRowKey(seriesInstanceUid))]
-      : [this.row(studyInstanceUid, StudyRowKey), ...this.range(studyInstanceUid, 'series|', 'series}')];
+      : [
+          this.row(studyInstanceUid, StudyRowKey),
+          ...this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to),
+        ];
     const present = rows.filter((row) => row !== undefined);
     for (const row of present) this.rows.set(`${studyInstanceUid}\n${row.rowKey ?? ''}`, { ...row, deleting: true });
     return Promise.resolve(present.length > 0);
@@ -201,7 +212,7 @@ export class MemoryInstanceIndex implements InstanceIndex {
     if (present.length === 0) return Promise.resolve();
     const plan = planRemoval(
       this.row(studyInstanceUid, StudyRowKey),
-      this.range(studyInstanceUid, 'series|', 'series}'),
+      this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to),
       present,
     );
     for (const row of plan.remove) this.rows.delete(`${studyInstanceUid}\n${row.rowKey ?? ''}`);
