@@ -1,14 +1,10 @@
 import { odata, type TableClient } from '@azure/data-tables';
 import { AccessPathKeys, keyText, RECENT_SHARDS } from './keys.js';
 import type { AccessPath, SearchPointer } from './ports.js';
+import { searchPointerOf, type ReadPointerRow } from './search-pointers.js';
 import { queryRows } from './table-query.js';
 
-interface PointerEntity {
-  partitionKey?: string;
-  rowKey?: string;
-  study?: string;
-  series?: string;
-}
+type PointerEntity = ReadPointerRow & { rowKey?: string };
 
 /** The Table query of one access path (keys.ts AccessPathKeys). */
 function filterFor(path: Exclude<AccessPath, { kind: 'recent' }>): string {
@@ -35,11 +31,6 @@ function filterFor(path: Exclude<AccessPath, { kind: 'recent' }>): string {
 
 const query = (table: TableClient, filter: string) => queryRows<PointerEntity>(table, filter, 'a search query');
 
-function toPointer(row: PointerEntity, sortKey?: string): SearchPointer | undefined {
-  if (!row.study) return undefined;
-  return { studyInstanceUid: row.study, seriesInstanceUid: row.series, sortKey };
-}
-
 /** Newest studies first: a k-way merge of the 16 recency shards, each already in that order. */
 async function* recent(table: TableClient): AsyncGenerator<SearchPointer> {
   const shards = RECENT_SHARDS.map((shard) => query(table, odata`PartitionKey eq ${AccessPathKeys.recent(shard)}`));
@@ -54,7 +45,7 @@ async function* recent(table: TableClient): AsyncGenerator<SearchPointer> {
     }
     const chosen = heads[best];
     if (!chosen || chosen.done) return;
-    const pointer = toPointer(chosen.value);
+    const pointer = searchPointerOf(chosen.value, { kind: 'recent' });
     if (pointer) yield pointer;
     const shard = shards[best];
     if (!shard) return;
@@ -68,8 +59,7 @@ export async function* followAzurePath(table: TableClient, path: AccessPath): As
     return;
   }
   for await (const row of query(table, filterFor(path))) {
-    const sortKey = path.kind === 'studyDates' ? row.partitionKey?.slice(3) : undefined;
-    const pointer = toPointer(row, sortKey);
-    if (pointer) yield path.kind === 'sop' ? { ...pointer, sopInstanceUid: path.sopInstanceUid } : pointer;
+    const pointer = searchPointerOf(row, path);
+    if (pointer) yield pointer;
   }
 }

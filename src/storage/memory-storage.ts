@@ -18,7 +18,7 @@ import {
   seriesRowKey,
   StudyRowKey,
 } from './keys.js';
-import { pointerRows, type PointerRow } from './search-pointers.js';
+import { pointerRows, searchPointerOf, type PointerRow } from './search-pointers.js';
 import { StorageUnavailableError } from './ports.js';
 import type {
   AccessPath,
@@ -114,12 +114,8 @@ export class MemoryInstanceIndex implements InstanceIndex {
     matches.sort((a, b) => compare(a.partitionKey, b.partitionKey) || compare(a.rowKey, b.rowKey));
     if (path.kind === 'recent') matches.sort((a, b) => compare(a.rowKey, b.rowKey));
     for (const row of matches) {
-      yield {
-        studyInstanceUid: row.study,
-        seriesInstanceUid: row.series,
-        sopInstanceUid: path.kind === 'sop' ? path.sopInstanceUid : undefined,
-        sortKey: path.kind === 'studyDates' ? row.partitionKey.slice(3) : undefined,
-      };
+      const pointer = searchPointerOf(row, path);
+      if (pointer) yield pointer;
     }
   }
 

@@ -96,6 +96,10 @@ export interface SearchPointer {
   readonly sopInstanceUid?: string | undefined;
   /** The value the path is sorted by (StudyDate for the date path), for ordering. */
   readonly sortKey?: string | undefined;
+  /** The study's createdAt when the pointer was written (absent on rows from older versions). */
+  readonly createdAt?: string | undefined;
+  /** Study attributes the pointer was written for (PatientName on name-word pointers). */
+  readonly attributes?: Readonly<Record<string, string>> | undefined;
 }
 
 /** The access paths search can follow (docs/storage.md "Access paths"). */

@@ -1,7 +1,7 @@
 import type { TableEntity, TableEntityResult } from '@azure/data-tables';
 import { nameTokens } from '../dicom/person-name.js';
 import { AccessPathKeys, recentShard } from './keys.js';
-import type { InstanceRecord } from './ports.js';
+import type { AccessPath, InstanceRecord, SearchPointer } from './ports.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
@@ -11,6 +11,10 @@ export interface PointerRow {
   readonly study: string;
   readonly series?: string;
   readonly sop?: string;
+  /** The study's createdAt, so a search can order candidates newest first without reading study rows. */
+  readonly created: string;
+  /** The PatientName a name-word pointer was written for, so a search can test the name first. */
+  readonly PatientName?: string;
 }
 
 function changed(
@@ -37,16 +41,25 @@ export function pointerRows(
 ): PointerRow[] {
   const studyUid = record.studyInstanceUid;
   const seriesUid = record.seriesInstanceUid;
+  // The same createdAt the study row has or is about to get (index-entities.ts nextStudyEntity).
+  const created = typeof study?.['createdAt'] === 'string' ? study['createdAt'] : record.storedAt;
   const rows: PointerRow[] = [
     {
       partitionKey: AccessPathKeys.sop(record.sopInstanceUid),
       rowKey: `${studyUid}|${seriesUid}`,
       study: studyUid,
       series: seriesUid,
+      created,
     },
   ];
   if (!series)
-    rows.push({ partitionKey: AccessPathKeys.series(seriesUid), rowKey: studyUid, study: studyUid, series: seriesUid });
+    rows.push({
+      partitionKey: AccessPathKeys.series(seriesUid),
+      rowKey: studyUid,
+      study: studyUid,
+      series: seriesUid,
+      created,
+    });
   const modality = series ? changed('Modality', record.series, series) : record.series['Modality'];
   if (modality) {
     rows.push({
@@ -54,6 +67,7 @@ export function pointerRows(
       rowKey: `${studyUid}|${seriesUid}`,
       study: studyUid,
       series: seriesUid,
+      created,
     });
   }
   if (!study)
@@ -61,14 +75,17 @@ export function pointerRows(
       partitionKey: AccessPathKeys.recent(recentShard(studyUid)),
       rowKey: AccessPathKeys.recentRow(now, studyUid),
       study: studyUid,
+      created,
     });
   const patientId = changed('PatientID', record.study, study);
-  if (patientId) rows.push({ partitionKey: AccessPathKeys.patientId(patientId), rowKey: studyUid, study: studyUid });
+  if (patientId)
+    rows.push({ partitionKey: AccessPathKeys.patientId(patientId), rowKey: studyUid, study: studyUid, created });
   const accession = changed('AccessionNumber', record.study, study);
-  if (accession) rows.push({ partitionKey: AccessPathKeys.accession(accession), rowKey: studyUid, study: studyUid });
+  if (accession)
+    rows.push({ partitionKey: AccessPathKeys.accession(accession), rowKey: studyUid, study: studyUid, created });
   const studyDate = changed('StudyDate', record.study, study);
   if (studyDate) {
-    rows.push({ partitionKey: AccessPathKeys.studyDate(studyDate), rowKey: studyUid, study: studyUid });
+    rows.push({ partitionKey: AccessPathKeys.studyDate(studyDate), rowKey: studyUid, study: studyUid, created });
   }
   const name = changed('PatientName', record.study, study);
   for (const token of name ? nameTokens(name) : []) {
@@ -76,6 +93,8 @@ export function pointerRows(
       partitionKey: AccessPathKeys.nameToken(token),
       rowKey: AccessPathKeys.nameTokenRow(token, studyUid),
       study: studyUid,
+      created,
+      PatientName: name,
     });
   }
   return rows;
@@ -86,8 +105,29 @@ export function pointerEntity(row: PointerRow): TableEntity<Record<string, strin
     partitionKey: row.partitionKey,
     rowKey: row.rowKey,
     study: row.study,
+    created: row.created,
   };
   if (row.series !== undefined) entity['series'] = row.series;
   if (row.sop !== undefined) entity['sop'] = row.sop;
+  if (row.PatientName !== undefined) entity['PatientName'] = row.PatientName;
   return entity;
+}
+
+/** A pointer row as read back (rows written before `created` existed lack it). */
+export type ReadPointerRow = Partial<Record<keyof PointerRow, unknown>>;
+
+/** What search learns from one pointer row of `path`; undefined for a row without a study. */
+export function searchPointerOf(row: ReadPointerRow, path: AccessPath): SearchPointer | undefined {
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const study = text(row.study);
+  if (!study) return undefined;
+  const name = text(row.PatientName);
+  return {
+    studyInstanceUid: study,
+    seriesInstanceUid: text(row.series),
+    sopInstanceUid: path.kind === 'sop' ? path.sopInstanceUid : undefined,
+    sortKey: path.kind === 'studyDates' ? text(row.partitionKey)?.slice(3) : undefined,
+    createdAt: text(row.created),
+    attributes: name === undefined ? undefined : { PatientName: name },
+  };
 }

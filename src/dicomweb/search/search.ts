@@ -85,12 +85,51 @@ async function* studies(
     if (!ordered) yield* hits.sort((a, b) => newestFirst(a.study, b.study));
   };
   for await (const pointer of pointersOf(index, source)) {
+    if (!source.ordered && !pointerPasses(query.filters, pointer)) continue;
     const group = groups.get(pointer.studyInstanceUid);
     if (group) group.push(pointer);
     else groups.set(pointer.studyInstanceUid, [pointer]);
     if (source.ordered && groups.size >= PARALLEL_READS) yield* flush(true);
   }
-  yield* flush(source.ordered);
+  // An unordered path is read whole; when its pointers carry the study's createdAt they are put
+  // newest first here, so only as many study rows are read as the page needs.
+  yield* flush(source.ordered || sortNewestFirst(groups));
+}
+
+/** False when a study attribute the pointer carries already fails its filter (a stale or non-matching word). */
+function pointerPasses(filters: readonly Filter[], pointer: SearchPointer): boolean {
+  const known = pointer.attributes;
+  if (!known) return true;
+  return filters.every(
+    (filter) =>
+      filter.attribute.level !== 'study' ||
+      !(filter.attribute.tag.keyword in known) ||
+      filter.matches(known[filter.attribute.tag.keyword]),
+  );
+}
+
+/**
+ * Reorders the groups newest study first by the createdAt their pointers carry; false (order
+ * unchanged) when some pointer lacks it, so the candidates must all be read and sorted.
+ */
+function sortNewestFirst(groups: Map<string, SearchPointer[]>): boolean {
+  const created = new Map<string, string>();
+  for (const [uid, pointers] of groups) {
+    let newest = '';
+    for (const pointer of pointers) {
+      if (pointer.createdAt === undefined) return false;
+      if (pointer.createdAt > newest) newest = pointer.createdAt;
+    }
+    created.set(uid, newest);
+  }
+  const sorted = [...groups.entries()].sort(([a], [b]) => {
+    const x = created.get(a) ?? '';
+    const y = created.get(b) ?? '';
+    return x < y ? 1 : x > y ? -1 : 0;
+  });
+  groups.clear();
+  for (const [uid, pointers] of sorted) groups.set(uid, pointers);
+  return true;
 }
 
 /** Series of a study that pass the series filters, newest first; pointers narrow them when they name series. */
