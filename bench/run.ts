@@ -47,7 +47,8 @@ import {
   type WorkloadPlan,
 } from './workloads.js';
 
-const RESULTS = join(import.meta.dirname, 'results', 'latest.json');
+/** BENCH_RESULTS: where the JSON results go (default bench/results/latest.json). */
+const RESULTS = process.env['BENCH_RESULTS'] ?? join(import.meta.dirname, 'results', 'latest.json');
 
 const NOTES = [
   'Every server run is a fresh server process with a fresh container and table; one 1 KiB instance is stored first (untimed) to warm connections and JIT, then the peak RSS is reset. With repetitions, server and raw take turns going first.',

@@ -8,6 +8,7 @@ import {
 } from '../storage/ports.js';
 import { DicomwebError } from './errors.js';
 import type { RetrieveTarget } from './retrieve.js';
+import { deleteSeriesLog } from './series-metadata.js';
 
 const JOB = 'job-';
 
@@ -72,13 +73,16 @@ export async function deleteResource(storage: Storage, target: RetrieveTarget): 
   };
   await storage.pending.add(job);
   await storage.index.markDeleting(studyInstanceUid, seriesInstanceUid);
+  const series = new Set<string>();
   while (instances.length > 0) {
+    for (const instance of instances) series.add(instance.seriesInstanceUid);
     for (let i = 0; i < instances.length; i += REMOVE_BATCH) {
       await deleteBatch(storage, studyInstanceUid, instances.slice(i, i + REMOVE_BATCH));
     }
     // Anything stored just before the mark took effect is removed too.
     instances = await storage.index.listForDeletion(studyInstanceUid, seriesInstanceUid);
   }
+  await Promise.all([...series].map((uid) => deleteSeriesLog(storage, studyInstanceUid, uid)));
   await storage.pending.remove(job);
 }
 

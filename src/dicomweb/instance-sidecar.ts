@@ -16,18 +16,26 @@ export interface InstanceSidecar {
 
 export const INSTANCE_URL = '{{instance}}';
 
-/** Metadata keys in ascending tag order (plain JSON.stringify would put all-digit tags first). */
-export function encodeSidecar(sidecar: InstanceSidecar): Uint8Array {
-  const metadata = stringifyDicomJson(sidecar.metadata as DicomJson);
-  return Buffer.from(`{"metadata":${metadata},"frames":${JSON.stringify(sidecar.frames)}}`, 'utf8');
+/** Metadata JSON text, keys in ascending tag order (plain JSON.stringify would put all-digit tags first). */
+export function encodeMetadata(sidecar: InstanceSidecar): string {
+  return stringifyDicomJson(sidecar.metadata as DicomJson);
 }
 
-/** The metadata JSON text with its bulk data URIs pointing at `instanceUrl`. */
+export function encodeSidecar(sidecar: InstanceSidecar, metadataJson = encodeMetadata(sidecar)): Uint8Array {
+  return Buffer.from(`{"metadata":${metadataJson},"frames":${JSON.stringify(sidecar.frames)}}`, 'utf8');
+}
+
+/** Stored metadata JSON with its bulk data URIs pointing at `instanceUrl`. */
+export function withInstanceUrl(metadataJson: string, instanceUrl: string): string {
+  return metadataJson.replaceAll(`"${INSTANCE_URL}`, `"${instanceUrl}`);
+}
+
+/** The metadata JSON text of a sidecar with its bulk data URIs pointing at `instanceUrl`. */
 export function metadataText(raw: Uint8Array, instanceUrl: string): string {
   const text = Buffer.from(raw).toString('utf8');
   const start = text.indexOf('"metadata":') + '"metadata":'.length;
   const end = text.lastIndexOf(',"frames":');
-  return text.slice(start, end).replaceAll(`"${INSTANCE_URL}`, `"${instanceUrl}`);
+  return withInstanceUrl(text.slice(start, end), instanceUrl);
 }
 
 export function decodeSidecar(raw: Uint8Array): InstanceSidecar {

@@ -5,7 +5,8 @@ import { instanceBlobMetadata, instanceBlobName, newVersion, sidecarBlobName } f
 import type { BlobUpload, InstanceKey, PendingBlob, Storage } from '../storage/ports.js';
 import { drain } from '../util/streams.js';
 import { DicomwebError } from './errors.js';
-import { encodeSidecar } from './instance-sidecar.js';
+import { encodeMetadata, encodeSidecar } from './instance-sidecar.js';
+import { appendToSeriesLog } from './series-metadata.js';
 import { buildSidecar } from './sidecar-builder.js';
 import { FailureReason, WarningReason, type FailureReasonCode, type WarningReasonCode } from './failure-codes.js';
 import { isInvalid, validateInstance, type ApiVersion, type ValidInstance } from './instance-validation.js';
@@ -35,6 +36,8 @@ export interface StoredInstance {
   readonly version: string;
   /** The pending note to clear once the change feed has the entry. */
   readonly note?: PendingBlob | undefined;
+  /** The append to the series metadata log, started once the index rows committed (never rejects). */
+  readonly logged?: Promise<void> | undefined;
 }
 
 export interface FailedInstance {
@@ -169,7 +172,9 @@ async function commit(
   layout: EncapsulatedLayout | undefined,
 ): Promise<StoredInstance | FailedInstance> {
   const blobName = instanceBlobName(instance.key, version);
-  const sidecar = encodeSidecar(buildSidecar(header, layout));
+  const built = buildSidecar(header, layout);
+  const metadataJson = encodeMetadata(built);
+  const sidecar = encodeSidecar(built, metadataJson);
   const pending = { key: instance.key, version, blobName, createdAt: new Date() };
   await storage.pending.add(pending);
   let outcome;
@@ -207,6 +212,8 @@ async function commit(
     problems: instance.problems,
     version,
     note: pending,
+    // Not awaited here: the next part is read meanwhile, and publish() waits for it.
+    logged: appendToSeriesLog(storage, instance.key, version, metadataJson),
   };
 }
 
@@ -217,6 +224,7 @@ async function commit(
  */
 async function publish(storage: Storage, stored: readonly StoredInstance[]): Promise<void> {
   if (stored.length === 0) return;
+  await Promise.all(stored.map((instance) => instance.logged ?? Promise.resolve()));
   try {
     await storage.changeFeed.append(
       stored.map((instance) => ({ action: 'create', key: instance.key, version: instance.version })),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { findInstances, readSidecarBytes } from '../dicomweb/retrieve.js';
+import { findInstances } from '../dicomweb/retrieve.js';
 import { DicomwebError } from '../dicomweb/errors.js';
-import { metadataText } from '../dicomweb/instance-sidecar.js';
+import { metadataOf } from '../dicomweb/series-metadata.js';
 import type { InstanceRecord } from '../storage/ports.js';
 import type { Handler } from './context.js';
 import { deliverable, instanceBytes } from './instance-bytes.js';
@@ -10,9 +10,6 @@ import { multipartBody, newBoundary, streamOf, type OutgoingPart } from './multi
 import { retrieveTarget } from './path-params.js';
 import { negotiateInstances } from './retrieve-negotiation.js';
 import { resourceUrls, versionBaseUrl } from './urls.js';
-
-/** Sidecar reads in flight at once for study and series metadata. */
-const METADATA_PARALLELISM = 32;
 
 /** `GET {base}/studies/{study}[/series/{series}[/instances/{instance}]]` (WADO-RS, PS3.18 §10.4). */
 export const handleRetrieve: Handler = async (request, context) => {
@@ -86,16 +83,8 @@ export const handleMetadata: Handler = async (request, context) => {
     return new Response(null, { status: 304, headers: { etag } });
   }
   const urls = resourceUrls(versionBaseUrl(new URL(request.url), context.apiVersion, context.config.publicBaseUrl));
-  // All sidecars are read before the first byte goes out, so a failure is still a clean error status.
-  const texts: string[] = new Array<string>(instances.length);
-  for (let i = 0; i < instances.length; i += METADATA_PARALLELISM) {
-    const slice = instances.slice(i, i + METADATA_PARALLELISM);
-    const read = await Promise.all(slice.map((instance) => readSidecarBytes(context.storage, instance)));
-    read.forEach((raw, j) => {
-      const instance = slice[j] as InstanceRecord;
-      texts[i + j] = metadataText(raw, urls.instance(instance));
-    });
-  }
+  // All metadata is read before the first byte goes out, so a failure is still a clean error status.
+  const texts = await metadataOf(context.storage, instances, (instance) => urls.instance(instance));
   return new Response(`[${texts.join(',')}]`, {
     status: 200,
     headers: { 'content-type': 'application/dicom+json', etag, 'cache-control': 'private, no-cache' },

@@ -196,13 +196,31 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
+  /** One GET (downloadToBuffer would first ask for the size, a second round trip). */
   async readSmall(name: string): Promise<Uint8Array | undefined> {
     return guarded('a blob read', async () => {
       try {
-        return await this.container.getBlobClient(name).downloadToBuffer();
+        const response = await this.container.getBlobClient(name).download(0, undefined, { maxRetryRequests: 3 });
+        const chunks: Buffer[] = [];
+        for await (const chunk of (response.readableStreamBody ?? []) as AsyncIterable<Buffer>) chunks.push(chunk);
+        return Buffer.concat(chunks);
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw error;
+      }
+    });
+  }
+
+  /** Appends one block to an append blob, creating the blob on first use. */
+  async append(name: string, bytes: Uint8Array, contentType: string): Promise<void> {
+    const blob = this.container.getAppendBlobClient(name);
+    await guarded('a blob append', async () => {
+      try {
+        await blob.appendBlock(bytes, bytes.byteLength);
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+        await blob.createIfNotExists({ blobHTTPHeaders: { blobContentType: contentType } });
+        await blob.appendBlock(bytes, bytes.byteLength);
       }
     });
   }

@@ -50,6 +50,15 @@ export function sidecarBlobName(instanceBlob: string): string {
   return instanceBlob.replace(/\.dcm$/, '.json');
 }
 
+/**
+ * The series metadata log: an append blob with one line per stored instance version (its
+ * metadata JSON), so study and series metadata are a few blob reads, not one per instance. A
+ * UID never contains letters, so this name cannot collide with an instance's folder.
+ */
+export function seriesMetadataLogName(studyInstanceUid: string, seriesInstanceUid: string): string {
+  return `${studyInstanceUid}/${seriesInstanceUid}/metadata.log`;
+}
+
 /** Blob metadata that lets the orphan sweeper find the index row a blob belongs to. */
 export function instanceBlobMetadata(key: InstanceKey, version: string): Record<string, string> {
   return {

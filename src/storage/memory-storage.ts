@@ -90,6 +90,17 @@ export class MemoryBlobStore implements BlobStore {
     return Promise.resolve();
   }
 
+  append(name: string, bytes: Uint8Array): Promise<void> {
+    const current = this.blobs.get(name);
+    const joined = Buffer.concat([current?.bytes ?? Buffer.alloc(0), Buffer.from(bytes)]);
+    this.blobs.set(name, {
+      bytes: joined,
+      metadata: current?.metadata ?? {},
+      createdOn: current?.createdOn ?? new Date(),
+    });
+    return Promise.resolve();
+  }
+
   delete(name: string): Promise<void> {
     this.blobs.delete(name);
     return Promise.resolve();

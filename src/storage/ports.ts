@@ -18,6 +18,9 @@ export interface BlobUpload {
   abort(): Promise<void>;
 }
 
+/** The most bytes one append may add (Azure's append block limit). */
+export const APPEND_BLOCK_LIMIT = 4 * 1024 * 1024;
+
 /** A byte range of a blob: `count` bytes from `offset`. */
 export interface ByteRange {
   readonly offset: number;
@@ -33,6 +36,11 @@ export interface BlobStore {
   read(name: string, range?: ByteRange, signal?: AbortSignal): AsyncIterable<Uint8Array>;
   /** A small blob read whole (sidecar metadata); undefined when missing. */
   readSmall(name: string): Promise<Uint8Array | undefined>;
+  /**
+   * Appends bytes (at most APPEND_BLOCK_LIMIT) to an append blob as one atomic block, creating it
+   * when missing; concurrent appends never interleave within a block.
+   */
+  append(name: string, bytes: Uint8Array, contentType: string): Promise<void>;
   /** Writes a small blob in one request (sidecar metadata). */
   writeSmall(name: string, bytes: Uint8Array, contentType: string, metadata: Record<string, string>): Promise<void>;
   /** Deletes a blob; a missing blob is not an error. */

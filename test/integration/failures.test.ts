@@ -6,16 +6,27 @@ import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../src/config.js';
 import { sweepOrphans } from '../../src/dicomweb/sweep-orphans.js';
 import { AzureBlobStore } from '../../src/storage/azure-blob-store.js';
 import { AzureInstanceIndex } from '../../src/storage/azure-index-store.js';
-import { instanceBlobMetadata, instanceBlobName, newVersion, sidecarBlobName } from '../../src/storage/keys.js';
-import { StorageUnavailableError, type Storage } from '../../src/storage/ports.js';
+import {
+  instanceBlobMetadata,
+  instanceBlobName,
+  newVersion,
+  seriesMetadataLogName,
+  sidecarBlobName,
+} from '../../src/storage/keys.js';
+import { StorageUnavailableError, type InstanceRecord, type Storage } from '../../src/storage/ports.js';
 import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
 import { dicomParts, multipartBody } from '../helpers/multipart.js';
 import { openTestStorage, serveStorage, useTestServer } from '../helpers/server.js';
 
 const serve = (storage: Storage) => serveStorage(storage);
 
-/** An instance blob and its sidecar, in listing order. */
-const withSidecar = (blobName = '') => [blobName, sidecarBlobName(blobName)].sort();
+/** What a stored instance leaves in its study's folder: its blob, its sidecar and its series' metadata log. */
+const storedBlobs = (record: InstanceRecord | undefined) =>
+  [
+    record?.blobName ?? '',
+    sidecarBlobName(record?.blobName ?? ''),
+    seriesMetadataLogName(record?.studyInstanceUid ?? '', record?.seriesInstanceUid ?? ''),
+  ].sort();
 
 async function blobNames(storage: Storage, prefix: string): Promise<string[]> {
   const names: string[] = [];
@@ -114,7 +125,7 @@ describe('storage failures', () => {
       expect(response.status).toBe(503);
       const record = await healthy.index.getInstance(first);
       expect(record).toBeDefined();
-      expect(await blobNames(healthy, `${first.studyInstanceUid}/`)).toEqual(withSidecar(record?.blobName));
+      expect(await blobNames(healthy, `${first.studyInstanceUid}/`)).toEqual(storedBlobs(record));
       expect(await healthy.index.getInstance(second)).toBeUndefined();
     } finally {
       await server.close();
@@ -150,7 +161,7 @@ describe('storage failures', () => {
     const result = await sweepOrphans(healthy);
     expect(result).toEqual({ deletedBlobs: 1, clearedNotes: 2 });
     expect(await blobNames(healthy, `${crashed.studyInstanceUid}/`)).toEqual([]);
-    expect(await blobNames(healthy, `${stored.studyInstanceUid}/`)).toEqual(withSidecar(record?.blobName));
+    expect(await blobNames(healthy, `${stored.studyInstanceUid}/`)).toEqual(storedBlobs(record));
     expect(await sweepOrphans(healthy)).toEqual({ deletedBlobs: 0, clearedNotes: 0 });
   });
 });

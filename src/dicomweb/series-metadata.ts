@@ -1,0 +1,99 @@
+import { seriesMetadataLogName } from '../storage/keys.js';
+import { APPEND_BLOCK_LIMIT, type InstanceKey, type InstanceRecord, type Storage } from '../storage/ports.js';
+import { metadataText, withInstanceUrl } from './instance-sidecar.js';
+import { readSidecarBytes } from './retrieve.js';
+
+/**
+ * Study and series metadata without one blob read per instance (docs/storage.md "Series
+ * metadata log"). Each store appends `{sop}\t{version}\t{metadata JSON}\n` to its series' append
+ * blob; a reader takes from the log exactly the versions the index lists, so records of replaced,
+ * deleted or never-committed versions are skipped, and any instance the log lacks (an append
+ * that failed, a series past the append blob's block limit) is read from its sidecar instead.
+ */
+
+const CONTENT_TYPE = 'text/plain; charset=utf-8';
+
+/** Sidecars read at once for the instances a log lacks. */
+const FALLBACK_PARALLELISM = 32;
+
+/**
+ * Appends an instance version's metadata to its series log. Best effort: readers fall back to
+ * the sidecar, so a failure here never fails the store.
+ */
+export async function appendToSeriesLog(
+  storage: Storage,
+  key: InstanceKey,
+  version: string,
+  metadataJson: string,
+): Promise<void> {
+  // JSON text has no raw tab or newline (they are escaped), so a line splits unambiguously.
+  const record = Buffer.from(`${key.sopInstanceUid}\t${version}\t${metadataJson}\n`, 'utf8');
+  if (record.byteLength > APPEND_BLOCK_LIMIT) return;
+  try {
+    await storage.blobs.append(
+      seriesMetadataLogName(key.studyInstanceUid, key.seriesInstanceUid),
+      record,
+      CONTENT_TYPE,
+    );
+  } catch {
+    // the sidecar has the same metadata
+  }
+}
+
+/** The metadata JSON of each version a series log holds, by version. */
+function parseLog(bytes: Uint8Array): Map<string, string> {
+  const byVersion = new Map<string, string>();
+  const text = Buffer.from(bytes).toString('utf8');
+  for (let start = 0; start < text.length;) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const first = text.indexOf('\t', start);
+    const second = first < 0 ? -1 : text.indexOf('\t', first + 1);
+    if (second > 0 && second < end) byVersion.set(text.slice(first + 1, second), text.slice(second + 1, end));
+    start = end + 1;
+  }
+  return byVersion;
+}
+
+/** Metadata JSON texts of `instances`, in their order, with bulk data URIs resolved by `instanceUrl`. */
+export async function metadataOf(
+  storage: Storage,
+  instances: readonly InstanceRecord[],
+  instanceUrl: (instance: InstanceRecord) => string,
+): Promise<string[]> {
+  const texts = new Array<string>(instances.length);
+  const missing: number[] = [];
+  if (instances.length === 1) {
+    missing.push(0);
+  } else {
+    const series = [...new Set(instances.map((instance) => instance.seriesInstanceUid))];
+    const study = instances[0]?.studyInstanceUid ?? '';
+    const logs = new Map<string, Map<string, string>>();
+    await Promise.all(
+      series.map(async (uid) => {
+        const bytes = await storage.blobs.readSmall(seriesMetadataLogName(study, uid));
+        logs.set(uid, bytes ? parseLog(bytes) : new Map<string, string>());
+      }),
+    );
+    instances.forEach((instance, i) => {
+      const json = logs.get(instance.seriesInstanceUid)?.get(instance.version);
+      if (json === undefined) missing.push(i);
+      else texts[i] = withInstanceUrl(json, instanceUrl(instance));
+    });
+  }
+  for (let i = 0; i < missing.length; i += FALLBACK_PARALLELISM) {
+    const slice = missing.slice(i, i + FALLBACK_PARALLELISM);
+    await Promise.all(
+      slice.map(async (n) => {
+        const instance = instances[n] as InstanceRecord;
+        texts[n] = metadataText(await readSidecarBytes(storage, instance), instanceUrl(instance));
+      }),
+    );
+  }
+  return texts;
+}
+
+/** Removes the log of a series that no longer has instances (its records would only be skipped). */
+export async function deleteSeriesLog(storage: Storage, studyInstanceUid: string, seriesInstanceUid: string) {
+  await storage.blobs.delete(seriesMetadataLogName(studyInstanceUid, seriesInstanceUid));
+}
