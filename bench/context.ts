@@ -38,8 +38,9 @@ export async function withServer<T>(
   storage: ServerStorage,
   sockets: number,
   work: (server: ServerChild, agent: Agent) => Promise<T>,
+  extraEnv: Record<string, string> = {},
 ): Promise<T> {
-  const server = await startServerChild(storage);
+  const server = await startServerChild(storage, extraEnv);
   const agent = new Agent({ keepAlive: true, maxSockets: sockets });
   try {
     return await work(server, agent);

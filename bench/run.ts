@@ -22,6 +22,7 @@ import { watchOtherLoad } from './machine-load.js';
 import { timedPool } from './measure.js';
 import { containerContents, uploadRaw, type ContainerContents } from './raw-upload.js';
 import { changeFeedSection } from './change-feed.js';
+import { changeFeedCostSection } from './change-feed-cost.js';
 import { freshStorage, suffix, type BenchContext, type Target } from './context.js';
 import { qidoSection } from './qido.js';
 import {
@@ -240,6 +241,7 @@ async function main(): Promise<void> {
       if (wants('w')) sections.push(await wadoSection(context, loaded.data, large));
       if (wants('cf')) sections.push(await changeFeedSection(context, loaded.data));
     }
+    if (wants('f')) sections.push(await changeFeedCostSection(context));
     if (wants('q')) sections.push(await qidoSection(context));
     const report = benchReport(
       source,

@@ -60,7 +60,11 @@ export function killServerChildren(): void {
   for (const child of running) child.kill('SIGKILL');
 }
 
-export async function startServerChild(storage: ServerStorage): Promise<ServerChild> {
+/** `extraEnv`: bench-only switches read by bench/server.ts (e.g. BENCH_CHANGE_FEED=off). */
+export async function startServerChild(
+  storage: ServerStorage,
+  extraEnv: Record<string, string> = {},
+): Promise<ServerChild> {
   // `--import tsx` keeps it one process (the tsx CLI would add a wrapper process around it).
   const args = runtime === 'js' ? [COMPILED_SCRIPT] : ['--import', 'tsx', SERVER_SCRIPT];
   const child = spawn(process.execPath, args, {
@@ -72,6 +76,7 @@ export async function startServerChild(storage: ServerStorage): Promise<ServerCh
       DICOMWEB_TABLE: storage.table,
       // The bench sends no tokens; on loopback the server may run without authentication.
       DICOMWEB_AUTH_MODE: 'none',
+      ...extraEnv,
     },
     // stdin stays open: the child exits when it closes, even if the bench is killed outright.
     stdio: ['pipe', 'pipe', 'inherit'],

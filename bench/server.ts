@@ -12,6 +12,7 @@ import { readConfig } from '../src/config.js';
 import { createNodeServer, listen } from '../src/host/node-host.js';
 import { securityOptions } from '../src/security/security-options.js';
 import { openAzureStorage } from '../src/storage/azure-storage.js';
+import type { ChangeFeedStore, Storage } from '../src/storage/ports.js';
 import { MEMORY_PATH, RESET_PEAK_PATH, type MemoryReport, type ServerReady } from './server-protocol.js';
 
 let peakRss = process.memoryUsage.rss();
@@ -46,6 +47,12 @@ function memoryReport(baselineRssBytes: number): MemoryReport {
   };
 }
 
+function withoutChangeFeedWrites(storage: Storage): Storage {
+  const changeFeed = Object.create(storage.changeFeed) as ChangeFeedStore;
+  changeFeed.append = () => Promise.resolve([]);
+  return { ...storage, changeFeed };
+}
+
 function sendJson(res: ServerResponse, value: unknown): void {
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify(value));
@@ -54,7 +61,9 @@ function sendJson(res: ServerResponse, value: unknown): void {
 async function main(): Promise<void> {
   const config = readConfig();
   if (!config.storage) throw new Error('bench/server.ts needs DICOMWEB_STORAGE_CONNECTION_STRING.');
-  const storage = await openAzureStorage(config.storage);
+  const opened = await openAzureStorage(config.storage);
+  // BENCH_CHANGE_FEED=off: the same server without the change feed write, to price that write.
+  const storage = process.env['BENCH_CHANGE_FEED'] === 'off' ? withoutChangeFeedWrites(opened) : opened;
   // The app as `npm start` builds it (request size limit, CORS, audit lines; no authentication:
   // the bench sets DICOMWEB_AUTH_MODE=none), so the bench measures what is served.
   const server = createNodeServer(createApp({ storage, config: config.app, security: await securityOptions(config) }));

@@ -8,6 +8,7 @@ import { deliverable, instanceBytes } from './instance-bytes.js';
 import { acceptsDicomJson, parseAccept } from './media-type.js';
 import { multipartBody, newBoundary, streamOf, type OutgoingPart } from './multipart-writer.js';
 import { retrieveTarget } from './path-params.js';
+import { prefetch } from './prefetch.js';
 import { negotiateInstances } from './retrieve-negotiation.js';
 import { resourceUrls, versionBaseUrl } from './urls.js';
 
@@ -33,15 +34,28 @@ export const handleRetrieve: Handler = async (request, context) => {
     return new Response(streamOf(toGenerator(bytes.body)), { status: 200, headers });
   }
   const storage = context.storage;
+  const open = (instance: InstanceRecord) => {
+    const bytes = instanceBytes(storage, instance, choice.transferSyntax, signal);
+    return { ...bytes, body: prefetch(bytes.body) };
+  };
+  // One instance ahead: its download starts while the one before it is being sent, so the
+  // blob round trip between instances does not stall the response.
   async function* parts(): AsyncGenerator<OutgoingPart> {
     await Promise.resolve();
-    for (const instance of instances) {
-      const bytes = instanceBytes(storage, instance, choice.transferSyntax, signal);
-      yield {
-        contentType: `application/dicom; transfer-syntax=${bytes.transferSyntax}`,
-        body: bytes.body,
-        length: bytes.length,
-      };
+    let next = instances[0] ? open(instances[0]) : undefined;
+    try {
+      for (let i = 0; next; i++) {
+        const bytes = next;
+        const following = instances[i + 1];
+        next = following ? open(following) : undefined;
+        yield {
+          contentType: `application/dicom; transfer-syntax=${bytes.transferSyntax}`,
+          body: bytes.body,
+          length: bytes.length,
+        };
+      }
+    } finally {
+      await next?.body.close();
     }
   }
   const boundary = newBoundary();

@@ -1,0 +1,29 @@
+/**
+ * A byte source whose first chunk is already being fetched: the blob request (its round trip
+ * and the first bytes) overlaps the part being sent before it. `close()` releases it if the
+ * response ends before it is read.
+ */
+export interface Prefetched extends AsyncIterable<Uint8Array> {
+  close(): Promise<void>;
+}
+
+export function prefetch(source: AsyncIterable<Uint8Array>): Prefetched {
+  const iterator = source[Symbol.asyncIterator]();
+  const first = iterator.next();
+  // Its error is delivered when the part is read; until then it must not count as unhandled.
+  first.catch(() => undefined);
+  let started = false;
+  return {
+    async *[Symbol.asyncIterator]() {
+      started = true;
+      try {
+        for (let next = await first; !next.done; next = await iterator.next()) yield next.value;
+      } finally {
+        await iterator.return?.();
+      }
+    },
+    async close() {
+      if (!started) await iterator.return?.();
+    },
+  };
+}
