@@ -79,13 +79,28 @@ export class AzureInstanceIndex implements InstanceIndex {
     return rows.filter(isVisible).map(seriesFromEntity);
   }
 
+  /**
+   * One range query either way (on Azurite every query scans the table): a series' instance rows
+   * plus a point read of its series row, or, for a whole study, the range from the first instance
+   * row to the last series row ("instance|..." sorts before "series|...").
+   */
   async listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
-    const [instances, series] = await Promise.all([
-      this.listForDeletion(studyInstanceUid, seriesInstanceUid),
-      this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to),
-    ]);
-    const deleting = new Set(series.filter((row) => !isVisible(row)).map((row) => String(row['SeriesInstanceUID'])));
-    return instances.filter((instance) => !deleting.has(instance.seriesInstanceUid));
+    if (seriesInstanceUid) {
+      const [instances, series] = await Promise.all([
+        this.listForDeletion(studyInstanceUid, seriesInstanceUid),
+        this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid)),
+      ]);
+      return series && isVisible(series) ? instances : [];
+    }
+    const rows = await this.range(studyInstanceUid, instanceRowRange().from, SeriesRowRange.to);
+    const isSeriesRow = (row: StoredRow) => (row.rowKey ?? '').startsWith(SeriesRowRange.from);
+    const deleting = new Set(
+      rows.filter((row) => isSeriesRow(row) && !isVisible(row)).map((row) => String(row['SeriesInstanceUID'])),
+    );
+    return rows
+      .filter((row) => !isSeriesRow(row))
+      .map(recordFromEntity)
+      .filter((instance) => !deleting.has(instance.seriesInstanceUid));
   }
 
   async listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {

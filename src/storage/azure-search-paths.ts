@@ -29,11 +29,15 @@ function filterFor(path: Exclude<AccessPath, { kind: 'recent' }>): string {
   }
 }
 
-const query = (table: TableClient, filter: string) => queryRows<PointerEntity>(table, filter, 'a search query');
+const query = (table: TableClient, filter: string, firstPage?: number) =>
+  queryRows<PointerEntity>(table, filter, 'a search query', 1000, firstPage);
 
 /** Newest studies first: a k-way merge of the 16 recency shards, each already in that order. */
-async function* recent(table: TableClient): AsyncGenerator<SearchPointer> {
-  const shards = RECENT_SHARDS.map((shard) => query(table, odata`PartitionKey eq ${AccessPathKeys.recent(shard)}`));
+async function* recent(table: TableClient, wanted?: number): AsyncGenerator<SearchPointer> {
+  // No shard can contribute more than `wanted` of the newest studies.
+  const shards = RECENT_SHARDS.map((shard) =>
+    query(table, odata`PartitionKey eq ${AccessPathKeys.recent(shard)}`, wanted),
+  );
   const heads = await Promise.all(shards.map((shard) => shard.next()));
   for (;;) {
     let best = -1;
@@ -55,7 +59,7 @@ async function* recent(table: TableClient): AsyncGenerator<SearchPointer> {
 
 export async function* followAzurePath(table: TableClient, path: AccessPath): AsyncGenerator<SearchPointer> {
   if (path.kind === 'recent') {
-    yield* recent(table);
+    yield* recent(table, path.wanted);
     return;
   }
   for await (const row of query(table, filterFor(path))) {

@@ -118,7 +118,8 @@ export type AccessPath =
   | { readonly kind: 'nameToken'; readonly prefix: string }
   /** StudyDate from `from` to `to` (YYYYMMDD, inclusive); pointers carry the date as sortKey. */
   | { readonly kind: 'studyDates'; readonly from: string; readonly to: string }
-  | { readonly kind: 'recent' }
+  /** All studies, newest first; `wanted` hints how many the caller expects to need (the first page size). */
+  | { readonly kind: 'recent'; readonly wanted?: number | undefined }
   | { readonly kind: 'series'; readonly seriesInstanceUid: string }
   | { readonly kind: 'sop'; readonly sopInstanceUid: string }
   | { readonly kind: 'modality'; readonly value: string };

@@ -1,20 +1,28 @@
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
 import { guarded } from './storage-errors.js';
 
-/** The rows of a Table query, page by page (outages become StorageUnavailableError). */
+/**
+ * The rows of a Table query, page by page (outages become StorageUnavailableError). The first
+ * page may be smaller (`firstPageSize`) when the caller will likely need only a few rows.
+ */
 export async function* queryRows<T extends object>(
   table: TableClient,
   filter: string,
   what: string,
   pageSize = 1000,
+  firstPageSize = pageSize,
 ): AsyncGenerator<TableEntityResult<T>> {
-  const pages = table
-    .listEntities<T>({ queryOptions: { filter } })
-    .byPage({ maxPageSize: Math.min(1000, Math.max(1, pageSize)) });
+  const clamp = (size: number) => Math.min(1000, Math.max(1, size));
+  let maxPageSize = clamp(firstPageSize);
+  let continuationToken: string | undefined;
   for (;;) {
+    const pages = table.listEntities<T>({ queryOptions: { filter } }).byPage({ maxPageSize, continuationToken });
     const page = await guarded(what, () => pages.next());
     if (page.done) return;
     yield* page.value;
+    continuationToken = page.value.continuationToken;
+    if (!continuationToken) return;
+    maxPageSize = clamp(pageSize);
   }
 }
 

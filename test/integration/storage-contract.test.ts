@@ -64,6 +64,42 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     expect(await storage.index.isReferenced(first, newVersion())).toBe(false);
   });
 
+  it('hides a series being deleted from instance listings of the study and of the series', async () => {
+    const storage = await open();
+    const study = testUid();
+    const [kept, doomed] = [testUid(), testUid()];
+    const keptInstance = record(newInstanceUids(study, kept));
+    await storage.index.addInstance(keptInstance);
+    await storage.index.addInstance(record(newInstanceUids(study, doomed)));
+    await storage.index.addInstance(record(newInstanceUids(study, doomed)));
+    expect(await storage.index.listInstances(study)).toHaveLength(3);
+    expect(await storage.index.markDeleting(study, doomed)).toBe(true);
+    const listed = await storage.index.listInstances(study);
+    expect(listed.map((instance) => instance.sopInstanceUid)).toEqual([keptInstance.sopInstanceUid]);
+    expect(await storage.index.listInstances(study, doomed)).toEqual([]);
+    expect(await storage.index.listInstances(study, kept)).toHaveLength(1);
+    expect(await storage.index.listForDeletion(study, doomed)).toHaveLength(2);
+  });
+
+  it('follows the recency path newest first across pages, whatever the page hint', async () => {
+    const storage = await open();
+    const studies: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const uids = newInstanceUids();
+      await storage.index.addInstance(record(uids));
+      studies.push(uids.studyInstanceUid);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const mine = new Set(studies);
+    for (const wanted of [1, 3, undefined]) {
+      const seen: string[] = [];
+      for await (const pointer of storage.index.follow({ kind: 'recent', wanted })) {
+        if (mine.has(pointer.studyInstanceUid)) seen.push(pointer.studyInstanceUid);
+      }
+      expect(seen).toEqual([...studies].reverse());
+    }
+  });
+
   it('reports an existing instance and leaves the index unchanged', async () => {
     const storage = await open();
     const uids = newInstanceUids();

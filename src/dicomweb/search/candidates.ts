@@ -42,7 +42,8 @@ function monthsNewestFirst(from: string, to: string): AccessPath[] {
   return paths;
 }
 
-export function chooseCandidates(filters: readonly Filter[]): CandidateSource {
+/** `wanted`: how many matches the page needs (offset + limit + 1), a hint for the recency path. */
+export function chooseCandidates(filters: readonly Filter[], wanted?: number): CandidateSource {
   const exact = (keyword: string) => byKeyword(filters, keyword)?.exactValues;
   const sops = exact('SOPInstanceUID');
   if (sops)
@@ -75,7 +76,7 @@ export function chooseCandidates(filters: readonly Filter[]): CandidateSource {
   const inStudy = exact('ModalitiesInStudy');
   if (inStudy)
     return { paths: inStudy.map((value) => ({ kind: 'modality', value })), ordered: false, narrowsSeries: false };
-  return { paths: [{ kind: 'recent' }], ordered: true, narrowsSeries: false };
+  return { paths: [{ kind: 'recent', wanted }], ordered: true, narrowsSeries: false };
 }
 
 /**

@@ -66,7 +66,9 @@ async function* studies(
     yield* found.sort((a, b) => newestFirst(a.study, b.study));
     return;
   }
-  const source = chooseCandidates(query.filters);
+  // Study-level searches need offset + limit + 1 studies; lower levels may find several per study.
+  const wanted = query.resource.level === 'study' ? query.offset + query.limit + 1 : undefined;
+  const source = chooseCandidates(query.filters, wanted);
   const narrow = (pointers: SearchPointer[]) => (source.narrowsSeries ? pointers : []);
   // Group pointers by study, keeping the order in which studies first appear.
   const groups = new Map<string, SearchPointer[]>();
