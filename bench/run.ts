@@ -56,8 +56,13 @@ const NOTES = [
   'raw = the same instance bytes, one blob each, same client concurrency, BlockBlobClient.uploadStream with the server’s block size and blocks in flight (4 MiB × 4), into the same Azurite; no index rows, no HTTP hop through the server.',
   'MiB/s counts instance bytes only (multipart framing excluded), so server and raw move the same bytes; inst/s and MiB/s use the median seconds.',
   'other load = CPU time of processes outside the bench (and its Azurite and server) as a share of the machine during the workload; more than a few % means the figures are disturbed.',
-  'Azurite (on disk), the server and the load generator share this machine’s CPUs.',
 ];
+
+const AZURITE_NOTES = {
+  disk: 'Azurite (on disk, as npm start runs it: it saves its whole database every 5 s), the server and the load generator share this machine’s CPUs.',
+  memory:
+    'Azurite in memory (BENCH_AZURITE=memory: no periodic save of its database), the server and the load generator share this machine’s CPUs.',
+} as const;
 
 const RUNTIME_NOTES = {
   js: 'The server child runs the compiled JS (tsc with the build settings into dist/bench-server, at the start of the run): its RSS is the server’s own. BENCH_SERVER=tsx runs it under the tsx loader instead, which adds about 30–40 MiB of RSS.',
@@ -207,7 +212,7 @@ async function main(): Promise<void> {
   try {
     if (settings.serverRuntime === 'js') process.stderr.write('building the server (tsc → dist/bench-server)\n');
     await prepareServer(settings.serverRuntime);
-    azurite = await startAzurite({ location: join(tempDir, 'azurite') });
+    azurite = await startAzurite({ location: join(tempDir, 'azurite'), inMemory: settings.azurite === 'memory' });
     const connectionString = azuriteConnectionString(azurite.blobPort, azurite.tablePort);
     const target: Target = { connectionString, blobs: BlobServiceClient.fromConnectionString(connectionString) };
     const wants = (id: string): boolean => !settings.only || settings.only.includes(id);
@@ -246,7 +251,7 @@ async function main(): Promise<void> {
     const report = benchReport(
       source,
       settings,
-      [...NOTES, RUNTIME_NOTES[settings.serverRuntime]],
+      [...NOTES, AZURITE_NOTES[settings.azurite], RUNTIME_NOTES[settings.serverRuntime]],
       sections,
       LARGE_WORKLOAD,
       (performance.now() - startedAt) / 1000,

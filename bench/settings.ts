@@ -30,6 +30,11 @@ export interface BenchSettings {
   readonly qidoLoadSeconds: number;
   /** BENCH_QIDO_LOAD: load through the store layer in-process (`store`) or POST to the server (`http`). */
   readonly qidoLoad: 'store' | 'http';
+  /**
+   * BENCH_AZURITE: `disk` (default, as `npm start` runs it) or `memory` (--inMemoryPersistence:
+   * Azurite then never pauses to save its whole database, which at 100k studies takes seconds).
+   */
+  readonly azurite: 'disk' | 'memory';
 }
 
 function positiveInt(name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -86,5 +91,6 @@ export function readSettings(): BenchSettings {
     qidoQuerySeconds: positiveInt('BENCH_QIDO_QUERY_SECONDS', 12),
     qidoLoadSeconds: positiveInt('BENCH_QIDO_LOAD_SECONDS', 360),
     qidoLoad: choice('BENCH_QIDO_LOAD', ['store', 'http'] as const, 'store'),
+    azurite: choice('BENCH_AZURITE', ['disk', 'memory'] as const, 'disk'),
   };
 }

@@ -58,6 +58,8 @@ export async function startAzurite(options: {
   blobPort?: number;
   tablePort?: number;
   quiet?: boolean;
+  /** Keep data in memory only: no periodic save of the whole database to disk (benchmarks). */
+  inMemory?: boolean;
 }): Promise<AzuriteProcess> {
   mkdirSync(options.location, { recursive: true });
   const blobPort = options.blobPort ?? (await freePort());
@@ -85,6 +87,7 @@ export async function startAzurite(options: {
       '127.0.0.1',
       '--queuePort',
       String(await freePort()),
+      ...(options.inMemory ? ['--inMemoryPersistence'] : []),
     ],
     { stdio: options.quiet === false ? 'inherit' : 'ignore' },
   );
