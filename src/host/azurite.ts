@@ -73,8 +73,8 @@ export async function startAzurite(options: {
       '--silent',
       '--skipApiVersionCheck',
       '--loose',
-      '--location',
-      options.location,
+      // Azurite refuses --location together with --inMemoryPersistence.
+      ...(options.inMemory ? ['--inMemoryPersistence'] : ['--location', options.location]),
       '--blobHost',
       '127.0.0.1',
       '--blobPort',
@@ -87,7 +87,6 @@ export async function startAzurite(options: {
       '127.0.0.1',
       '--queuePort',
       String(await freePort()),
-      ...(options.inMemory ? ['--inMemoryPersistence'] : []),
     ],
     { stdio: options.quiet === false ? 'inherit' : 'ignore' },
   );
