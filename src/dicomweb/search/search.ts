@@ -45,6 +45,8 @@ function instanceAttributes(instance: InstanceRecord): Record<string, string> {
 
 const newestFirst = (a: { createdAt: string }, b: { createdAt: string }) =>
   a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0;
+const newestStudyFirst = (a: StudyAggregate, b: StudyAggregate) =>
+  newestFirst(a, b) || (a.studyInstanceUid < b.studyInstanceUid ? -1 : a.studyInstanceUid > b.studyInstanceUid ? 1 : 0);
 const newestInstanceFirst = (a: InstanceRecord, b: InstanceRecord) =>
   a.storedAt < b.storedAt ? 1 : a.storedAt > b.storedAt ? -1 : 0;
 
@@ -63,7 +65,7 @@ async function* studies(
   };
   if (uids) {
     const found = (await Promise.all(uids.map((uid) => check(uid, [])))).filter((hit) => hit !== undefined);
-    yield* found.sort((a, b) => newestFirst(a.study, b.study));
+    yield* found.sort((a, b) => newestStudyFirst(a.study, b.study));
     return;
   }
   // Study-level searches need offset + limit + 1 studies; lower levels may find several per study.
@@ -84,7 +86,7 @@ async function* studies(
         yield* hits.splice(0);
       }
     }
-    if (!ordered) yield* hits.sort((a, b) => newestFirst(a.study, b.study));
+    if (!ordered) yield* hits.sort((a, b) => newestStudyFirst(a.study, b.study));
   };
   for await (const pointer of pointersOf(index, source)) {
     if (!source.ordered && !pointerPasses(query.filters, pointer)) continue;
@@ -127,7 +129,8 @@ function sortNewestFirst(groups: Map<string, SearchPointer[]>): boolean {
   const sorted = [...groups.entries()].sort(([a], [b]) => {
     const x = created.get(a) ?? '';
     const y = created.get(b) ?? '';
-    return x < y ? 1 : x > y ? -1 : 0;
+    // Ties broken by UID, as in newestStudyFirst, so paging with offset is stable.
+    return x < y ? 1 : x > y ? -1 : a < b ? -1 : a > b ? 1 : 0;
   });
   groups.clear();
   for (const [uid, pointers] of sorted) groups.set(uid, pointers);
