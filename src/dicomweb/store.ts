@@ -180,8 +180,11 @@ async function commit(
   let outcome;
   try {
     const metadata = instanceBlobMetadata(instance.key, version);
-    const size = await upload.commit(metadata);
-    await storage.blobs.writeSmall(sidecarBlobName(blobName), sidecar, 'application/json', metadata);
+    // Independent writes, both covered by the note: a failure of either removes both.
+    const [size] = await Promise.all([
+      upload.commit(metadata),
+      storage.blobs.writeSmall(sidecarBlobName(blobName), sidecar, 'application/json', metadata),
+    ]);
     outcome = await storage.index.addInstance({
       ...instance.key,
       sopClassUid: instance.sopClassUid,
@@ -224,14 +227,17 @@ async function commit(
  */
 async function publish(storage: Storage, stored: readonly StoredInstance[]): Promise<void> {
   if (stored.length === 0) return;
-  await Promise.all(stored.map((instance) => instance.logged ?? Promise.resolve()));
+  // The metadata log appends run alongside the change feed append; both are done before the response.
+  const logged = Promise.all(stored.map((instance) => instance.logged ?? Promise.resolve()));
   try {
     await storage.changeFeed.append(
       stored.map((instance) => ({ action: 'create', key: instance.key, version: instance.version })),
     );
   } catch {
+    await logged;
     return;
   }
+  await logged;
   const notes = stored.flatMap((instance) => (instance.note ? [instance.note] : []));
   await Promise.all(notes.map((note) => storage.pending.remove(note).catch(() => undefined)));
 }
