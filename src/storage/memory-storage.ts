@@ -1,4 +1,4 @@
-import type { TableEntityResult } from '@azure/data-tables';
+import type { TableEntity, TableEntityResult } from '@azure/data-tables';
 import { planRemoval } from './index-removal.js';
 import {
   instanceEntity,
@@ -18,7 +18,7 @@ import {
   seriesRowKey,
   StudyRowKey,
 } from './keys.js';
-import { pointerRows, searchPointerOf, type PointerRow } from './search-pointers.js';
+import { pointerEntity, pointerRows, searchPointerOf, type PointerRow } from './search-pointers.js';
 import { StorageUnavailableError } from './ports.js';
 import type {
   AccessPath,
@@ -118,6 +118,17 @@ export class MemoryBlobStore implements BlobStore {
 export class MemoryInstanceIndex implements InstanceIndex {
   private readonly rows = new Map<string, StoredRow>();
   private readonly pointers = new Map<string, PointerRow>();
+
+  /** Every row as the Table adapter would hold it (index rows and search pointers), for bulk loads. */
+  tableEntities(): TableEntity[] {
+    const index = [...this.rows.values()].map((stored) => {
+      const row: Record<string, unknown> = { ...stored };
+      delete row['etag'];
+      delete row['timestamp'];
+      return { ...row, partitionKey: stored.partitionKey ?? '', rowKey: stored.rowKey ?? '' };
+    });
+    return [...index, ...[...this.pointers.values()].map(pointerEntity)];
+  }
 
   async *follow(path: AccessPath): AsyncIterable<SearchPointer> {
     await Promise.resolve();
