@@ -1,21 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
 import { parseSearchQuery } from '../../src/dicomweb/search/query.js';
 import { search } from '../../src/dicomweb/search/search.js';
-import { createMemoryStorage } from '../../src/storage/memory-storage.js';
 import type { AccessPath, SearchPointer } from '../../src/storage/ports.js';
+import { memoryApp } from '../helpers/memory-app.js';
 import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
 
 const STUDIES = 40;
 
 /** STUDIES studies of patients named Doe^{n}, stored one after another (n = 0 is the oldest). */
 async function setup() {
-  const storage = createMemoryStorage();
-  const app = createApp({
-    storage,
-    config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20, emptySearchStatus: 200 },
-    log: () => undefined,
-  });
+  const { storage, app } = memoryApp();
   const store = async (uids: ReturnType<typeof newInstanceUids>, name: string) => {
     const body = buildInstance({ ...uids, attributes: { '00100010': { vr: 'PN', value: name } } });
     const response = await app.handle(

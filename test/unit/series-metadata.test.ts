@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
 import { seriesMetadataLogName } from '../../src/storage/keys.js';
-import { createMemoryStorage } from '../../src/storage/memory-storage.js';
+import { memoryApp } from '../helpers/memory-app.js';
 import { buildInstance, newInstanceUids, testUid } from '../helpers/dicom-builder.js';
 
 type Json = Record<string, { vr: string; Value?: unknown[]; BulkDataURI?: string }>;
@@ -9,12 +8,7 @@ type Json = Record<string, { vr: string; Value?: unknown[]; BulkDataURI?: string
 const BASE = 'http://localhost/v2';
 
 function setup() {
-  const storage = createMemoryStorage();
-  const app = createApp({
-    storage,
-    config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20, emptySearchStatus: 200 },
-    log: () => undefined,
-  });
+  const { storage, app } = memoryApp();
   const call = async (path: string, method = 'GET', body?: Uint8Array) => {
     const response = await app.handle(
       new Request(`${BASE}${path}`, {

@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
-import { createMemoryStorage } from '../../src/storage/memory-storage.js';
+import { memoryApp } from '../helpers/memory-app.js';
 import { buildInstance, newInstanceUids, type InstanceSpec } from '../helpers/dicom-builder.js';
 import { multipartBody } from '../helpers/multipart.js';
 
 type Json = Record<string, { vr: string; Value?: Record<string, { Value?: unknown[] }>[] }>;
 
 function setup() {
-  const storage = createMemoryStorage();
-  const app = createApp({
-    storage,
-    config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20, emptySearchStatus: 200 },
-    log: () => undefined,
-  });
+  const { storage, app } = memoryApp();
   const post = async (path: string, body: Uint8Array, headers: Record<string, string> = {}) => {
     const response = await app.handle(
       new Request(`http://localhost:7071${path}`, {
@@ -125,11 +119,7 @@ describe('store validation rules (v1 and v2)', () => {
   });
 
   it('answers 405 for a method a store path does not support', async () => {
-    const { storage } = setup();
-    const app = createApp({
-      storage,
-      config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20, emptySearchStatus: 200 },
-    });
+    const { app } = memoryApp();
     const response = await app.handle(new Request('http://localhost/v2/studies/1.2.3', { method: 'PUT' }));
     expect(response.status).toBe(405);
   });
