@@ -5,8 +5,8 @@ import { readSidecarBytes } from './retrieve.js';
 
 /**
  * Study and series metadata without one blob read per instance (docs/storage.md "Series
- * metadata log"). Each store appends `{sop}\t{version}\t{metadata JSON}\n` to its series' append
- * blob; a reader takes from the log exactly the versions the index lists, so records of replaced,
+ * metadata log"). Each stored instance adds `{sop}\t{version}\t{metadata JSON}\n` to its series'
+ * append blob; a reader takes from the log exactly the versions the index lists, so records of replaced,
  * deleted or never-committed versions are skipped, and any instance the log lacks (an append
  * that failed, a series past the append blob's block limit) is read from its sidecar instead.
  */
@@ -16,27 +16,49 @@ const CONTENT_TYPE = 'text/plain; charset=utf-8';
 /** Sidecars read at once for the instances a log lacks. */
 const FALLBACK_PARALLELISM = 32;
 
+/** A series' lines gathered in one request are appended in one block, or sooner once this large. */
+const FLUSH_BYTES = 1024 * 1024;
+
 /**
- * Appends an instance version's metadata to its series log. Best effort: readers fall back to
- * the sidecar, so a failure here never fails the store.
+ * The series log lines of one STOW request: gathered per series and appended as one block each
+ * (a multipart request of one series costs one append, not one per instance). Best effort:
+ * readers fall back to the sidecar, so a failed append never fails the store.
  */
-export async function appendToSeriesLog(
-  storage: Storage,
-  key: InstanceKey,
-  version: string,
-  metadataJson: string,
-): Promise<void> {
-  // JSON text has no raw tab or newline (they are escaped), so a line splits unambiguously.
-  const record = Buffer.from(`${key.sopInstanceUid}\t${version}\t${metadataJson}\n`, 'utf8');
-  if (record.byteLength > APPEND_BLOCK_LIMIT) return;
-  try {
-    await storage.blobs.append(
-      seriesMetadataLogName(key.studyInstanceUid, key.seriesInstanceUid),
-      record,
-      CONTENT_TYPE,
+export class SeriesLogWriter {
+  private readonly batches = new Map<string, { lines: Buffer[]; bytes: number }>();
+  private readonly writes: Promise<void>[] = [];
+
+  constructor(private readonly storage: Storage) {}
+
+  add(key: InstanceKey, version: string, metadataJson: string): void {
+    // JSON text has no raw tab or newline (they are escaped), so a line splits unambiguously.
+    const line = Buffer.from(`${key.sopInstanceUid}\t${version}\t${metadataJson}\n`, 'utf8');
+    if (line.byteLength > APPEND_BLOCK_LIMIT) return;
+    const name = seriesMetadataLogName(key.studyInstanceUid, key.seriesInstanceUid);
+    if ((this.batches.get(name)?.bytes ?? 0) + line.byteLength > APPEND_BLOCK_LIMIT) this.flush(name);
+    const batch = this.batches.get(name) ?? { lines: [], bytes: 0 };
+    batch.lines.push(line);
+    batch.bytes += line.byteLength;
+    this.batches.set(name, batch);
+    if (batch.bytes >= FLUSH_BYTES) this.flush(name);
+  }
+
+  /** Appends what is still gathered and waits for every append of the request. */
+  async done(): Promise<void> {
+    for (const name of [...this.batches.keys()]) this.flush(name);
+    await Promise.all(this.writes);
+  }
+
+  private flush(name: string): void {
+    const batch = this.batches.get(name);
+    this.batches.delete(name);
+    if (!batch) return;
+    const block = Buffer.concat(batch.lines, batch.bytes);
+    this.writes.push(
+      this.storage.blobs.append(name, block, CONTENT_TYPE).catch(() => {
+        // the sidecars have the same metadata
+      }),
     );
-  } catch {
-    // the sidecar has the same metadata
   }
 }
 

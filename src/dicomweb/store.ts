@@ -6,7 +6,7 @@ import type { BlobUpload, InstanceKey, PendingBlob, Storage } from '../storage/p
 import { drain } from '../util/streams.js';
 import { DicomwebError } from './errors.js';
 import { encodeMetadata, encodeSidecar } from './instance-sidecar.js';
-import { appendToSeriesLog } from './series-metadata.js';
+import { SeriesLogWriter } from './series-metadata.js';
 import { buildSidecar } from './sidecar-builder.js';
 import { FailureReason, WarningReason, type FailureReasonCode, type WarningReasonCode } from './failure-codes.js';
 import { isInvalid, validateInstance, type ApiVersion, type ValidInstance } from './instance-validation.js';
@@ -36,8 +36,6 @@ export interface StoredInstance {
   readonly version: string;
   /** The pending note to clear once the change feed has the entry. */
   readonly note?: PendingBlob | undefined;
-  /** The append to the series metadata log, started once the index rows committed (never rejects). */
-  readonly logged?: Promise<void> | undefined;
 }
 
 export interface FailedInstance {
@@ -69,6 +67,7 @@ export async function storeInstances(
 ): Promise<StoreResult> {
   const stored: StoredInstance[] = [];
   const failed: FailedInstance[] = [];
+  const log = new SeriesLogWriter(storage);
   try {
     for await (const incoming of instances) {
       const first = stored.length + failed.length === 0;
@@ -87,12 +86,12 @@ export async function storeInstances(
         });
         continue;
       }
-      const outcome = await storeOne(storage, incoming, options);
+      const outcome = await storeOne(storage, log, incoming, options);
       if ('reason' in outcome) failed.push(outcome);
       else stored.push(outcome);
     }
   } finally {
-    await publish(storage, stored);
+    await publish(storage, stored, log);
   }
   const studies = new Set(stored.map((instance) => instance.key.studyInstanceUid));
   const only = studies.size === 1 ? [...studies][0] : undefined;
@@ -101,6 +100,7 @@ export async function storeInstances(
 
 async function storeOne(
   storage: Storage,
+  log: SeriesLogWriter,
   incoming: IncomingInstance,
   options: StoreOptions,
 ): Promise<StoredInstance | FailedInstance> {
@@ -155,7 +155,7 @@ async function storeOne(
   }
   if (rejection) return rejection;
   if (!upload || !accepted || !header) throw new Error('store: a part ended with neither an upload nor a failure');
-  return commit(storage, upload, accepted, header, version, scanner?.layout());
+  return commit(storage, log, upload, accepted, header, version, scanner?.layout());
 }
 
 /**
@@ -165,6 +165,7 @@ async function storeOne(
  */
 async function commit(
   storage: Storage,
+  log: SeriesLogWriter,
   upload: BlobUpload,
   instance: ValidInstance,
   header: DicomHeader,
@@ -208,6 +209,7 @@ async function commit(
     await removeOrphan(storage, pending);
     return alreadyStored(instance);
   }
+  log.add(instance.key, version, metadataJson);
   return {
     key: instance.key,
     sopClassUid: instance.sopClassUid,
@@ -215,8 +217,6 @@ async function commit(
     problems: instance.problems,
     version,
     note: pending,
-    // Not awaited here: the next part is read meanwhile, and publish() waits for it.
-    logged: appendToSeriesLog(storage, instance.key, version, metadataJson),
   };
 }
 
@@ -225,10 +225,10 @@ async function commit(
  * a whole study), then their pending notes go. If storage fails here, the instances are still
  * stored; the notes stay and the orphan sweep appends the missing entries later.
  */
-async function publish(storage: Storage, stored: readonly StoredInstance[]): Promise<void> {
+async function publish(storage: Storage, stored: readonly StoredInstance[], log: SeriesLogWriter): Promise<void> {
   if (stored.length === 0) return;
   // The metadata log appends run alongside the change feed append; both are done before the response.
-  const logged = Promise.all(stored.map((instance) => instance.logged ?? Promise.resolve()));
+  const logged = log.done();
   try {
     await storage.changeFeed.append(
       stored.map((instance) => ({ action: 'create', key: instance.key, version: instance.version })),
