@@ -84,7 +84,8 @@ async function pointerQuery(table: TableClient, filter: string): Promise<number>
 /**
  * Stores instances through the store layer into in-memory storage (the same validation and the
  * same rows the Table adapter writes), then writes those rows to the table in entity-group
- * transactions of up to 100 per partition: 100k studies load in minutes instead of hours.
+ * transactions of up to 100 per partition: about twice as fast as the store layer over Azurite
+ * (Azurite still slows as its table grows: ~110 studies/s at 1k, ~11/s at 40k).
  * What it leaves out: blobs and change feed rows, which no search reads.
  */
 async function bulkLoad(table: TableClient, files: readonly Uint8Array[]): Promise<void> {
