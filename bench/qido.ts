@@ -84,7 +84,7 @@ async function pointerQuery(table: TableClient, filter: string): Promise<number>
 /**
  * Stores instances through the store layer into in-memory storage (the same validation and the
  * same rows the Table adapter writes), then writes those rows to the table in entity-group
- * transactions of up to 100 per partition: about twice as fast as the store layer over Azurite
+ * transactions of up to 100 per partition: far fewer requests than the store layer over Azurite
  * (Azurite still slows as its table grows: ~110 studies/s at 1k, ~11/s at 40k).
  * What it leaves out: blobs and change feed rows, which no search reads.
  */
