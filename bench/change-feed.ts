@@ -10,7 +10,7 @@ import { ChangeFeedKeys, instanceRowKey } from '../src/storage/keys.js';
 import { type BenchContext, withServer } from './context.js';
 import { call, expectStatus, getJson } from './http-client.js';
 import { watchOtherLoad } from './machine-load.js';
-import { mapPool, median, timed } from './measure.js';
+import { mapPool, median, takingTurns, timed } from './measure.js';
 import { timedResult, type SectionResult, type TargetCheck, type TimedResult } from './report.js';
 import type { ReadData } from './wado.js';
 
@@ -116,13 +116,11 @@ async function feedThroughput(context: BenchContext, data: ReadData, table: Tabl
       const passes: Pass[] = [];
       const raws: Pass[] = [];
       for (let run = 1; run <= repeats; run++) {
-        if (run % 2 === 1) {
-          passes.push(await serverPass(agent, server.baseUrl, metadata, data.created));
-          raws.push(await rawPass(table, container, metadata, data.created));
-        } else {
-          raws.push(await rawPass(table, container, metadata, data.created));
-          passes.push(await serverPass(agent, server.baseUrl, metadata, data.created));
-        }
+        await takingTurns(
+          run - 1,
+          async () => void passes.push(await serverPass(agent, server.baseUrl, metadata, data.created)),
+          async () => void raws.push(await rawPass(table, container, metadata, data.created)),
+        );
       }
       const seconds = median(passes.map((pass) => pass.seconds));
       const rawSeconds = median(raws.map((pass) => pass.seconds));

@@ -39,6 +39,16 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank - 1] as number;
 }
 
+/**
+ * Runs the server's and the raw ceiling's turn of repetition `run` (from 0), alternating which
+ * goes first, so neither always meets an Azurite the other just filled.
+ */
+export async function takingTurns(run: number, server: () => Promise<void>, raw: () => Promise<void>): Promise<void> {
+  const [first, second] = run % 2 === 0 ? [server, raw] : [raw, server];
+  await first();
+  await second();
+}
+
 /** Milliseconds that `work` took, with its result. */
 export async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const started = performance.now();

@@ -14,7 +14,7 @@ import { type BenchContext, freshStorage, stowAll, withServer } from './context.
 import { qidoInstance, qidoStudy, type QidoStudy } from './datasets.js';
 import { call, expectStatus } from './http-client.js';
 import { watchOtherLoad } from './machine-load.js';
-import { mapPool, median, percentile, timed } from './measure.js';
+import { mapPool, median, percentile, takingTurns, timed } from './measure.js';
 import type { QidoQueryResult, QidoResult, SectionResult, TargetCheck } from './report.js';
 import type { ServerStorage } from './server-child.js';
 
@@ -401,13 +401,7 @@ async function measureQueries(
         const rawRun = async (): Promise<void> => {
           sample.raw.push((await timed(plan.raw)).ms);
         };
-        if (run % 2 === 0) {
-          await serverRun();
-          await rawRun();
-        } else {
-          await rawRun();
-          await serverRun();
-        }
+        await takingTurns(run, serverRun, rawRun);
       }
     }
   });

@@ -19,7 +19,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { azuriteConnectionString } from '../src/config.js';
 import { startAzurite, type AzuriteProcess } from '../src/host/azurite.js';
 import { watchOtherLoad } from './machine-load.js';
-import { timedPool } from './measure.js';
+import { takingTurns, timedPool } from './measure.js';
 import { containerContents, uploadRaw, type ContainerContents } from './raw-upload.js';
 import { changeFeedSection } from './change-feed.js';
 import { changeFeedCostSection } from './change-feed-cost.js';
@@ -148,14 +148,11 @@ async function measure(
     const server: ServerRun[] = [];
     const raw: number[] = [];
     for (let run = 1; run <= plan.repeats; run++) {
-      // Alternate which goes first, so neither always meets an Azurite the other just filled.
-      if (run % 2 === 1) {
-        server.push(await throughServer(plan, work, target, run));
-        raw.push(await straightToAzurite(plan, work, target, run));
-      } else {
-        raw.push(await straightToAzurite(plan, work, target, run));
-        server.push(await throughServer(plan, work, target, run));
-      }
+      await takingTurns(
+        run - 1,
+        async () => void server.push(await throughServer(plan, work, target, run)),
+        async () => void raw.push(await straightToAzurite(plan, work, target, run)),
+      );
       const last = server.at(-1);
       process.stderr.write(
         `${plan.id} run ${run}/${plan.repeats}: server ${last?.seconds.toFixed(3) ?? '?'} s, raw ${raw.at(-1)?.toFixed(3) ?? '?'} s\n`,

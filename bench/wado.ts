@@ -3,6 +3,7 @@
  * with the SDK; single-frame latency from a 1,000-frame and a 1-frame instance; study metadata
  * of a 1,000-instance study; and the server's RSS while it streams the 1 GiB instance back.
  */
+import { buffer } from 'node:stream/consumers';
 import { TableClient, odata } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { MultipartReader } from '../src/http/multipart-reader.js';
@@ -13,7 +14,7 @@ import { type BenchContext, stowAll, withServer } from './context.js';
 import { multiFrameInstance, tinyStudy } from './datasets.js';
 import { call, expectStatus, type Answer } from './http-client.js';
 import { watchOtherLoad } from './machine-load.js';
-import { mapPool, MiB, timed } from './measure.js';
+import { mapPool, MiB, takingTurns, timed } from './measure.js';
 import {
   summarize,
   timedResult,
@@ -65,9 +66,7 @@ async function downloadBlob(container: ContainerClient, name: string, offset = 0
 /** A whole blob in one GET. */
 async function downloadBytes(container: ContainerClient, name: string): Promise<Buffer> {
   const response = await container.getBlobClient(name).download(0, undefined, { maxRetryRequests: 3 });
-  const chunks: Buffer[] = [];
-  for await (const chunk of response.readableStreamBody as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
+  return response.readableStreamBody ? buffer(response.readableStreamBody) : Buffer.alloc(0);
 }
 
 /** Instance blob names (not sidecars) under a prefix. */
@@ -210,13 +209,7 @@ async function seriesRetrieve(
       rawSeconds.push(ms / 1000);
     };
     for (let run = 1; run <= settings.readRepeats; run++) {
-      if (run % 2 === 1) {
-        await server1();
-        await raw1();
-      } else {
-        await raw1();
-        await server1();
-      }
+      await takingTurns(run - 1, server1, raw1);
       context.progress(
         `w1 run ${run}/${settings.readRepeats}: server ${runs.at(-1)?.seconds.toFixed(3) ?? '?'} s, raw ${rawSeconds.at(-1)?.toFixed(3) ?? '?'} s`,
       );

@@ -35,11 +35,17 @@ export class SeriesLogWriter {
     const line = Buffer.from(`${key.sopInstanceUid}\t${version}\t${metadataJson}\n`, 'utf8');
     if (line.byteLength > APPEND_BLOCK_LIMIT) return;
     const name = seriesMetadataLogName(key.studyInstanceUid, key.seriesInstanceUid);
-    if ((this.batches.get(name)?.bytes ?? 0) + line.byteLength > APPEND_BLOCK_LIMIT) this.flush(name);
-    const batch = this.batches.get(name) ?? { lines: [], bytes: 0 };
+    let batch = this.batches.get(name);
+    if (batch && batch.bytes + line.byteLength > APPEND_BLOCK_LIMIT) {
+      this.flush(name);
+      batch = undefined;
+    }
+    if (!batch) {
+      batch = { lines: [], bytes: 0 };
+      this.batches.set(name, batch);
+    }
     batch.lines.push(line);
     batch.bytes += line.byteLength;
-    this.batches.set(name, batch);
     if (batch.bytes >= FLUSH_BYTES) this.flush(name);
   }
 

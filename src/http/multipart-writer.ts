@@ -33,7 +33,7 @@ export function multipartBody(parts: AsyncIterable<OutgoingPart>, boundary: stri
 }
 
 /**
- * Chunks a response stream keeps ready ahead of the client (about 1 MiB of 64 KiB blob chunks):
+ * Chunks a response stream keeps ready ahead of the client (about 4 MiB of 256 KiB blob chunks):
  * the blob download and the socket write overlap instead of taking turns.
  */
 const CHUNKS_AHEAD = 16;

@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import type { BlobStore, BlobUpload, ByteRange } from './ports.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
@@ -217,9 +218,7 @@ export class AzureBlobStore implements BlobStore {
     return guarded('a blob read', async () => {
       try {
         const response = await this.container.getBlobClient(name).download(0, undefined, { maxRetryRequests: 3 });
-        const chunks: Buffer[] = [];
-        for await (const chunk of (response.readableStreamBody ?? []) as AsyncIterable<Buffer>) chunks.push(chunk);
-        return Buffer.concat(chunks);
+        return response.readableStreamBody ? await buffer(response.readableStreamBody) : Buffer.alloc(0);
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw error;

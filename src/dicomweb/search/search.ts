@@ -45,8 +45,11 @@ function instanceAttributes(instance: InstanceRecord): Record<string, string> {
 
 const newestFirst = (a: { createdAt: string }, b: { createdAt: string }) =>
   a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0;
+/** Newer creation time first; equal times by Study UID, so paging with offset is stable. */
+const newestThenUid = (aCreated: string, aUid: string, bCreated: string, bUid: string) =>
+  aCreated < bCreated ? 1 : aCreated > bCreated ? -1 : aUid < bUid ? -1 : aUid > bUid ? 1 : 0;
 const newestStudyFirst = (a: StudyAggregate, b: StudyAggregate) =>
-  newestFirst(a, b) || (a.studyInstanceUid < b.studyInstanceUid ? -1 : a.studyInstanceUid > b.studyInstanceUid ? 1 : 0);
+  newestThenUid(a.createdAt, a.studyInstanceUid, b.createdAt, b.studyInstanceUid);
 const newestInstanceFirst = (a: InstanceRecord, b: InstanceRecord) =>
   a.storedAt < b.storedAt ? 1 : a.storedAt > b.storedAt ? -1 : 0;
 
@@ -126,12 +129,9 @@ function sortNewestFirst(groups: Map<string, SearchPointer[]>): boolean {
     }
     created.set(uid, newest);
   }
-  const sorted = [...groups.entries()].sort(([a], [b]) => {
-    const x = created.get(a) ?? '';
-    const y = created.get(b) ?? '';
-    // Ties broken by UID, as in newestStudyFirst, so paging with offset is stable.
-    return x < y ? 1 : x > y ? -1 : a < b ? -1 : a > b ? 1 : 0;
-  });
+  const sorted = [...groups.entries()].sort(([a], [b]) =>
+    newestThenUid(created.get(a) ?? '', a, created.get(b) ?? '', b),
+  );
   groups.clear();
   for (const [uid, pointers] of sorted) groups.set(uid, pointers);
   return true;
