@@ -1,11 +1,13 @@
 /**
- * Azure Functions registrations only: one HTTP trigger per entry of the shared route table.
- * The logic lives in src/; this file and src/host/node-host.ts are the two thin hosts.
+ * Azure Functions registrations only: one HTTP trigger per route template of the shared table
+ * (src/host/azure-functions-routes.ts says why), plus a fallback. The logic lives in src/; this
+ * file and src/host/node-host.ts are the two thin hosts.
  */
 // @azure/functions is CommonJS: Node's ESM loader exposes `app` on the default export only.
 import azureFunctions, { type HttpRequest, type InvocationContext } from '@azure/functions';
 import { createApp, type App } from '../src/app.js';
 import { readConfig } from '../src/config.js';
+import { azureHttpFunctions } from '../src/host/azure-functions-routes.js';
 import { handleAzureRequest } from '../src/host/azure-host.js';
 import { routes } from '../src/http/routes.js';
 import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
@@ -46,11 +48,10 @@ function service(): Promise<Service> {
   return instance;
 }
 
-for (const route of routes) {
-  app.http(route.name, {
-    // OPTIONS too: CORS preflights are answered by the app, not by the platform.
-    methods: [...route.methods, 'OPTIONS'],
-    route: route.template,
+for (const registration of azureHttpFunctions(routes)) {
+  app.http(registration.name, {
+    methods: [...registration.methods],
+    route: registration.route,
     authLevel: 'anonymous',
     handler: async (request: HttpRequest) => handleAzureRequest((await service()).dicomweb, request),
   });

@@ -4,7 +4,7 @@ import type { AppConfig } from './http/context.js';
 import { corsHeaders, preflightResponse, type CorsConfig } from './http/cors.js';
 import { errorResponse, type ErrorLogger } from './http/error-response.js';
 import { limitRequestBody } from './http/request-limits.js';
-import { matchRoute, type RouteMatch } from './http/router.js';
+import { allowedMethods, matchRoute, unmatched, type RouteMatch } from './http/router.js';
 import { API_VERSIONS, routes, type Route } from './http/routes.js';
 import { ANONYMOUS_OWNER, type Authenticator, type Caller } from './security/authenticator.js';
 import type { Storage } from './storage/ports.js';
@@ -12,6 +12,11 @@ import type { Storage } from './storage/ports.js';
 export interface App {
   /** The web-standard core both hosts call. */
   handle(request: Request): Promise<Response>;
+  /**
+   * The answer to a request a web-standard Request cannot carry (CONNECT, TRACE, TRACK): 405
+   * with Allow on a resource, 404 elsewhere. Only the node host needs it; Azure never routes them.
+   */
+  refuse(method: string, url: URL): Response;
   readonly routes: readonly Route[];
 }
 
@@ -69,6 +74,13 @@ async function authorize(authenticator: Authenticator | undefined, route: Route,
   return caller;
 }
 
+/** OPTIONS outside a CORS preflight (RFC 9110 §9.3.7): what the resource supports. */
+function optionsResponse(pathname: string): Response {
+  const allowed = allowedMethods(routes, pathname);
+  if (!allowed) throw unmatched(routes, 'OPTIONS', pathname);
+  return new Response(null, { status: 204, headers: { allow: allowed.join(', ') } });
+}
+
 /** Composition root: one app, served by the node:http host locally and by Azure Functions. */
 export function createApp({ storage, config, security = {}, log = defaultLog, audit = consoleAudit }: AppOptions): App {
   const cors: CorsConfig = security.cors ?? { origins: [] };
@@ -84,6 +96,8 @@ export function createApp({ storage, config, security = {}, log = defaultLog, au
       try {
         if (incoming.method === 'OPTIONS' && incoming.headers.has('access-control-request-method')) {
           response = preflightResponse(cors, incoming);
+        } else if (incoming.method === 'OPTIONS') {
+          response = optionsResponse(url.pathname);
         } else {
           const versionProblem = versionError(url.pathname);
           if (versionProblem) throw versionProblem;
@@ -119,6 +133,17 @@ export function createApp({ storage, config, security = {}, log = defaultLog, au
         callerObjectId: caller?.objectId,
         callerAppId: caller?.appId,
       });
+      return response;
+    },
+    refuse(method: string, url: URL): Response {
+      let error: DicomwebError;
+      try {
+        error = unmatched(routes, method, url.pathname);
+      } catch (thrown) {
+        error = thrown instanceof DicomwebError ? thrown : new DicomwebError('BadRequest', 'The request is malformed.');
+      }
+      const response = errorResponse(error, log);
+      response.headers.set('api-supported-versions', SUPPORTED_VERSIONS);
       return response;
     },
   };

@@ -13,6 +13,7 @@ export type DicomwebErrorCode =
   | 'UnsupportedMediaType'
   | 'NotFound'
   | 'MethodNotAllowed'
+  | 'NotImplemented'
   | 'PayloadTooLarge'
   | 'StorageUnavailable'
   | 'InternalError';
@@ -27,6 +28,7 @@ const STATUS: Record<DicomwebErrorCode, number> = {
   UnsupportedMediaType: 415,
   NotFound: 404,
   MethodNotAllowed: 405,
+  NotImplemented: 501,
   PayloadTooLarge: 413,
   StorageUnavailable: 503,
   InternalError: 500,
@@ -35,14 +37,17 @@ const STATUS: Record<DicomwebErrorCode, number> = {
 export class DicomwebError extends Error {
   override readonly name = 'DicomwebError';
   readonly status: number;
+  /** Response headers the answer needs, e.g. Allow on a 405. */
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     readonly code: DicomwebErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
     super(message, options);
     this.status = STATUS[code];
+    this.headers = options?.headers ?? {};
   }
 }
 

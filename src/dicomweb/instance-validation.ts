@@ -1,6 +1,6 @@
 import { DicomAttributes } from '../dicom/attributes.js';
 import { Tag, type TagDef } from '../dicom/tags.js';
-import { isValidUid } from '../dicom/uid.js';
+import { isValidUid, uidProblem } from '../dicom/uid.js';
 import { vrProblem } from '../dicom/vr.js';
 import type { InstanceKey } from '../storage/ports.js';
 import { FailureReason, VALIDATION_ERROR_NUMBER, type FailureReasonCode } from './failure-codes.js';
@@ -89,7 +89,7 @@ export function validateInstance(
       return fail(
         FailureReason.ValidationFailure,
         tag,
-        `${tag.keyword} "${printable(value)}" is not a valid UID (1-64 digits and dots).`,
+        `${tag.keyword} "${printable(value)}" is not a valid UID: ${uidProblem(value)}.`,
       );
     }
   }

@@ -1,6 +1,7 @@
 // @azure/functions is CommonJS: Node's ESM loader exposes its classes on the default export only.
 import azureFunctions, { type HttpRequest, type HttpResponse, type HttpResponseInit } from '@azure/functions';
 import type { App } from '../app.js';
+import { UNREPRESENTABLE_METHODS } from '../http/router.js';
 
 /**
  * The Azure Functions host: HttpRequest ↔ web-standard Request/Response. With
@@ -27,5 +28,8 @@ export function toHttpResponse(response: Response): HttpResponse {
 }
 
 export async function handleAzureRequest(app: App, request: HttpRequest): Promise<HttpResponse> {
+  if (UNREPRESENTABLE_METHODS.has(request.method.toUpperCase())) {
+    return toHttpResponse(app.refuse(request.method.toUpperCase(), new URL(request.url)));
+  }
   return toHttpResponse(await app.handle(toWebRequest(request)));
 }

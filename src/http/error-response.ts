@@ -11,7 +11,8 @@ export type ErrorLogger = (message: string, error: unknown) => void;
  */
 export function errorResponse(error: unknown, log: ErrorLogger): Response {
   if (error instanceof DicomwebError) {
-    const headers: Record<string, string> = error.status === 503 ? { 'retry-after': '5' } : {};
+    const headers: Record<string, string> = { ...error.headers };
+    if (error.status === 503) headers['retry-after'] = '5';
     if (error.status === 401) {
       // RFC 6750 §3: the challenge names the error so clients know to get a new token.
       headers['www-authenticate'] =

@@ -4,7 +4,7 @@ import { DicomwebError } from '../dicomweb/errors.js';
 import { findInstances, parseFrameList, readSidecar, selectFrames } from '../dicomweb/retrieve.js';
 import type { InstanceRecord, Storage } from '../storage/ports.js';
 import type { Handler, RequestContext } from './context.js';
-import { parseAccept } from './media-type.js';
+import { requestAccept } from './media-type.js';
 import { multipartBody, newBoundary, streamOf, type OutgoingPart } from './multipart-writer.js';
 import { retrieveTarget } from './path-params.js';
 import { EXPLICIT_VR_LITTLE_ENDIAN, negotiateFrames, type FrameChoice } from './retrieve-negotiation.js';
@@ -83,7 +83,7 @@ export const handleFrames: Handler = async (request, context) => {
   const instance = await oneInstance(context);
   const sidecar = await readSidecar(context.storage, instance);
   const frames = selectFrames(sidecar, list);
-  const choice = negotiateFrames(parseAccept(request.headers.get('accept')), instance.transferSyntaxUid, frames.length);
+  const choice = negotiateFrames(requestAccept(request), instance.transferSyntaxUid, frames.length);
   return framesResponse(request, context, instance, frames, choice);
 };
 
@@ -95,7 +95,7 @@ export const handlePixelData: Handler = async (request, context) => {
     sidecar,
     (sidecar.frames ?? []).map((_, i) => i + 1),
   );
-  const choice = negotiateFrames(parseAccept(request.headers.get('accept')), instance.transferSyntaxUid, frames.length);
+  const choice = negotiateFrames(requestAccept(request), instance.transferSyntaxUid, frames.length);
   return framesResponse(request, context, instance, frames, choice);
 };
 
@@ -114,7 +114,7 @@ export const handleBulkData: Handler = async (request, context) => {
   }
   if (offset + length > instance.size) throw new DicomwebError('NotFound', 'No bulk data value is at that position.');
   // Bulk data keeps the stored byte order: the label says which one it is.
-  const choice = negotiateFrames(parseAccept(request.headers.get('accept')), instance.transferSyntaxUid, 1);
+  const choice = negotiateFrames(requestAccept(request), instance.transferSyntaxUid, 1);
   return framesResponse(request, context, instance, [[[offset, length]]], {
     ...choice,
     transferSyntax: instance.transferSyntaxUid,

@@ -1,21 +1,10 @@
-import contentType from 'content-type';
 import { DicomwebError } from '../dicomweb/errors.js';
 
 export interface MediaType {
   /** Lower-case type/subtype. */
   readonly type: string;
+  /** Parameter names in lower case; values unquoted, their case kept. */
   readonly parameters: Readonly<Record<string, string>>;
-}
-
-/** Parses a Content-Type header value; undefined when absent, 415 when unparseable. */
-export function parseContentType(value: string | null | undefined): MediaType | undefined {
-  if (value === null || value === undefined || value.trim() === '') return undefined;
-  try {
-    const parsed = contentType.parse(value);
-    return { type: parsed.type.toLowerCase(), parameters: parsed.parameters };
-  } catch {
-    throw new DicomwebError('UnsupportedMediaType', `The Content-Type "${value.slice(0, 200)}" cannot be parsed.`);
-  }
 }
 
 export interface MediaRange {
@@ -25,9 +14,68 @@ export interface MediaRange {
   readonly q: number;
 }
 
+/** RFC 9110 token characters: what a type, a subtype and a parameter name are made of. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Why a media type cannot be read; the caller turns it into 415 (Content-Type) or 400 (Accept). */
+class Unreadable extends Error {}
+
 /**
- * Parses an Accept header into media ranges (RFC 9110 §12.5.1), quoted parameters included.
- * An absent header accepts anything.
+ * Reads one media type with its parameters as real clients send it (RFC 9110 §8.3.1, bent the
+ * way DICOMweb clients bend it): parameter names in any case, spaces around `;` and `=`, values
+ * quoted or not — an unquoted value runs to the next `;`, so `type=application/dicom` is read
+ * whole. What stays ambiguous is refused: an unclosed quote, a parameter without `=` or with an
+ * empty value. Parameters come back in order, repeats included; the callers decide about those.
+ */
+function readMediaType(text: string): { type: string; subtype: string; parameters: [string, string][] } {
+  const [range = '', ...params] = splitOutsideQuotes(text, ';');
+  // A bare "*" (Java's default Accept, dcm4che's `?accept=*`) can only mean "*/*".
+  const [type = '', subtype = '', extra] = (range.trim() === '*' ? '*/*' : range.trim()).split('/');
+  if (extra !== undefined || !TOKEN.test(type) || !TOKEN.test(subtype)) {
+    throw new Unreadable(`"${range.trim().slice(0, 100)}" is not a type/subtype`);
+  }
+  const parameters: [string, string][] = [];
+  for (const param of params) {
+    if (param.trim() === '') continue; // a stray or trailing ";" adds nothing
+    const eq = param.indexOf('=');
+    const name = param.slice(0, Math.max(eq, 0)).trim().toLowerCase();
+    if (eq <= 0 || !TOKEN.test(name))
+      throw new Unreadable(`the parameter "${param.trim().slice(0, 80)}" has no name=value form`);
+    parameters.push([name, parameterValue(param.slice(eq + 1).trim(), name)]);
+  }
+  return { type: type.toLowerCase(), subtype: subtype.toLowerCase(), parameters };
+}
+
+function parameterValue(raw: string, name: string): string {
+  if (raw.startsWith('"')) {
+    if (raw.length < 2 || !raw.endsWith('"') || raw.endsWith('\\"')) {
+      throw new Unreadable(`the quoted value of ${name} is not closed`);
+    }
+    return raw.slice(1, -1).replace(/\\(.)/g, '$1');
+  }
+  if (raw === '') throw new Unreadable(`the parameter ${name} has an empty value`);
+  if (/[\s"]/.test(raw)) throw new Unreadable(`the unquoted value of ${name} contains a space or a quote`);
+  return raw;
+}
+
+/** Parses a Content-Type header value; undefined when absent, 415 when unparseable. */
+export function parseContentType(value: string | null | undefined): MediaType | undefined {
+  if (value === null || value === undefined || value.trim() === '') return undefined;
+  try {
+    const { type, subtype, parameters } = readMediaType(value);
+    return { type: `${type}/${subtype}`, parameters: once(parameters) };
+  } catch (error) {
+    if (!(error instanceof Unreadable)) throw error;
+    throw new DicomwebError(
+      'UnsupportedMediaType',
+      `The Content-Type "${value.slice(0, 200)}" cannot be parsed: ${error.message}.`,
+    );
+  }
+}
+
+/**
+ * Parses an Accept header into media ranges (RFC 9110 §12.5.1), with the same tolerance as
+ * Content-Type. An absent header accepts anything.
  */
 export function parseAccept(value: string | null | undefined): MediaRange[] {
   if (value === null || value === undefined || value.trim() === '')
@@ -35,30 +83,59 @@ export function parseAccept(value: string | null | undefined): MediaRange[] {
   const ranges: MediaRange[] = [];
   for (const item of splitOutsideQuotes(value, ',')) {
     if (item.trim() === '') continue;
-    const [range = '', ...params] = splitOutsideQuotes(item, ';').map((part) => part.trim());
-    const slash = range.indexOf('/');
-    if (slash <= 0 || slash === range.length - 1) {
-      throw new DicomwebError('BadRequest', `The Accept header has a malformed media range "${range.slice(0, 100)}".`);
+    let read;
+    try {
+      read = readMediaType(item);
+    } catch (error) {
+      if (!(error instanceof Unreadable)) throw error;
+      throw new DicomwebError(
+        'BadRequest',
+        `The Accept header has a malformed media range "${item.trim().slice(0, 100)}": ${error.message}.`,
+      );
     }
-    const parameters: Record<string, string> = {};
-    let q = 1;
-    for (const param of params) {
-      const eq = param.indexOf('=');
-      if (eq <= 0) continue;
-      const name = param.slice(0, eq).trim().toLowerCase();
-      const raw = param.slice(eq + 1).trim();
-      const unquoted = raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
-      if (name === 'q') q = Number.isFinite(Number(unquoted)) ? Number(unquoted) : 1;
-      else parameters[name] = unquoted;
+    // OHIF may name two transfer syntaxes in one range (the one it wants, then "*"): alternatives, in order.
+    const syntaxes = read.parameters.filter(([name]) => name === 'transfer-syntax').map(([, value]) => value);
+    let others: Record<string, string>;
+    try {
+      others = once(read.parameters.filter(([name]) => name !== 'transfer-syntax'));
+    } catch (error) {
+      if (!(error instanceof Unreadable)) throw error;
+      throw new DicomwebError(
+        'BadRequest',
+        `The Accept header's media range "${item.trim().slice(0, 100)}": ${error.message}.`,
+      );
     }
-    ranges.push({
-      type: range.slice(0, slash).toLowerCase(),
-      subtype: range.slice(slash + 1).toLowerCase(),
-      parameters,
-      q,
-    });
+    const { q: rawQ, ...parameters } = others;
+    const q = rawQ === undefined ? 1 : Number(rawQ);
+    if (!Number.isFinite(q) || q < 0 || q > 1) {
+      throw new DicomwebError('BadRequest', `The Accept header has a q-value "${rawQ}" outside 0 to 1.`);
+    }
+    for (const syntax of syntaxes.length > 0 ? syntaxes : [undefined]) {
+      const withSyntax = syntax === undefined ? parameters : { ...parameters, 'transfer-syntax': syntax };
+      ranges.push({ type: read.type, subtype: read.subtype, parameters: withSyntax, q });
+    }
   }
   return ranges;
+}
+
+/** Parameters by name; the same name twice with different values is ambiguous. */
+function once(parameters: readonly [string, string][]): Record<string, string> {
+  const byName: Record<string, string> = {};
+  for (const [name, value] of parameters) {
+    const earlier = byName[name];
+    if (earlier !== undefined && earlier !== value) throw new Unreadable(`the parameter ${name} is given twice`);
+    byName[name] = value;
+  }
+  return byName;
+}
+
+/**
+ * The media ranges a request accepts: the `accept` query parameter when present (PS3.18
+ * §8.3.3.1; dcm4che's wadors and OHIF's thumbnails send it), else the Accept header.
+ */
+export function requestAccept(request: Request): MediaRange[] {
+  const fromQuery = new URL(request.url).searchParams.getAll('accept');
+  return parseAccept(fromQuery.length > 0 ? fromQuery.join(',') : request.headers.get('accept'));
 }
 
 function splitOutsideQuotes(text: string, separator: string): string[] {

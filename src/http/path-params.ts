@@ -1,4 +1,4 @@
-import { isValidUid } from '../dicom/uid.js';
+import { isValidUid, uidProblem } from '../dicom/uid.js';
 import { DicomwebError } from '../dicomweb/errors.js';
 import type { RequestContext } from './context.js';
 
@@ -6,7 +6,10 @@ import type { RequestContext } from './context.js';
 export function pathUid(context: RequestContext, name: 'study' | 'series' | 'instance'): string | undefined {
   const value = context.params[name];
   if (value !== undefined && !isValidUid(value)) {
-    throw new DicomwebError('InvalidUid', `The ${name} UID "${value.slice(0, 80)}" in the URL is not a valid UID.`);
+    throw new DicomwebError(
+      'InvalidUid',
+      `The ${name} UID "${value.slice(0, 80)}" in the URL is not a valid UID: ${uidProblem(value)}.`,
+    );
   }
   return value;
 }

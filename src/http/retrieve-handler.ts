@@ -5,7 +5,7 @@ import { metadataOf } from '../dicomweb/series-metadata.js';
 import type { InstanceRecord } from '../storage/ports.js';
 import type { Handler } from './context.js';
 import { deliverable, instanceBytes } from './instance-bytes.js';
-import { acceptsDicomJson, parseAccept } from './media-type.js';
+import { acceptsDicomJson, requestAccept } from './media-type.js';
 import { multipartBody, newBoundary, streamOf, type OutgoingPart } from './multipart-writer.js';
 import { retrieveTarget } from './path-params.js';
 import { prefetch } from './prefetch.js';
@@ -18,7 +18,7 @@ export const handleRetrieve: Handler = async (request, context) => {
   const instances = await findInstances(context.storage, target);
   const single = target.sopInstanceUid !== undefined;
   const choice = negotiateInstances(
-    parseAccept(request.headers.get('accept')),
+    requestAccept(request),
     instances.map((instance) => instance.transferSyntaxUid),
     single,
     deliverable,
@@ -87,7 +87,7 @@ function etagMatches(ifNoneMatch: string | null, etag: string): boolean {
 
 /** `GET .../metadata` at study, series or instance level (PS3.18 §10.4.1.1.2, Annex F). */
 export const handleMetadata: Handler = async (request, context) => {
-  if (!acceptsDicomJson(parseAccept(request.headers.get('accept')))) {
+  if (!acceptsDicomJson(requestAccept(request))) {
     throw new DicomwebError('NotAcceptable', 'Metadata is available as application/dicom+json only.');
   }
   const target = retrieveTarget(context);

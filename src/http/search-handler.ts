@@ -4,7 +4,7 @@ import { search } from '../dicomweb/search/search.js';
 import type { Level } from '../dicomweb/search/searchable.js';
 import type { Handler } from './context.js';
 import { pathUid } from './path-params.js';
-import { acceptsDicomJson, parseAccept } from './media-type.js';
+import { acceptsDicomJson, requestAccept } from './media-type.js';
 import { dicomJsonResponse } from './responses.js';
 import { searchResponseBody } from './search-response.js';
 import { resourceUrls, versionBaseUrl } from './urls.js';
@@ -14,7 +14,7 @@ export function searchHandler(level: Level): Handler {
   return async (request, context) => {
     const studyInstanceUid = pathUid(context, 'study');
     const seriesInstanceUid = pathUid(context, 'series');
-    if (!acceptsDicomJson(parseAccept(request.headers.get('accept')))) {
+    if (!acceptsDicomJson(requestAccept(request))) {
       throw new DicomwebError(
         'NotAcceptable',
         'QIDO-RS responds with application/dicom+json; the Accept header excludes it.',

@@ -32,3 +32,17 @@ describe('Azure Functions host adapter', () => {
     expect(stored[0]?.[1].bytes.equals(file)).toBe(true);
   });
 });
+
+describe('Azure Functions host adapter: requests a web Request cannot carry', () => {
+  it("answers TRACE on a resource with the app's 405 and Allow, not a 500", async () => {
+    const app = createApp({
+      storage: createMemoryStorage(),
+      config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20, emptySearchStatus: 200 },
+      log: () => undefined,
+    });
+    const request = { method: 'TRACE', url: 'https://dicom.example.org/v2/studies/1.2.3' } as unknown as HttpRequest;
+    const response = await handleAzureRequest(app, request);
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST, GET, DELETE, OPTIONS');
+  });
+});

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { isValidUid } from '../../src/dicom/uid.js';
+import { isValidUid, uidProblem } from '../../src/dicom/uid.js';
 import { vrProblem } from '../../src/dicom/vr.js';
 import { transferSyntaxInfo } from '../../src/dicom/transfer-syntax.js';
 
 describe('UIDs', () => {
-  it('accepts 1-64 digits-and-dots UIDs', () => {
-    for (const uid of ['1', '1.2.840.10008.1.2.1', `1.${'2'.repeat(62)}`, '1.2.03.4'])
+  it('accepts 1-64 digits-and-dots UIDs whose components have no leading zero (PS3.5 §9.1)', () => {
+    for (const uid of ['0', '1', '1.2.840.10008.1.2.1', `1.${'2'.repeat(62)}`, '1.2.0.4', '2.25.0', '1.20.300'])
       expect(isValidUid(uid), uid).toBe(true);
   });
   it('rejects anything that could escape a key or a blob prefix', () => {
@@ -28,6 +28,15 @@ describe('UIDs', () => {
     ]) {
       expect(isValidUid(uid), String(uid)).toBe(false);
     }
+  });
+  it('rejects a component with a leading zero, and says why', () => {
+    for (const uid of ['1.02.3', '01.2', '1.2.00', '1.2.03.4']) {
+      expect(isValidUid(uid), uid).toBe(false);
+      expect(uidProblem(uid)).toMatch(/leading zeros/);
+    }
+    expect(uidProblem('1..2')).toMatch(/empty component/);
+    expect(uidProblem('1.2a')).toMatch(/only digits and dots/);
+    expect(uidProblem(`1.${'2'.repeat(63)}`)).toMatch(/65 characters/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { foldName, nameTokens } from '../../dicom/person-name.js';
-import { isValidUid } from '../../dicom/uid.js';
+import { isValidUid, uidProblem } from '../../dicom/uid.js';
 import { vrProblem } from '../../dicom/vr.js';
 import { DicomwebError } from '../errors.js';
 import type { SearchAttribute } from './searchable.js';
@@ -37,7 +37,8 @@ function storedValues(stored: string | undefined): string[] {
 function uidFilter(attribute: SearchAttribute, value: string): Filter {
   const uids = value.split(/[,\\]/).map((uid) => uid.trim());
   for (const uid of uids) {
-    if (!isValidUid(uid)) throw bad(`The ${attribute.tag.keyword} value "${uid.slice(0, 80)}" is not a valid UID.`);
+    if (!isValidUid(uid))
+      throw bad(`The ${attribute.tag.keyword} value "${uid.slice(0, 80)}" is not a valid UID: ${uidProblem(uid)}.`);
   }
   const set = new Set(uids);
   return { attribute, value, exactValues: uids, matches: (stored) => stored !== undefined && set.has(stored) };

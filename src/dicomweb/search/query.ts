@@ -17,7 +17,8 @@ export interface SearchQuery {
   readonly offset: number;
 }
 
-const RESERVED = new Set(['limit', 'offset', 'fuzzymatching', 'includefield']);
+/** `accept` is the HTTP layer's (PS3.18 §8.3.3.1); it is no attribute filter. */
+const RESERVED = new Set(['limit', 'offset', 'fuzzymatching', 'includefield', 'accept']);
 
 function bad(message: string): DicomwebError {
   return new DicomwebError('BadRequest', message);
@@ -56,6 +57,8 @@ export function parseSearchQuery(params: URLSearchParams, resource: SearchResour
         if (!/^(true|false)$/i.test(value.trim()))
           throw bad(`The query parameter 'fuzzymatching' must be true or false, not "${value.slice(0, 40)}".`);
         fuzzy = value.trim().toLowerCase() === 'true';
+        break;
+      case 'accept':
         break;
       case 'includefield':
         includeIds.push(
