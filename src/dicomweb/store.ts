@@ -2,7 +2,14 @@ import { DicomAttributes } from '../dicom/attributes.js';
 import { DicomHeaderReader, InvalidDicomError, type DicomHeader } from '../dicom/header-reader.js';
 import { FragmentScanner, type EncapsulatedLayout } from '../dicom/fragments.js';
 import { instanceBlobMetadata, instanceBlobName, newVersion, sidecarBlobName } from '../storage/keys.js';
-import type { BlobUpload, InstanceKey, PendingBlob, Storage } from '../storage/ports.js';
+import {
+  StorageUnavailableError,
+  type BlobUpload,
+  type InstanceKey,
+  type InstanceRecord,
+  type PendingBlob,
+  type Storage,
+} from '../storage/ports.js';
 import { drain } from '../util/streams.js';
 import { DicomwebError } from './errors.js';
 import { encodeMetadata, encodeSidecar } from './instance-sidecar.js';
@@ -10,6 +17,7 @@ import { SeriesLogWriter } from './series-metadata.js';
 import { buildSidecar } from './sidecar-builder.js';
 import { FailureReason, WarningReason, type FailureReasonCode, type WarningReasonCode } from './failure-codes.js';
 import { isInvalid, validateInstance, type ApiVersion, type ValidInstance } from './instance-validation.js';
+import { DEFAULT_ORPHAN_AGE_MS } from './sweep-orphans.js';
 
 /** One part of a STOW request as the HTTP layer hands it over. */
 export interface IncomingInstance {
@@ -54,23 +62,43 @@ export interface StoreResult {
 }
 
 /**
- * STOW-RS (PS3.18 §10.5): stores each instance as it streams in. For each part, the header is
- * read from the first bytes while the part is held back; once the UIDs are known and valid, the
- * bytes go to a staged blob, the blob is committed when the part has ended cleanly, and only
- * then is the index row written. Failures of one instance are data; a broken request body or a
- * storage outage is thrown.
+ * An instance whose bytes are committed (blob and sidecar, covered by a pending note) but not yet
+ * indexed: nothing can find it until its index rows are written. Only what the index needs is
+ * kept, not the header, so a request of many parts holds a few KiB per instance.
+ */
+interface StagedInstance {
+  readonly record: InstanceRecord;
+  readonly sopClassUid: string;
+  readonly warningReason: WarningReasonCode | undefined;
+  readonly problems: readonly string[];
+  readonly metadataJson: string;
+  readonly note: PendingBlob;
+}
+
+/**
+ * A staged instance older than this is checked before it is indexed: the orphan sweep removes
+ * the blobs of notes older than DEFAULT_ORPHAN_AGE_MS, and a very slow request could reach that.
+ */
+const RECHECK_AFTER_MS = DEFAULT_ORPHAN_AGE_MS / 2;
+
+/**
+ * STOW-RS (PS3.18 §10.5) in two phases. While the body streams, each part's header is read, the
+ * instance validated and its bytes committed to a blob no index row refers to yet (invisible).
+ * Only once the whole envelope has closed cleanly are the instances indexed, so a body that
+ * breaks half-way (no close delimiter, a part cut short, the client gone, the size limit) makes
+ * nothing visible and its blobs are removed. Failures of one instance are data; a broken request
+ * body or a storage outage before anything was indexed is thrown.
  */
 export async function storeInstances(
   storage: Storage,
   instances: AsyncIterable<IncomingInstance>,
   options: StoreOptions,
 ): Promise<StoreResult> {
-  const stored: StoredInstance[] = [];
+  const staged: StagedInstance[] = [];
   const failed: FailedInstance[] = [];
-  const log = new SeriesLogWriter(storage);
   try {
     for await (const incoming of instances) {
-      const first = stored.length + failed.length === 0;
+      const first = staged.length + failed.length === 0;
       if (incoming.mediaType !== undefined && incoming.mediaType !== 'application/dicom') {
         // Azure answers 415 for the whole request; once earlier parts are stored, only this one can fail.
         if (first) {
@@ -86,24 +114,118 @@ export async function storeInstances(
         });
         continue;
       }
-      const outcome = await storeOne(storage, log, incoming, options);
+      const outcome = await stageOne(storage, incoming, options);
       if ('reason' in outcome) failed.push(outcome);
-      else stored.push(outcome);
+      else staged.push(outcome);
     }
-  } finally {
-    await publish(storage, stored, log);
+  } catch (error) {
+    await Promise.all(staged.map((instance) => removeOrphan(storage, instance.note)));
+    throw error;
   }
+  const stored = await indexAll(storage, staged, failed);
   const studies = new Set(stored.map((instance) => instance.key.studyInstanceUid));
   const only = studies.size === 1 ? [...studies][0] : undefined;
   return { stored, failed, studyInstanceUid: only ?? (stored.length === 0 ? options.studyInstanceUid : undefined) };
 }
 
-async function storeOne(
+/**
+ * The envelope closed cleanly: index the staged instances in request order, then publish them.
+ * If storage fails part-way, the instances already indexed stay (they are complete) and the
+ * rest fail with 272; when none was indexed, the outage is thrown (503).
+ */
+async function indexAll(
   storage: Storage,
-  log: SeriesLogWriter,
+  staged: readonly StagedInstance[],
+  failed: FailedInstance[],
+): Promise<StoredInstance[]> {
+  const stored: StoredInstance[] = [];
+  const log = new SeriesLogWriter(storage);
+  let outage: StorageUnavailableError | undefined;
+  for (const instance of staged) {
+    let failure: FailedInstance | undefined;
+    if (outage) failure = failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE);
+    else {
+      try {
+        failure = await indexOne(storage, instance);
+      } catch (error) {
+        if (!(error instanceof StorageUnavailableError)) {
+          await Promise.all(staged.map((each) => removeUnindexed(storage, each)));
+          throw error;
+        }
+        outage = error;
+        failure = failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE);
+      }
+    }
+    if (failure) {
+      failed.push(failure);
+      await removeOrphan(storage, instance.note);
+      continue;
+    }
+    log.add(instance.record, instance.record.version, instance.metadataJson);
+    stored.push({
+      key: instance.record,
+      sopClassUid: instance.sopClassUid,
+      warningReason: instance.warningReason,
+      problems: instance.problems,
+      version: instance.record.version,
+      note: instance.note,
+    });
+  }
+  if (stored.length === 0 && outage) throw outage;
+  await publish(storage, stored, log);
+  return stored;
+}
+
+const UNAVAILABLE = 'The storage service became unavailable before this instance was indexed; send it again.';
+
+/** Writes one staged instance's index rows; a failure when it cannot be. */
+async function indexOne(storage: Storage, instance: StagedInstance): Promise<FailedInstance | undefined> {
+  if (Date.now() - instance.note.createdAt.getTime() > RECHECK_AFTER_MS) {
+    const sidecar = await storage.blobs.readSmall(sidecarBlobName(instance.note.blobName));
+    if (!sidecar) {
+      return failedFor(
+        instance,
+        FailureReason.ProcessingFailure,
+        'The request took so long that the staged copy of this instance was cleaned up; send it again.',
+      );
+    }
+  }
+  const outcome = await storage.index.addInstance(instance.record);
+  if (outcome === 'exists') return alreadyStored(instance.record, instance.sopClassUid);
+  if (outcome === 'deleting') {
+    return failedFor(
+      instance,
+      FailureReason.ProcessingFailure,
+      `The ${instance.record.studyInstanceUid} study (or this series) is being deleted; send the instance again once the delete has finished.`,
+    );
+  }
+  return undefined;
+}
+
+/** After an unexpected error: removes what is staged unless the index already refers to it. */
+async function removeUnindexed(storage: Storage, instance: StagedInstance): Promise<void> {
+  try {
+    if (await storage.index.isReferenced(instance.record, instance.record.version)) return;
+  } catch {
+    return; // the note stays; the sweep decides
+  }
+  await removeOrphan(storage, instance.note);
+}
+
+function failedFor(instance: StagedInstance, reason: FailureReasonCode, problem: string): FailedInstance {
+  return {
+    reason,
+    problems: [problem],
+    sopClassUid: instance.sopClassUid,
+    sopInstanceUid: instance.record.sopInstanceUid,
+  };
+}
+
+async function stageOne(
+  storage: Storage,
   incoming: IncomingInstance,
   options: StoreOptions,
-): Promise<StoredInstance | FailedInstance> {
+): Promise<StagedInstance | FailedInstance> {
   const reader = new DicomHeaderReader(options.maxHeaderBytes);
   let upload: BlobUpload | undefined;
   let accepted: ValidInstance | undefined;
@@ -123,7 +245,7 @@ async function storeOne(
       return;
     }
     if (await storage.index.getInstance(verdict.key)) {
-      rejection = alreadyStored(verdict);
+      rejection = alreadyStored(verdict.key, verdict.sopClassUid);
       return;
     }
     accepted = verdict;
@@ -153,70 +275,66 @@ async function storeOne(
     await upload?.abort();
     throw error;
   }
-  if (rejection) return rejection;
+  if (rejection) {
+    await upload?.abort();
+    return rejection;
+  }
   if (!upload || !accepted || !header) throw new Error('store: a part ended with neither an upload nor a failure');
-  return commit(storage, log, upload, accepted, header, version, scanner?.layout());
+  return stage(storage, upload, accepted, header, version, scanner?.layout());
 }
 
 /**
- * The write order of docs/storage.md: pending note → blob commit → index rows → note removed.
- * Readers only find instances through the index, so nothing is visible before its blob is
- * complete; a failure between the steps leaves a note for the orphan sweep.
+ * The first steps of docs/storage.md's write order: pending note → blob commit and sidecar. The
+ * blob is complete but unreferenced; a failure removes both, and a crash leaves the note for the
+ * orphan sweep.
  */
-async function commit(
+async function stage(
   storage: Storage,
-  log: SeriesLogWriter,
   upload: BlobUpload,
   instance: ValidInstance,
   header: DicomHeader,
   version: string,
   layout: EncapsulatedLayout | undefined,
-): Promise<StoredInstance | FailedInstance> {
+): Promise<StagedInstance> {
   const blobName = instanceBlobName(instance.key, version);
   const built = buildSidecar(header, layout);
   const metadataJson = encodeMetadata(built);
   const sidecar = encodeSidecar(built, metadataJson);
-  const pending = { key: instance.key, version, blobName, createdAt: new Date() };
-  await storage.pending.add(pending);
-  let outcome;
+  const note: PendingBlob = { key: instance.key, version, blobName, createdAt: new Date() };
+  await storage.pending.add(note);
+  let size: number;
   try {
     const metadata = instanceBlobMetadata(instance.key, version);
     // Independent writes, both covered by the note: a failure of either removes both.
-    const [size] = await Promise.all([
+    [size] = await Promise.all([
       upload.commit(metadata),
       storage.blobs.writeSmall(sidecarBlobName(blobName), sidecar, 'application/json', metadata),
     ]);
-    outcome = await storage.index.addInstance({
+  } catch (error) {
+    await removeOrphan(storage, note);
+    throw error;
+  }
+  return {
+    record: {
       ...instance.key,
       sopClassUid: instance.sopClassUid,
       version,
       blobName,
       transferSyntaxUid: header.transferSyntax.uid,
       size,
-      storedAt: pending.createdAt.toISOString(),
+      storedAt: note.createdAt.toISOString(),
       pixelDataOffset: header.pixelDataOffset,
       pixelDataLength: header.pixelDataLength,
       numberOfFrames: instance.numberOfFrames,
       study: instance.study,
       series: instance.series,
       instance: instance.instance,
-    });
-  } catch (error) {
-    await removeOrphan(storage, pending);
-    throw error;
-  }
-  if (outcome === 'exists') {
-    await removeOrphan(storage, pending);
-    return alreadyStored(instance);
-  }
-  log.add(instance.key, version, metadataJson);
-  return {
-    key: instance.key,
+    },
     sopClassUid: instance.sopClassUid,
     warningReason: warningReason(instance, header),
     problems: instance.problems,
-    version,
-    note: pending,
+    metadataJson,
+    note,
   };
 }
 
@@ -233,8 +351,9 @@ async function publish(storage: Storage, stored: readonly StoredInstance[], log:
     await storage.changeFeed.append(
       stored.map((instance) => ({ action: 'create', key: instance.key, version: instance.version })),
     );
-  } catch {
+  } catch (error) {
     await logged;
+    console.warn('[dicomweb] change feed append failed; the orphan sweep will add the entries:', error);
     return;
   }
   await logged;
@@ -273,11 +392,11 @@ function readHeader(
   }
 }
 
-function alreadyStored(instance: Pick<ValidInstance, 'key' | 'sopClassUid'>): FailedInstance {
+function alreadyStored(key: InstanceKey, sopClassUid: string): FailedInstance {
   return {
     reason: FailureReason.InstanceAlreadyExists,
-    problems: [`The instance ${instance.key.sopInstanceUid} is already stored; delete it first to replace it.`],
-    sopClassUid: instance.sopClassUid,
-    sopInstanceUid: instance.key.sopInstanceUid,
+    problems: [`The instance ${key.sopInstanceUid} is already stored; delete it first to replace it.`],
+    sopClassUid,
+    sopInstanceUid: key.sopInstanceUid,
   };
 }

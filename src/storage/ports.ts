@@ -77,7 +77,8 @@ export interface InstanceKey {
   readonly sopInstanceUid: string;
 }
 
-export type AddInstanceOutcome = 'added' | 'exists';
+/** 'deleting': the study or series is marked for deletion; the index is unchanged. */
+export type AddInstanceOutcome = 'added' | 'exists' | 'deleting';
 
 export interface StudyAggregate {
   readonly studyInstanceUid: string;
@@ -128,7 +129,8 @@ export interface InstanceIndex {
   getInstance(key: InstanceKey): Promise<InstanceRecord | undefined>;
   /**
    * Adds an instance and updates its study and series rows in one atomic step.
-   * 'exists' when the SOP Instance UID is already stored in that study and series: the index is unchanged.
+   * 'exists' when the SOP Instance UID is already stored in that study and series, 'deleting' when
+   * the study or series is being deleted: in both cases the index is unchanged.
    */
   addInstance(record: InstanceRecord): Promise<AddInstanceOutcome>;
   getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined>;

@@ -106,7 +106,7 @@ describe('storage failures', () => {
     }
   });
 
-  it('keeps instances stored before an outage in the same request intact', async () => {
+  it('an outage while indexing: what was indexed stays and is reported stored (202), the rest fail with 272 and leave no blob', async () => {
     const first = newInstanceUids();
     const second = newInstanceUids();
     let calls = 0;
@@ -122,11 +122,17 @@ describe('storage failures', () => {
         'zz',
       );
       const response = await post(server.baseUrl, body, 'multipart/related; boundary=zz');
-      expect(response.status).toBe(503);
+      expect(response.status).toBe(202);
+      const json = (await response.json()) as Record<string, { Value?: Record<string, { Value?: unknown[] }>[] }>;
+      expect(json['00081199']?.Value?.map((item) => item['00081155']?.Value?.[0])).toEqual([first.sopInstanceUid]);
+      const failure = json['00081198']?.Value?.[0];
+      expect(failure?.['00081155']?.Value?.[0]).toBe(second.sopInstanceUid);
+      expect(failure?.['00081197']?.Value?.[0]).toBe(272);
       const record = await healthy.index.getInstance(first);
       expect(record).toBeDefined();
       expect(await blobNames(healthy, `${first.studyInstanceUid}/`)).toEqual(storedBlobs(record));
       expect(await healthy.index.getInstance(second)).toBeUndefined();
+      expect(await blobNames(healthy, `${second.studyInstanceUid}/`)).toEqual([]);
     } finally {
       await server.close();
     }

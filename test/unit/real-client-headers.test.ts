@@ -127,7 +127,7 @@ describe('STOW-RS as each real client sends it', () => {
         new Request('http://localhost/v2/studies', {
           method: 'POST',
           headers: { 'content-type': stow.contentType, accept: stow.accept },
-          body: frame(files, stow.boundary, stow.framing),
+          body: new Uint8Array(frame(files, stow.boundary, stow.framing)),
         }),
       );
       expect(response.status, await response.clone().text()).toBe(200);
@@ -155,7 +155,7 @@ describe("retrieve and search with each real client's Accept", () => {
       new Request('http://localhost/v2/studies', {
         method: 'POST',
         headers: { 'content-type': 'application/dicom' },
-        body: file,
+        body: new Uint8Array(file),
       }),
     );
     expect(answer.status).toBe(200);
