@@ -6,7 +6,7 @@
 // @azure/functions is CommonJS: Node's ESM loader exposes `app` on the default export only.
 import azureFunctions, { type HttpRequest, type InvocationContext } from '@azure/functions';
 import { createApp, type App } from '../src/app.js';
-import { readConfig } from '../src/config.js';
+import { readFunctionAppConfig } from '../src/config.js';
 import { azureHttpFunctions } from '../src/host/azure-functions-routes.js';
 import { handleAzureRequest } from '../src/host/azure-host.js';
 import { routes } from '../src/http/routes.js';
@@ -16,6 +16,13 @@ import { securityOptions } from '../src/security/security-options.js';
 import type { Storage } from '../src/storage/ports.js';
 
 const { app } = azureFunctions;
+
+/**
+ * Read and checked when the entry point loads: without storage or Entra settings it throws, no
+ * function is registered, and (FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR, set in the Bicep) the
+ * app does not start. No request is ever served without token checks.
+ */
+const config = readFunctionAppConfig();
 
 app.setup({ enableHttpStream: true });
 
@@ -29,16 +36,6 @@ let instance: Promise<Service> | undefined;
 /** Storage is opened once per worker, on first use, so cold starts do no needless I/O. */
 function service(): Promise<Service> {
   instance ??= (async () => {
-    const config = readConfig();
-    if (!config.storage) {
-      throw new Error(
-        'Set DICOMWEB_BLOB_ENDPOINT and DICOMWEB_TABLE_ENDPOINT (or a connection string) for the Function App.',
-      );
-    }
-    if (config.auth.mode === 'none' && process.env['DICOMWEB_ALLOW_ANONYMOUS'] !== 'true') {
-      // Fail closed: a deployed archive never serves patient data without tokens by accident.
-      throw new Error('Set DICOMWEB_AUTH_TENANT_ID and DICOMWEB_AUTH_AUDIENCE (Entra ID) for the Function App.');
-    }
     const storage = await openAzureStorage(config.storage);
     return { dicomweb: createApp({ storage, config: config.app, security: await securityOptions(config) }), storage };
   })().catch((error: unknown) => {

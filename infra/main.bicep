@@ -18,17 +18,23 @@ param entraTenantId string = tenant().tenantId
 @minLength(1)
 param entraAudience string
 
-@description('Most instances the Flex Consumption plan scales out to.')
-@minValue(1)
+// Flex Consumption documents 40 as the lowest maximum (newer pages say 1) and 1000 as the highest.
+@description('Most instances the Flex Consumption plan scales out to (40 to 1000).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-// 4 GiB, against the Functions host's default of 100 MB: the same 4 GB per request as the Azure Health
-// Data Services DICOM service, so clients tuned for it are not refused here. Bodies stream to Blob
-// Storage block by block, so memory does not grow with the limit; upload time (bandwidth) does.
-@description('Largest STOW-RS request body, in bytes (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).')
-@minValue(1)
-param requestBodySizeLimit int = 4294967296
+// 128 MiB: what the Functions host can take on a 2048 MB Flex instance. The host reads every body
+// that has a Content-Length into a UTF-16 string before the Node worker sees a byte (the HTTP
+// extension's trigger binding), so each request in flight costs twice its size in host memory:
+// 4 concurrent requests (perInstanceConcurrency) x 2 x 128 MiB = 1 GiB, leaving room for the host
+// and the worker. The app's own limit (DICOMWEB_MAX_REQUEST_BYTES) is 1 MiB lower so that a body
+// over it gets the app's 413 rather than the host's 500. Larger instances need the upload-session
+// path, not a bigger request.
+@description('Largest request body the Functions host accepts, in bytes (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).')
+@minValue(2097152)
+@maxValue(134217728)
+param requestBodySizeLimit int = 134217728
 
 @description('Blob container of the DICOM instances.')
 param instancesContainerName string = 'dicomweb'

@@ -101,3 +101,21 @@ export function readConfig(env: Env = process.env): ServerConfig {
     maxRequestBytes: positiveInt(env, 'DICOMWEB_MAX_REQUEST_BYTES', 4 * 1024 * 1024 * 1024),
   };
 }
+
+/**
+ * The configuration of the Function App, which fails closed: it needs storage endpoints and
+ * Entra ID token checks (a deployed archive never serves patient data without tokens, and there
+ * is no switch to allow that).
+ */
+export function readFunctionAppConfig(env: Env = process.env): ServerConfig & { readonly storage: StorageConfig } {
+  const config = readConfig(env);
+  if (!config.storage) {
+    throw new Error(
+      'Set DICOMWEB_BLOB_ENDPOINT and DICOMWEB_TABLE_ENDPOINT (or a connection string) for the Function App.',
+    );
+  }
+  if (config.auth.mode !== 'entra') {
+    throw new Error('Set DICOMWEB_AUTH_TENANT_ID and DICOMWEB_AUTH_AUDIENCE (Entra ID) for the Function App.');
+  }
+  return { ...config, storage: config.storage };
+}

@@ -37,13 +37,14 @@ param deploymentContainerUrl string
 @description('Connection string of the Application Insights component.')
 param applicationInsightsConnectionString string
 
-@description('Most instances the app scales out to.')
-@minValue(1)
+@description('Most instances the app scales out to (Flex Consumption: 40 to 1000).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int
 
-@description('Largest request body the Functions host accepts, in bytes (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).')
-@minValue(1)
+@description('Largest request body the Functions host accepts, in bytes (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT); see main.bicep.')
+@minValue(2097152)
+@maxValue(134217728)
 param requestBodySizeLimit int
 
 @description('Microsoft Entra tenant whose tokens the app accepts (DICOMWEB_AUTH_TENANT_ID).')
@@ -98,9 +99,15 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: {
-        // Memory does not grow with instance size (bodies stream), so the default size suffices.
+        // The worker's memory does not grow with instance size (bodies stream), but the host holds
+        // a UTF-16 copy of each Content-Length body: 4 requests per instance keep that within 1 GiB.
         instanceMemoryMB: 2048
         maximumInstanceCount: maximumInstanceCount
+        triggers: {
+          http: {
+            perInstanceConcurrency: 4
+          }
+        }
       }
       runtime: {
         name: 'node'
@@ -110,10 +117,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
-      // Flex Consumption rejects FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION and
-      // WEBSITE_RUN_FROM_PACKAGE: functionAppConfig above carries runtime and deployment instead.
+      // Flex Consumption deprecates FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION and
+      // WEBSITE_RUN_FROM_PACKAGE (functionAppConfig carries runtime and deployment instead) and the
+      // site properties ftpsState, alwaysOn, use32BitWorkerProcess, linuxFxVersion (no FTP at all).
       appSettings: [
         // The Functions host's own storage, reached with the identity (no AccountKey).
         {
@@ -160,6 +167,16 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT'
           value: string(requestBodySizeLimit)
+        }
+        // 1 MiB under the host's limit, so a body over it gets the app's 413, not the host's 500.
+        {
+          name: 'DICOMWEB_MAX_REQUEST_BYTES'
+          value: string(requestBodySizeLimit - 1048576)
+        }
+        // The entry point refuses to load without storage and Entra settings: then the app must not start.
+        {
+          name: 'FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR'
+          value: 'true'
         }
         {
           name: 'DICOMWEB_AUTH_TENANT_ID'

@@ -28,7 +28,18 @@ describe('the deployable build', () => {
           '-e',
           "await import('./functions/index.js'); await import('./src/host/node-host.js'); console.log('loaded');",
         ],
-        { cwd: out, encoding: 'utf8' },
+        {
+          cwd: out,
+          encoding: 'utf8',
+          // What the Bicep sets: without storage endpoints and Entra settings the entry point refuses to load.
+          env: {
+            ...process.env,
+            DICOMWEB_BLOB_ENDPOINT: 'https://account.blob.core.windows.net',
+            DICOMWEB_TABLE_ENDPOINT: 'https://account.table.core.windows.net',
+            DICOMWEB_AUTH_TENANT_ID: '00000000-0000-0000-0000-000000000000',
+            DICOMWEB_AUTH_AUDIENCE: 'api://dicomweb',
+          },
+        },
       );
       // Outside the Functions host the library only warns that it runs in test mode.
       const errors = load.stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('WARNING:'));

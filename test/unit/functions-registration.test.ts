@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { hostDispatch, hostRuleViolations, routesConflict, templateProblem } from '../helpers/functions-host-rules.js';
 
 const registered = vi.hoisted(() => ({
@@ -20,6 +20,14 @@ vi.mock('@azure/functions', async (importOriginal) => {
   return { ...actual, app, default: { ...actual, app } };
 });
 
+/** What the Bicep sets for the Function App (placeholders), so the entry point loads. */
+const FUNCTION_APP_ENV = {
+  DICOMWEB_BLOB_ENDPOINT: 'https://account.blob.core.windows.net',
+  DICOMWEB_TABLE_ENDPOINT: 'https://account.table.core.windows.net',
+  DICOMWEB_AUTH_TENANT_ID: '00000000-0000-0000-0000-000000000000',
+  DICOMWEB_AUTH_AUDIENCE: 'api://dicomweb',
+};
+
 async function registeredFunctions() {
   await import('../../functions/index.js');
   return registered.http.map(({ name, options }) => ({ name, methods: options.methods, route: options.route }));
@@ -33,7 +41,32 @@ function samplePath(template: string): string {
     .replace(/\{\w+\}/g, '1.2.3')}`;
 }
 
+describe('the Function App fails closed', () => {
+  it.each([
+    ['no Entra settings', { ...FUNCTION_APP_ENV, DICOMWEB_AUTH_TENANT_ID: '' }, /DICOMWEB_AUTH_TENANT_ID/],
+    ['local token mode', { ...FUNCTION_APP_ENV, DICOMWEB_AUTH_MODE: 'local' }, /DICOMWEB_AUTH_TENANT_ID/],
+    ['anonymous mode', { ...FUNCTION_APP_ENV, DICOMWEB_AUTH_MODE: 'none' }, /DICOMWEB_AUTH_TENANT_ID/],
+    [
+      'no storage endpoints',
+      { ...FUNCTION_APP_ENV, DICOMWEB_BLOB_ENDPOINT: '', DICOMWEB_TABLE_ENDPOINT: '' },
+      /DICOMWEB_BLOB_ENDPOINT/,
+    ],
+  ])('with %s the entry point throws and registers no HTTP function', async (_what, env, message) => {
+    vi.resetModules();
+    registered.http.length = 0;
+    for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+    await expect(import('../../functions/index.js')).rejects.toThrow(message);
+    expect(registered.http).toEqual([]);
+    vi.unstubAllEnvs();
+    vi.resetModules();
+  });
+});
+
 describe('Azure Functions registration', () => {
+  beforeAll(() => {
+    for (const [name, value] of Object.entries(FUNCTION_APP_ENV)) vi.stubEnv(name, value);
+  });
+
   it('satisfies every start-up rule of the Functions host (names, templates, no route conflicts)', async () => {
     const functions = await registeredFunctions();
     expect(registered.setup).toEqual([{ enableHttpStream: true }]);

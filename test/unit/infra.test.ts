@@ -63,9 +63,7 @@ const UNSET_ON_PURPOSE: Record<string, string> = {
   DICOMWEB_AUTH_OWNER_ROLES: 'the defaults are the values of infra/app-roles.json',
   DICOMWEB_AUTH_READER_ROLES: 'the defaults are the values of infra/app-roles.json',
   DICOMWEB_AUTH_KEY_DIR: 'only local mode signs its own tokens',
-  DICOMWEB_ALLOW_ANONYMOUS: 'never in Azure: the app refuses to start without token checks',
   DICOMWEB_CORS_ORIGINS: 'set it to the viewer origins after deployment; empty means no browser access',
-  DICOMWEB_MAX_REQUEST_BYTES: 'its default (4 GiB) equals FUNCTIONS_REQUEST_BODY_SIZE_LIMIT',
 };
 
 /** App settings the Flex Consumption plan rejects or that would bring back storage keys. */
@@ -365,11 +363,51 @@ describe('infra/modules/functionapp.bicep', () => {
     expect(passedTo('modules/functionapp.bicep', 'identityClientId')).toBe('identity.outputs.clientId');
   });
 
-  it('accepts HTTPS only, TLS 1.2 at least, and no FTP', () => {
+  it('accepts HTTPS only, TLS 1.2 at least', () => {
     const { body } = deployed(root(), 'Microsoft.Web/sites');
     expect(literalValue(at(body, 'properties', 'httpsOnly'))).toBe(true);
     expect(literalValue(at(body, 'properties', 'siteConfig', 'minTlsVersion'))).toBe('1.2');
-    expect(literalValue(at(body, 'properties', 'siteConfig', 'ftpsState'))).toBe('Disabled');
+  });
+
+  // learn.microsoft.com, "App settings reference for Azure Functions", Flex Consumption plan
+  // deprecations: these site properties are deprecated or not valid on Flex Consumption.
+  it('sets none of the site properties Flex Consumption deprecates (ftpsState among them)', () => {
+    const { body } = deployed(root(), 'Microsoft.Web/sites');
+    for (const name of [
+      'ftpsState',
+      'alwaysOn',
+      'use32BitWorkerProcess',
+      'linuxFxVersion',
+      'windowsFxVersion',
+      'javaVersion',
+      'netFrameworkVersion',
+      'powerShellVersion',
+      'functionAppScaleLimit',
+      'preWarmedInstanceCount',
+      'vnetRouteAllEnabled',
+      'vnetContentShareEnabled',
+      'vnetImagePullEnabled',
+      'vnetBackupRestoreEnabled',
+    ]) {
+      for (const where of [at(body, 'properties', 'siteConfig'), property(body, 'properties')]) {
+        const keys = (where?.namedChildren ?? []).map((node) => node.namedChildren[0]?.text.toLowerCase());
+        expect(keys, name).not.toContain(name.toLowerCase());
+      }
+    }
+  });
+
+  // learn.microsoft.com, "Azure Functions Flex Consumption plan hosting" / "Event-driven scaling":
+  // the highest maximumInstanceCount is 1000; the lowest is 40 on the plan page (1 on newer pages).
+  it('bounds maximumInstanceCount as Flex Consumption documents it', () => {
+    for (const [name, param] of [
+      ['main.bicep', 'maximumInstanceCount'],
+      ['modules/functionapp.bicep', 'maximumInstanceCount'],
+    ] as const) {
+      // Decorators are the lines right above the declaration.
+      expect(file(name).source, name).toMatch(
+        new RegExp(`@minValue\\(40\\)\\s*@maxValue\\(1000\\)\\s*param ${param} `),
+      );
+    }
   });
 });
 
@@ -442,11 +480,36 @@ describe('infra/: app settings', () => {
     }
   });
 
-  it('raises the request body limit to 4 GiB by default', () => {
+  /**
+   * Azure/azure-webjobs-sdk-extensions (Http 3.2.0) HttpTriggerAttributeBindingProvider: a body with
+   * a Content-Length is read whole into a string (UTF-16, 2 bytes per byte) before the Node worker
+   * sees it, even with HTTP streaming; Azure/azure-functions-host HttpRequestBodySizeMiddleware
+   * applies FUNCTIONS_REQUEST_BODY_SIZE_LIMIT and answers 500 beyond it (host#10519). So the limit
+   * must fit the instance's memory at its HTTP concurrency, and the app's own limit must sit below
+   * the host's so clients get the app's 413.
+   */
+  it("sets request limits the Flex instance can hold, the app's 413 below the host's", () => {
     const settings = appSettings();
     expect(settings.get('FUNCTIONS_REQUEST_BODY_SIZE_LIMIT')?.text).toBe('string(requestBodySizeLimit)');
+    expect(settings.get('DICOMWEB_MAX_REQUEST_BYTES')?.text).toBe('string(requestBodySizeLimit - 1048576)');
+    expect(literalValue(settings.get('FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR'))).toBe('true');
     expect(passedTo('modules/functionapp.bicep', 'requestBodySizeLimit')).toBe('requestBodySizeLimit');
-    expect(parameterDefault(file('main.bicep').root, 'requestBodySizeLimit')).toBe(4 * 1024 ** 3);
+    const limit = Number(parameterDefault(file('main.bicep').root, 'requestBodySizeLimit'));
+    const { body } = deployed(file('modules/functionapp.bicep').root, 'Microsoft.Web/sites');
+    const scale = at(body, 'properties', 'functionAppConfig', 'scaleAndConcurrency');
+    const memoryMiB = Number(literalValue(property(scale, 'instanceMemoryMB')));
+    const concurrency = Number(literalValue(at(scale, 'triggers', 'http', 'perInstanceConcurrency')));
+    expect(concurrency).toBeGreaterThan(0);
+    // Host copies in flight plus 512 MiB for the host, the worker and the platform.
+    expect(concurrency * 2 * limit + 512 * 1024 ** 2).toBeLessThanOrEqual(memoryMiB * 1024 ** 2);
+    for (const name of ['main.bicep', 'modules/functionapp.bicep']) {
+      expect(file(name).source, name).toMatch(new RegExp(`@maxValue\\(${limit}\\)\\s*param requestBodySizeLimit `));
+    }
+    const parameters = JSON.parse(readFileSync(join(infraDir, 'main.parameters.json'), 'utf8')) as {
+      parameters: Record<string, { value: unknown }>;
+    };
+    expect(parameters.parameters['requestBodySizeLimit']?.value).toBe(limit);
+    expect(readFileSync(join(infraDir, '..', 'README.md'), 'utf8')).toContain(`${limit / 1024 ** 2} MiB`);
   });
 
   it('connects the Functions host to its storage with the managed identity', () => {
