@@ -159,6 +159,28 @@ function splitOutsideQuotes(text: string, separator: string): string[] {
   return parts;
 }
 
+/** A range that admits `type/subtype` (wildcards included), or undefined. */
+function admits(range: MediaRange, type: string, subtype: string): boolean {
+  return (
+    (range.type === '*' && range.subtype === '*') ||
+    (range.type === type && (range.subtype === '*' || range.subtype === subtype))
+  );
+}
+
+/**
+ * The representation of a STOW-RS response (PS3.18 §10.5.3): DICOM JSON, or the Native DICOM
+ * Model in XML for clients that accept only that; the higher q wins, JSON on a tie. Undefined
+ * when the client accepts neither.
+ */
+export function storeResponseType(ranges: readonly MediaRange[]): 'json' | 'xml' | undefined {
+  const best = (test: (range: MediaRange) => boolean) =>
+    Math.max(0, ...ranges.filter((range) => range.q > 0 && test(range)).map((range) => range.q));
+  const json = best((range) => admits(range, 'application', 'dicom+json') || admits(range, 'application', 'json'));
+  const xml = best((range) => range.type === 'application' && range.subtype === 'dicom+xml');
+  if (json === 0 && xml === 0) return undefined;
+  return json >= xml ? 'json' : 'xml';
+}
+
 /** True when some range with q > 0 admits the JSON response of a STOW or QIDO (dicom+json). */
 export function acceptsDicomJson(ranges: readonly MediaRange[]): boolean {
   return ranges.some(

@@ -1,7 +1,8 @@
 import { DicomwebError } from '../dicomweb/errors.js';
 import { storeInstances, type IncomingInstance } from '../dicomweb/store.js';
 import type { RequestContext } from './context.js';
-import { acceptsDicomJson, requestAccept, parseContentType, type MediaType } from './media-type.js';
+import { requestAccept, parseContentType, storeResponseType, type MediaType } from './media-type.js';
+import { toNativeDicomModel } from './dicom-xml.js';
 import { MultipartReader } from './multipart-reader.js';
 import { pathUid } from './path-params.js';
 import { dicomJsonResponse } from './responses.js';
@@ -19,10 +20,11 @@ const MAX_BOUNDARY_LENGTH = 200;
 export async function handleStore(request: Request, context: RequestContext): Promise<Response> {
   const apiVersion = context.apiVersion;
   const study = pathUid(context, 'study');
-  if (!acceptsDicomJson(requestAccept(request))) {
+  const responseType = storeResponseType(requestAccept(request));
+  if (!responseType) {
     throw new DicomwebError(
       'NotAcceptable',
-      'STOW-RS responds with application/dicom+json; the Accept header excludes it.',
+      'STOW-RS responds with application/dicom+json or application/dicom+xml; the Accept header excludes both.',
     );
   }
   const mediaType = parseContentType(request.headers.get('content-type'));
@@ -36,7 +38,11 @@ export async function handleStore(request: Request, context: RequestContext): Pr
   const status = storeStatus(result, apiVersion);
   if (status === 204) return new Response(null, { status });
   const urls = resourceUrls(versionBaseUrl(new URL(request.url), apiVersion, context.config.publicBaseUrl));
-  return dicomJsonResponse(status, storeResponseBody(result, urls, apiVersion, study));
+  const answer = storeResponseBody(result, urls, apiVersion, study);
+  if (responseType === 'xml') {
+    return new Response(toNativeDicomModel(answer), { status, headers: { 'content-type': 'application/dicom+xml' } });
+  }
+  return dicomJsonResponse(status, answer);
 }
 
 function incomingInstances(

@@ -2,6 +2,7 @@
  * Each real DICOMweb client's exact header strings and body framing, as their sources build them
  * (read in their repositories; cited per case). The server must take every one of them.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
@@ -47,11 +48,11 @@ const STOW_CLIENTS: readonly {
     framing: { lead: '', partHeaders: withLength, tail: '' },
   },
   {
-    // dcm4che-tool-stowrs StowRS.java requestProperties / writePartHeaders (with -a json).
+    // dcm4che-tool-stowrs StowRS.java requestProperties / writePartHeaders (its default Accept).
     client: 'dcm4che stowrs',
     contentType: 'multipart/related; type="application/dicom"; boundary=myboundary',
     boundary: 'myboundary',
-    accept: 'application/dicom+json',
+    accept: 'application/dicom+xml',
     framing: { lead: '\r\n', partHeaders: contentTypeOnly, tail: '\r\n' },
   },
   {
@@ -96,7 +97,7 @@ const STOW_CLIENTS: readonly {
     client: 'Weasis (current)',
     contentType: 'multipart/related; type="application/dicom";boundary=weasisDicomBoundary',
     boundary: 'weasisDicomBoundary',
-    accept: 'application/dicom+json',
+    accept: 'application/dicom+xml',
     framing: { lead: '\r\n', partHeaders: withLength, tail: '\r\n' },
   },
   {
@@ -130,10 +131,77 @@ describe('STOW-RS as each real client sends it', () => {
           body: new Uint8Array(frame(files, stow.boundary, stow.framing)),
         }),
       );
-      expect(response.status, await response.clone().text()).toBe(200);
+      const text = await response.text();
+      expect(response.status, text).toBe(200);
       expect(await storage.index.listInstances(study)).toHaveLength(2);
+      if (stow.accept === 'application/dicom+xml') {
+        expect(response.headers.get('content-type')).toBe('application/dicom+xml');
+        expect(wellFormedXml(text)).toBe(true);
+        expect(text).toContain(
+          '<DicomAttribute tag="00081199" vr="SQ" keyword="ReferencedSOPSequence"><Item number="1">',
+        );
+      } else expect(response.headers.get('content-type')).toBe('application/dicom+json');
     });
   }
+});
+
+/** Python's XML parser (always on the machine) as an independent judge of well-formedness. */
+function wellFormedXml(text: string): boolean {
+  const parsed = spawnSync(
+    'python3',
+    ['-c', 'import sys, xml.dom.minidom; xml.dom.minidom.parseString(sys.stdin.buffer.read())'],
+    {
+      input: text,
+    },
+  );
+  return parsed.status === 0;
+}
+
+describe('the STOW-RS answer in XML (PS3.19 Native DICOM Model)', () => {
+  it('carries the same data as the JSON answer, failures and warnings included', async () => {
+    const { app } = memoryApp();
+    const stored = newInstanceUids();
+    const body = frame(
+      [buildInstance({ ...stored }), buildInstance({ ...newInstanceUids(), attributes: { '00100020': null } })],
+      'b',
+      { lead: '', partHeaders: contentTypeOnly, tail: '' },
+    );
+    const response = await app.handle(
+      new Request('http://localhost/v1/studies', {
+        method: 'POST',
+        headers: { 'content-type': 'multipart/related; boundary=b', accept: 'application/dicom+xml' },
+        body: new Uint8Array(body),
+      }),
+    );
+    expect(response.status).toBe(202);
+    const text = await response.text();
+    expect(wellFormedXml(text)).toBe(true);
+    expect(text).toMatch(
+      /^<\?xml version="1.0" encoding="UTF-8"\?>\n<NativeDicomModel xmlns="http:\/\/dicom.nema.org\/PS3.19\/models\/NativeDICOM">/,
+    );
+    expect(text).toContain(
+      '<DicomAttribute tag="00081197" vr="US" keyword="FailureReason"><Value number="1">43264</Value></DicomAttribute>',
+    );
+    expect(text).toContain(
+      `<DicomAttribute tag="00081155" vr="UI" keyword="ReferencedSOPInstanceUID"><Value number="1">${stored.sopInstanceUid}</Value>`,
+    );
+  });
+
+  it.each([
+    ['application/dicom+xml, application/dicom+json', 'application/dicom+json'],
+    ['application/dicom+json;q=0.5, application/dicom+xml', 'application/dicom+xml'],
+    ['*/*', 'application/dicom+json'],
+  ])('Accept %s answers %s', async (accept, type) => {
+    const { app } = memoryApp();
+    const response = await app.handle(
+      new Request('http://localhost/v2/studies', {
+        method: 'POST',
+        headers: { 'content-type': 'application/dicom', accept },
+        body: new Uint8Array(buildInstance({ ...newInstanceUids() })),
+      }),
+    );
+    expect(response.headers.get('content-type')).toBe(type);
+  });
 });
 
 describe("retrieve and search with each real client's Accept", () => {
