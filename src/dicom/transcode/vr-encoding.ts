@@ -1,12 +1,14 @@
 /** How each VR is laid out in explicit VR data and how its values are byte-swapped (PS3.5 6.2, 7.1.2). */
 
 /** VRs whose explicit header has 2 reserved bytes and a 32-bit length (PS3.5 Table 7.1-1). */
-const LONG_LENGTH = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV']);
+export const LONG_LENGTH_VRS: readonly string[] = 'OB OD OF OL OV OW SQ UC UN UR UT SV UV'.split(' ');
+const LONG_LENGTH = new Set(LONG_LENGTH_VRS);
 
 /** VRs with a 16-bit length in explicit VR. */
-const SHORT_LENGTH = 'AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US'.split(' ');
+export const SHORT_LENGTH_VRS: readonly string[] =
+  'AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US'.split(' ');
 
-const KNOWN = new Set([...LONG_LENGTH, ...SHORT_LENGTH]);
+const KNOWN = new Set([...LONG_LENGTH, ...SHORT_LENGTH_VRS]);
 
 /** Largest value a 16-bit length can hold: lengths are even, so 0xFFFF is never valid. */
 export const MAX_SHORT_LENGTH = 0xfffe;
