@@ -8,6 +8,11 @@ export interface AppConfig {
   readonly maxHeaderBytes: number;
   /** Status of a search without matches: 200 with [] (PS3.18 after CP-2473), or 204 as Azure answers. */
   readonly emptySearchStatus: 200 | 204;
+  /**
+   * False only in the benchmark, to price the whole-stream structure check against the same build
+   * without it; no setting turns it off.
+   */
+  readonly validateStructure?: boolean | undefined;
 }
 
 export interface RequestContext {

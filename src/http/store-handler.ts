@@ -34,6 +34,7 @@ export async function handleStore(request: Request, context: RequestContext): Pr
     apiVersion,
     studyInstanceUid: study,
     maxHeaderBytes: context.config.maxHeaderBytes,
+    validateStructure: context.config.validateStructure ?? true,
   });
   const status = storeStatus(result, apiVersion);
   if (status === 204) return new Response(null, { status });
