@@ -5,7 +5,7 @@
  * next to the same work done straight against Azurite with the SDK. Writes bench/results/latest.json.
  *
  * Knobs (bench/settings.ts): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO; cf change feed and
- * DELETE; q QIDO), BENCH_SERVER (js | tsx), BENCH_SERIES (200), BENCH_LARGE_MB (1024),
+ * DELETE; f change feed write cost; v structure check cost; q QIDO), BENCH_SERVER (js | tsx), BENCH_SERIES (200), BENCH_LARGE_MB (1024),
  * BENCH_REPEATS (5), BENCH_CONCURRENCY (4), BENCH_READ_REPEATS (3), BENCH_FRAME_REQUESTS (50),
  * BENCH_STUDY_INSTANCES (1000), BENCH_METADATA_RUNS (12), BENCH_QIDO_STUDIES ("1000,10000"),
  * BENCH_QIDO_RUNS (30), BENCH_QIDO_LOAD_SECONDS (360), BENCH_QIDO_LOAD (store | http),
@@ -23,6 +23,7 @@ import { takingTurns, timedPool } from './measure.js';
 import { containerContents, uploadRaw, type ContainerContents } from './raw-upload.js';
 import { changeFeedSection } from './change-feed.js';
 import { changeFeedCostSection } from './change-feed-cost.js';
+import { validatorCostSection } from './validator-cost.js';
 import { freshStorage, suffix, type BenchContext, type Target } from './context.js';
 import { qidoSection } from './qido.js';
 import {
@@ -244,6 +245,7 @@ async function main(): Promise<void> {
       if (wants('cf')) sections.push(await changeFeedSection(context, loaded.data));
     }
     if (wants('f')) sections.push(await changeFeedCostSection(context));
+    if (wants('v')) sections.push(await validatorCostSection(context));
     if (wants('q')) sections.push(await qidoSection(context));
     const report = benchReport(
       source,

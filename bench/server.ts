@@ -66,7 +66,9 @@ async function main(): Promise<void> {
   const storage = process.env['BENCH_CHANGE_FEED'] === 'off' ? withoutChangeFeedWrites(opened) : opened;
   // The app as `npm start` builds it (request size limit, CORS, audit lines; no authentication:
   // the bench sets DICOMWEB_AUTH_MODE=none), so the bench measures what is served.
-  const server = createNodeServer(createApp({ storage, config: config.app, security: await securityOptions(config) }));
+  // BENCH_VALIDATOR=off: the same server without the whole-stream structure check, to price it.
+  const app = { ...config.app, validateStructure: process.env['BENCH_VALIDATOR'] !== 'off' };
+  const server = createNodeServer(createApp({ storage, config: app, security: await securityOptions(config) }));
 
   // Wrap the host's own listener, so the server object (and its timeouts) stays the production one.
   const appListeners = server.listeners('request') as RequestListener[];
