@@ -1,10 +1,12 @@
 import { newVersion, sidecarBlobName } from '../storage/keys.js';
 import {
   REMOVE_BATCH,
+  type ChangeInput,
   type InstanceKey,
   type InstanceRecord,
   type PendingBlob,
   type Storage,
+  type VersionKey,
 } from '../storage/ports.js';
 import { DicomwebError } from './errors.js';
 import type { RetrieveTarget } from './retrieve.js';
@@ -28,42 +30,94 @@ async function deleteBlobs(storage: Storage, blobName: string): Promise<void> {
 }
 
 /**
+ * The `delete` entries of removed versions, each after its `create` entry. The store that wrote a
+ * version appends its `create` when its request ends, which may be after a concurrent delete has
+ * removed it; so a missing `create` is appended here first (the feed drops the store's later
+ * duplicate), and the feed never shows a deleted instance as created last.
+ */
+async function logDeletes(storage: Storage, removed: readonly VersionKey[]): Promise<void> {
+  const created = await Promise.all(removed.map((key) => storage.changeFeed.has('create', key.version)));
+  const changes: ChangeInput[] = [
+    ...removed.flatMap((key, i) =>
+      created[i] ? [] : [{ action: 'create' as const, key: keyOf(key), version: key.version }],
+    ),
+    ...removed.map((key) => ({ action: 'delete' as const, key: keyOf(key), version: key.version })),
+  ];
+  await storage.changeFeed.append(changes);
+}
+
+function keyOf(key: VersionKey): InstanceKey {
+  return {
+    studyInstanceUid: key.studyInstanceUid,
+    seriesInstanceUid: key.seriesInstanceUid,
+    sopInstanceUid: key.sopInstanceUid,
+  };
+}
+
+/**
  * Deletes instances in the order of docs/storage.md: a pending note per instance, the index rows
  * (one transaction per batch, counts kept exact), the change feed entries, the blobs, the notes.
- * A crash anywhere leaves notes from which sweepOrphans finishes the work.
+ * A crash anywhere leaves notes from which sweepOrphans finishes the work. Every step is
+ * idempotent, so concurrent deletes of the same instances each finish safely; the entries,
+ * blobs and notes are handled for the whole batch (whoever removed the rows), and the number of
+ * rows this call removed is returned.
  */
 async function deleteBatch(
   storage: Storage,
   studyInstanceUid: string,
   instances: readonly InstanceRecord[],
-): Promise<void> {
+  hiddenOnly: boolean,
+): Promise<number> {
   const notes = instances.map(noteOf);
   await Promise.all(notes.map((note) => storage.pending.add(note)));
-  await storage.index.removeInstances(studyInstanceUid, instances);
-  await storage.changeFeed.append(
-    instances.map((instance) => ({ action: 'delete', key: instance, version: instance.version })),
-  );
-  await Promise.all(instances.map((instance) => deleteBlobs(storage, instance.blobName)));
+  const removed = await storage.index.removeInstances(studyInstanceUid, instances, { hiddenOnly });
+  if (hiddenOnly || removed > 0) {
+    await logDeletes(storage, instances);
+    await Promise.all(instances.map((instance) => deleteBlobs(storage, instance.blobName)));
+  }
   await Promise.all(notes.map((note) => storage.pending.remove(note)));
+  return removed;
 }
 
 /**
- * DELETE of a study, series or instance (the Azure service's API). A study or series is first
- * marked, so readers stop seeing it at once, then emptied in batches; a job note lets the sweep
- * resume a delete that was interrupted. 404 when nothing matched.
+ * Removes what a deletion mark hides, batch by batch, until nothing is left, then the series
+ * metadata logs and the emptied rows (with the mark). Only hidden rows are removed, each
+ * conditionally on the mark still being there: once the rows are dropped and the study is stored
+ * again, a slow deleter can no longer touch the new instances.
+ */
+async function emptyMarked(storage: Storage, studyInstanceUid: string, seriesInstanceUid?: string): Promise<void> {
+  const series = new Set<string>(seriesInstanceUid ? [seriesInstanceUid] : []);
+  for (;;) {
+    const instances = await storage.index.listForDeletion(studyInstanceUid, seriesInstanceUid);
+    if (instances.length === 0) break;
+    for (const instance of instances) series.add(instance.seriesInstanceUid);
+    for (let i = 0; i < instances.length; i += REMOVE_BATCH) {
+      await deleteBatch(storage, studyInstanceUid, instances.slice(i, i + REMOVE_BATCH), true);
+    }
+  }
+  await Promise.all([...series].map((uid) => deleteSeriesLog(storage, studyInstanceUid, uid)));
+  await storage.index.dropEmpty(studyInstanceUid, seriesInstanceUid);
+}
+
+/**
+ * DELETE of a study, series or instance (the Azure service's API), linearizable with stores and
+ * other deletes. A study or series delete takes effect when its mark is set (one conditional
+ * write): readers stop seeing it at once and no store into it commits; it is then emptied in
+ * batches, and a job note lets the sweep resume a delete that was interrupted. Of concurrent
+ * deletes of one resource exactly one sets the mark and answers 204; the others help empty it
+ * and answer 404, as they would after it. 404 when nothing visible matched.
  */
 export async function deleteResource(storage: Storage, target: RetrieveTarget): Promise<void> {
   const { studyInstanceUid, seriesInstanceUid, sopInstanceUid } = target;
   if (seriesInstanceUid && sopInstanceUid) {
     const instance = await storage.index.getInstance({ studyInstanceUid, seriesInstanceUid, sopInstanceUid });
-    if (!instance) throw new DicomwebError('NotFound', 'The instance was not found.');
-    await deleteBatch(storage, studyInstanceUid, [instance]);
+    // Removed by this call, or by a concurrent delete of it (which answers 204 itself).
+    if (!instance || (await deleteBatch(storage, studyInstanceUid, [instance], false)) === 0) {
+      throw new DicomwebError('NotFound', 'The instance was not found.');
+    }
     return;
   }
   const what = seriesInstanceUid ? 'series' : 'study';
-  // Rows under a deletion mark count: a second DELETE finishes an interrupted one.
-  let instances = await storage.index.listForDeletion(studyInstanceUid, seriesInstanceUid);
-  if (instances.length === 0) throw new DicomwebError('NotFound', `The ${what} was not found.`);
   const job: PendingBlob = {
     kind: 'delete',
     key: { studyInstanceUid, seriesInstanceUid: seriesInstanceUid ?? '', sopInstanceUid: '' },
@@ -72,38 +126,24 @@ export async function deleteResource(storage: Storage, target: RetrieveTarget): 
     createdAt: new Date(),
   };
   await storage.pending.add(job);
-  await storage.index.markDeleting(studyInstanceUid, seriesInstanceUid);
-  const series = new Set<string>();
-  while (instances.length > 0) {
-    for (const instance of instances) series.add(instance.seriesInstanceUid);
-    for (let i = 0; i < instances.length; i += REMOVE_BATCH) {
-      await deleteBatch(storage, studyInstanceUid, instances.slice(i, i + REMOVE_BATCH));
-    }
-    // Anything stored just before the mark took effect is removed too.
-    instances = await storage.index.listForDeletion(studyInstanceUid, seriesInstanceUid);
-  }
-  await Promise.all([...series].map((uid) => deleteSeriesLog(storage, studyInstanceUid, uid)));
+  const outcome = await storage.index.markDeleting(studyInstanceUid, seriesInstanceUid);
+  // Hidden by another delete: help it finish (it may have been interrupted), then answer as after it.
+  if (outcome !== 'missing') await emptyMarked(storage, studyInstanceUid, seriesInstanceUid);
   await storage.pending.remove(job);
+  if (outcome !== 'marked') throw new DicomwebError('NotFound', `The ${what} was not found.`);
 }
 
 /** Completes a delete from its pending note (sweepOrphans). */
 export async function finishDelete(storage: Storage, note: PendingBlob): Promise<void> {
   if (note.version.startsWith(JOB)) {
     const { studyInstanceUid, seriesInstanceUid } = note.key;
-    try {
-      await deleteResource(storage, { studyInstanceUid, seriesInstanceUid: seriesInstanceUid || undefined });
-    } catch (error) {
-      if (!(error instanceof DicomwebError && error.status === 404)) throw error;
-    }
+    await emptyMarked(storage, studyInstanceUid, seriesInstanceUid || undefined);
     await storage.pending.remove(note);
     return;
   }
-  const key: InstanceKey = note.key;
-  if (await storage.index.isReferenced(key, note.version))
-    await storage.index.removeInstances(key.studyInstanceUid, [key]);
-  if (!(await storage.changeFeed.has('delete', note.version))) {
-    await storage.changeFeed.append([{ action: 'delete', key, version: note.version }]);
-  }
+  const key: VersionKey = { ...note.key, version: note.version };
+  await storage.index.removeInstances(key.studyInstanceUid, [key]);
+  await logDeletes(storage, [key]);
   await deleteBlobs(storage, note.blobName);
   await storage.pending.remove(note);
 }

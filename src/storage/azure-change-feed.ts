@@ -36,6 +36,11 @@ function toEntry(row: EntryRow): ChangeEntry {
   };
 }
 
+/** A change is logged at most once per action and version (its marker row). */
+function changeKey(change: ChangeInput): string {
+  return `${change.action}|${change.version}`;
+}
+
 interface Waiting {
   readonly changes: readonly ChangeInput[];
   resolve(entries: ChangeEntry[]): void;
@@ -126,11 +131,20 @@ export class AzureChangeFeed implements ChangeFeedStore {
           size += next.changes.length;
         }
         try {
-          const entries = await this.commit(batch.flatMap((waiting) => waiting.changes));
-          let at = 0;
+          // Concurrent deletes of one instance append the same change: once per transaction (a
+          // row may appear only once in a batch), and each waiter gets the entries of its changes.
+          const unique = new Map<string, ChangeInput>();
+          for (const change of batch.flatMap((waiting) => waiting.changes)) unique.set(changeKey(change), change);
+          const entries = new Map(
+            (await this.commit([...unique.values()])).map((entry) => [changeKey(entry), entry] as const),
+          );
           for (const waiting of batch) {
-            waiting.resolve(entries.slice(at, at + waiting.changes.length));
-            at += waiting.changes.length;
+            waiting.resolve(
+              waiting.changes.flatMap((change) => {
+                const entry = entries.get(changeKey(change));
+                return entry ? [entry] : [];
+              }),
+            );
           }
         } catch (error) {
           for (const waiting of batch) waiting.reject(error);
@@ -197,8 +211,10 @@ export class AzureChangeFeed implements ChangeFeedStore {
       } catch (error) {
         const status = statusOf(error);
         if (status !== 409 && status !== 412) translateStorageError(error, 'a change feed append');
-        if ((await this.counter())?.sequence === previous) {
-          // Nobody else appended: a marker exists already, so that change is logged; drop it.
+        // 409: the counter matched (its ETag is checked first) but a row to create exists, so a
+        // marker does: that change is logged already (by a concurrent delete of the same version,
+        // say). Drop what is logged, whether or not others appended meanwhile.
+        if (status === 409 || (await this.counter())?.sequence === previous) {
           const logged = await Promise.all(changes.map((change) => this.has(change.action, change.version)));
           changes = changes.filter((_, i) => !logged[i]);
         }

@@ -7,13 +7,18 @@ import {
 } from '@azure/data-tables';
 import { followAzurePath } from './azure-search-paths.js';
 import {
+  instanceCount,
   instanceEntity,
+  isHidden,
+  isMarked,
+  isNewSeries,
   isVisible,
   nextSeriesEntity,
   nextStudyEntity,
   recordFromEntity,
   seriesFromEntity,
   studyFromEntity,
+  textOf,
 } from './index-entities.js';
 import { instanceRowKey, instanceRowRange, SeriesRowRange, seriesRowKey, StudyRowKey } from './keys.js';
 import {
@@ -23,9 +28,11 @@ import {
   type InstanceIndex,
   type InstanceKey,
   type InstanceRecord,
+  type MarkOutcome,
   type SearchPointer,
   type SeriesAggregate,
   type StudyAggregate,
+  type VersionKey,
 } from './ports.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 import { planRemoval } from './index-removal.js';
@@ -37,6 +44,15 @@ type StoredRow = TableEntityResult<Record<string, unknown>>;
 
 /** Optimistic-concurrency retries when writers of one study race for its study row. */
 const MAX_ATTEMPTS = 12;
+/**
+ * Removals retry longer: under a deletion mark no store commits, so every lost race is another
+ * delete's progress, and giving up would turn a race between deletes into a 503.
+ */
+const REMOVE_ATTEMPTS = 30;
+
+/** Row keys of a study partition: "instance|..." < "series|..." < "study". */
+const InstanceRowPrefix = instanceRowRange().from;
+const StudyRowRange = { to: `${StudyRowKey}|` } as const;
 
 function withoutUndefined<T extends object>(entity: T): T {
   return Object.fromEntries(Object.entries(entity).filter(([, value]) => value !== undefined)) as T;
@@ -50,9 +66,14 @@ function pause(attempt: number): Promise<void> {
 export class AzureInstanceIndex implements InstanceIndex {
   constructor(private readonly table: TableClient) {}
 
+  /** Three point reads in parallel: the instance row and the two rows whose marks can hide it. */
   async getInstance(key: InstanceKey): Promise<InstanceRecord | undefined> {
-    const row = await this.read(key.studyInstanceUid, instanceRowKey(key));
-    return row ? recordFromEntity(row) : undefined;
+    const [row, study, series] = await Promise.all([
+      this.read(key.studyInstanceUid, instanceRowKey(key)),
+      this.read(key.studyInstanceUid, StudyRowKey),
+      this.read(key.studyInstanceUid, seriesRowKey(key.seriesInstanceUid)),
+    ]);
+    return row && !isHidden(study, series) ? recordFromEntity(row) : undefined;
   }
 
   async getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined> {
@@ -61,85 +82,122 @@ export class AzureInstanceIndex implements InstanceIndex {
   }
 
   async getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined> {
-    const row = await this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid));
-    return row && isVisible(row) ? seriesFromEntity(row) : undefined;
+    const [row, study] = await Promise.all([
+      this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid)),
+      this.read(studyInstanceUid, StudyRowKey),
+    ]);
+    return row && isVisible(row) && !isMarked(study) ? seriesFromEntity(row) : undefined;
   }
 
   async isReferenced(key: InstanceKey, version: string): Promise<boolean> {
-    const record = await this.getInstance(key);
-    return record?.version === version;
+    const row = await this.read(key.studyInstanceUid, instanceRowKey(key));
+    return row?.['version'] === version;
   }
 
   follow(path: AccessPath): AsyncIterable<SearchPointer> {
     return followAzurePath(this.table, path);
   }
 
+  /** One range query: the series rows and the study row after them ("series|..." < "study"). */
   async listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]> {
-    const rows = await this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to);
-    return rows.filter(isVisible).map(seriesFromEntity);
+    const rows = await this.range(studyInstanceUid, SeriesRowRange.from, StudyRowRange.to);
+    if (isMarked(rows.find((row) => row.rowKey === StudyRowKey))) return [];
+    return rows.filter((row) => row.rowKey !== StudyRowKey && isVisible(row)).map(seriesFromEntity);
   }
 
   /**
-   * One range query either way (on Azurite every query scans the table): a series' instance rows
-   * plus a point read of its series row, or, for a whole study, the range from the first instance
-   * row to the last series row ("instance|..." sorts before "series|...").
+   * A series: its instance rows plus point reads of its series and study rows, in parallel. A
+   * whole study: one query of its partition (instance rows, then series rows, then the study row),
+   * so the marks come with the rows (on Azurite every query scans the table anyway).
    */
   async listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
-    if (seriesInstanceUid) {
-      const [instances, series] = await Promise.all([
-        this.listForDeletion(studyInstanceUid, seriesInstanceUid),
-        this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid)),
-      ]);
-      return series && isVisible(series) ? instances : [];
-    }
-    const rows = await this.range(studyInstanceUid, instanceRowRange().from, SeriesRowRange.to);
-    const isSeriesRow = (row: StoredRow) => (row.rowKey ?? '').startsWith(SeriesRowRange.from);
-    const deleting = new Set(
-      rows.filter((row) => isSeriesRow(row) && !isVisible(row)).map((row) => String(row['SeriesInstanceUID'])),
-    );
-    return rows
-      .filter((row) => !isSeriesRow(row))
-      .map(recordFromEntity)
-      .filter((instance) => !deleting.has(instance.seriesInstanceUid));
+    const { instances, hidden } = await this.instancesWithMarks(studyInstanceUid, seriesInstanceUid);
+    return instances.filter((row) => !hidden(row)).map(recordFromEntity);
   }
 
   async listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
-    const { from, to } = instanceRowRange(seriesInstanceUid);
-    return (await this.range(studyInstanceUid, from, to)).map(recordFromEntity);
+    const { instances, hidden } = await this.instancesWithMarks(studyInstanceUid, seriesInstanceUid);
+    return instances.filter(hidden).map(recordFromEntity);
   }
 
-  async markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<boolean> {
-    const candidates = seriesInstanceUid
-      ? [await this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid))]
-      : [
-          await this.read(studyInstanceUid, StudyRowKey),
-          ...(await this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to)),
-        ];
-    const rows = candidates.filter((row) => row !== undefined);
-    if (rows.length === 0) return false;
-    for (let i = 0; i < rows.length; i += 100) {
-      const actions = rows
-        .slice(i, i + 100)
-        .map((row): TransactionAction => [
-          'update',
-          { partitionKey: studyInstanceUid, rowKey: row.rowKey ?? '', deleting: true },
-          'Merge',
-        ]);
-      await guarded('marking a deletion', () => this.table.submitTransaction(actions));
+  /** Instance rows of a study or series, and whether the marks read with them hide each one. */
+  private async instancesWithMarks(
+    studyInstanceUid: string,
+    seriesInstanceUid: string | undefined,
+  ): Promise<{ instances: StoredRow[]; hidden: (row: StoredRow) => boolean }> {
+    if (seriesInstanceUid) {
+      const { from, to } = instanceRowRange(seriesInstanceUid);
+      const [instances, series, study] = await Promise.all([
+        this.range(studyInstanceUid, from, to),
+        this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid)),
+        this.read(studyInstanceUid, StudyRowKey),
+      ]);
+      const marked = isHidden(study, series);
+      return { instances, hidden: () => marked };
     }
-    return true;
+    const rows = await this.range(studyInstanceUid, instanceRowRange().from, StudyRowRange.to);
+    const study = rows.find((row) => row.rowKey === StudyRowKey);
+    const markedSeries = new Set(
+      rows
+        .filter((row) => (row.rowKey ?? '').startsWith(SeriesRowRange.from) && isMarked(row))
+        .map((row) => textOf(row['SeriesInstanceUID'])),
+    );
+    const studyMarked = isMarked(study);
+    return {
+      instances: rows.filter((row) => (row.rowKey ?? '').startsWith(InstanceRowPrefix)),
+      hidden: (row) => studyMarked || markedSeries.has(textOf(row['SeriesInstanceUID'])),
+    };
   }
 
-  async removeInstances(studyInstanceUid: string, instances: readonly InstanceKey[]): Promise<void> {
+  /**
+   * One conditional merge of the study or series row. A series under a marked study is already
+   * hidden. Lost races (the row changed or went since it was read) read again.
+   */
+  async markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<MarkOutcome> {
+    const rowKey = seriesInstanceUid ? seriesRowKey(seriesInstanceUid) : StudyRowKey;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+      const [row, study] = await Promise.all([
+        this.read(studyInstanceUid, rowKey),
+        seriesInstanceUid ? this.read(studyInstanceUid, StudyRowKey) : undefined,
+      ]);
+      if (!row || instanceCount(row) === 0) return 'missing';
+      if (isMarked(row) || isMarked(study)) return 'hidden';
+      try {
+        await this.table.updateEntity({ partitionKey: studyInstanceUid, rowKey, deleting: true }, 'Merge', {
+          etag: row.etag,
+        });
+        return 'marked';
+      } catch (error) {
+        const status = statusOf(error);
+        if (status !== 404 && status !== 412) translateStorageError(error, 'marking a deletion');
+        await pause(attempt);
+      }
+    }
+    throw new StorageUnavailableError('The study index is too busy; the delete did not start. Try again.');
+  }
+
+  async removeInstances(
+    studyInstanceUid: string,
+    instances: readonly VersionKey[],
+    options: { readonly hiddenOnly?: boolean } = {},
+  ): Promise<number> {
+    for (let attempt = 0; attempt < REMOVE_ATTEMPTS; attempt += 1) {
       const [study, series, rows] = await Promise.all([
         this.read(studyInstanceUid, StudyRowKey),
         this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to),
         Promise.all(instances.map((key) => this.read(studyInstanceUid, instanceRowKey(key)))),
       ]);
-      const present = rows.filter((row) => row !== undefined);
-      if (present.length === 0) return;
+      const markedSeries = new Set(series.filter(isMarked).map((row) => textOf(row['SeriesInstanceUID'])));
+      const present = rows.filter(
+        (row, i): row is StoredRow =>
+          row !== undefined &&
+          row['version'] === instances[i]?.version &&
+          (!options.hiddenOnly || isMarked(study) || markedSeries.has(textOf(row['SeriesInstanceUID']))),
+      );
+      if (present.length === 0) return 0;
       const plan = planRemoval(study, series, present);
+      // The study row is always replaced, conditionally on its ETag, and every store or removal
+      // replaces it too: the marks and versions read above still hold when this commits.
       const actions: TransactionAction[] = [
         ...plan.remove.map((row): TransactionAction => [
           'delete',
@@ -161,22 +219,37 @@ export class AzureInstanceIndex implements InstanceIndex {
         continue;
       }
       // Rows left at zero go now, only if no store has changed them since (their new ETag).
-      await Promise.all(plan.empty.map((rowKey) => this.deleteIfUnchanged(studyInstanceUid, rowKey)));
-      return;
+      await Promise.all(plan.empty.map((rowKey) => this.deleteIfEmpty(studyInstanceUid, rowKey)));
+      return present.length;
     }
     throw new StorageUnavailableError('The study index is too busy; the delete did not complete and will be retried.');
   }
 
-  private async deleteIfUnchanged(partitionKey: string, rowKey: string): Promise<void> {
-    const row = await this.read(partitionKey, rowKey);
-    if (!row || Number(row['numberOfInstances'] ?? 0) > 0) return;
-    await guarded('an index removal', async () => {
+  async dropEmpty(studyInstanceUid: string, seriesInstanceUid?: string): Promise<void> {
+    const series = seriesInstanceUid
+      ? [seriesRowKey(seriesInstanceUid)]
+      : (await this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to)).map((row) => row.rowKey ?? '');
+    await Promise.all(series.map((rowKey) => this.deleteIfEmpty(studyInstanceUid, rowKey)));
+    // Last, so no store can reuse the study's series rows before they are gone.
+    await this.deleteIfEmpty(studyInstanceUid, StudyRowKey);
+  }
+
+  /** Deletes a study or series row at zero instances, conditionally on its ETag; re-read on a lost race. */
+  private async deleteIfEmpty(partitionKey: string, rowKey: string): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+      const row = await this.read(partitionKey, rowKey);
+      if (!row || instanceCount(row) > 0) return;
       try {
         await this.table.deleteEntity(partitionKey, rowKey, { etag: row.etag });
+        return;
       } catch (error) {
-        if (statusOf(error) !== 404 && statusOf(error) !== 412) throw error;
+        const status = statusOf(error);
+        if (status === 404) return;
+        if (status !== 412) translateStorageError(error, 'an index removal');
+        await pause(attempt);
       }
-    });
+    }
+    throw new StorageUnavailableError('The study index is too busy; the delete will be completed later.');
   }
 
   private async range(partitionKey: string, from: string, to: string): Promise<StoredRow[]> {
@@ -198,14 +271,12 @@ export class AzureInstanceIndex implements InstanceIndex {
         this.read(record.studyInstanceUid, StudyRowKey),
         this.read(record.studyInstanceUid, seriesRowKey(record.seriesInstanceUid)),
       ]);
-      if (study?.['deleting'] || series?.['deleting']) {
-        throw new StorageUnavailableError(
-          'The study or series is being deleted; store the instance again once the delete has finished.',
-        );
-      }
+      // Both rows are replaced conditionally on the ETags read here, so a mark set after this read
+      // makes the transaction fail and the next attempt sees it.
+      if (isHidden(study, series)) return 'deleting';
       await this.writePointers(pointerRows(record, study, series, now), written);
       const nextSeries = withoutUndefined(nextSeriesEntity(record, series));
-      const nextStudy = withoutUndefined(nextStudyEntity(record, study, series === undefined));
+      const nextStudy = withoutUndefined(nextStudyEntity(record, study, isNewSeries(series)));
       checkBatch([instance, nextSeries, nextStudy]);
       const actions: TransactionAction[] = [
         ['create', instance],
@@ -218,7 +289,7 @@ export class AzureInstanceIndex implements InstanceIndex {
       } catch (error) {
         const status = statusOf(error);
         if (status !== 409 && status !== 412) translateStorageError(error, 'the index update');
-        if (await this.getInstance(record)) return 'exists';
+        if (await this.read(record.studyInstanceUid, instanceRowKey(record))) return 'exists';
         await pause(attempt);
       }
     }

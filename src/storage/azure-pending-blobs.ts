@@ -13,28 +13,44 @@ interface PendingRow {
   createdAt: string;
 }
 
+/**
+ * A delete note of a version has its own row key, apart from the store note of that version: a
+ * delete may start while the store that wrote the version still holds its note.
+ */
+const DeleteNotePrefix = 'delete|';
+
+function pendingRowKey(pending: PendingBlob): string {
+  return pending.kind === 'delete' ? `${DeleteNotePrefix}${pending.version}` : pending.version;
+}
+
 export class AzurePendingBlobs implements PendingBlobs {
   constructor(private readonly table: TableClient) {}
 
+  /**
+   * A store note is created (its version is new); a delete note is upserted, since concurrent
+   * deletes of one instance write the same note, and each removes it only once its work is done.
+   */
   async add(pending: PendingBlob): Promise<void> {
+    const row = {
+      partitionKey: pendingPartitionKey(pending.createdAt, pending.version),
+      rowKey: pendingRowKey(pending),
+      kind: pending.kind ?? 'store',
+      blobName: pending.blobName,
+      study: pending.key.studyInstanceUid,
+      series: pending.key.seriesInstanceUid,
+      sop: pending.key.sopInstanceUid,
+      createdAt: pending.createdAt.toISOString(),
+    };
     await guarded('recording a pending blob', () =>
-      this.table.createEntity<PendingRow>({
-        partitionKey: pendingPartitionKey(pending.createdAt, pending.version),
-        rowKey: pending.version,
-        kind: pending.kind ?? 'store',
-        blobName: pending.blobName,
-        study: pending.key.studyInstanceUid,
-        series: pending.key.seriesInstanceUid,
-        sop: pending.key.sopInstanceUid,
-        createdAt: pending.createdAt.toISOString(),
-      }),
+      pending.kind === 'delete' ? this.table.upsertEntity<PendingRow>(row, 'Replace') : this.table.createEntity(row),
     );
   }
 
   async remove(pending: PendingBlob): Promise<void> {
+    const partitionKey = pendingPartitionKey(pending.createdAt, pending.version);
     await guarded('removing a pending note', async () => {
       try {
-        await this.table.deleteEntity(pendingPartitionKey(pending.createdAt, pending.version), pending.version);
+        await this.table.deleteEntity(partitionKey, pendingRowKey(pending));
       } catch (error) {
         if (statusOf(error) !== 404) throw error;
       }
@@ -48,10 +64,13 @@ export class AzurePendingBlobs implements PendingBlobs {
     for await (const row of queryRows<PendingRow>(this.table, filter, 'listing pending notes')) {
       const createdAt = new Date(row.createdAt);
       if (createdAt >= cutoff) continue;
+      const kind = row.kind === 'delete' ? 'delete' : 'store';
+      const rowKey = row.rowKey ?? '';
       yield {
-        kind: row.kind === 'delete' ? 'delete' : 'store',
+        kind,
         key: { studyInstanceUid: row.study, seriesInstanceUid: row.series, sopInstanceUid: row.sop },
-        version: row.rowKey ?? '',
+        version:
+          kind === 'delete' && rowKey.startsWith(DeleteNotePrefix) ? rowKey.slice(DeleteNotePrefix.length) : rowKey,
         blobName: row.blobName,
         createdAt,
       };

@@ -129,7 +129,33 @@ export function seriesFromEntity(row: StoredRow): SeriesAggregate {
   };
 }
 
+/** The instances a study or series row counts. */
+export function instanceCount(row: StoredRow | undefined): number {
+  return Number(row?.['numberOfInstances'] ?? 0);
+}
+
+/** A study or series row a delete has marked (docs/storage.md "Deletes"). */
+export function isMarked(row: StoredRow | undefined): boolean {
+  return row?.['deleting'] === true;
+}
+
 /** Readers do not see a study or series being deleted, nor one whose last instance just went. */
 export function isVisible(row: StoredRow): boolean {
-  return !row['deleting'] && Number(row['numberOfInstances'] ?? 0) > 0;
+  return !isMarked(row) && instanceCount(row) > 0;
+}
+
+/**
+ * The one visibility rule for instances: its row exists and neither its study row nor its
+ * series row is marked for deletion. Every reader applies it, so they all agree.
+ */
+export function isHidden(study: StoredRow | undefined, series: StoredRow | undefined): boolean {
+  return isMarked(study) || isMarked(series);
+}
+
+/**
+ * Whether adding an instance creates a series for the study's count: no row yet, or one left at
+ * zero by a delete that could not drop it.
+ */
+export function isNewSeries(series: StoredRow | undefined): boolean {
+  return instanceCount(series) === 0;
 }

@@ -1,13 +1,18 @@
 import type { TableEntity, TableEntityResult } from '@azure/data-tables';
 import { planRemoval } from './index-removal.js';
 import {
+  instanceCount,
   instanceEntity,
+  isHidden,
+  isMarked,
+  isNewSeries,
   isVisible,
   nextSeriesEntity,
   nextStudyEntity,
   recordFromEntity,
   seriesFromEntity,
   studyFromEntity,
+  textOf,
 } from './index-entities.js';
 import {
   AccessPathKeys,
@@ -19,7 +24,6 @@ import {
   StudyRowKey,
 } from './keys.js';
 import { pointerEntity, pointerRows, searchPointerOf, type PointerRow } from './search-pointers.js';
-import { StorageUnavailableError } from './ports.js';
 import type {
   AccessPath,
   ChangeAction,
@@ -33,12 +37,14 @@ import type {
   InstanceIndex,
   InstanceKey,
   InstanceRecord,
+  MarkOutcome,
   PendingBlob,
   PendingBlobs,
   SearchPointer,
   SeriesAggregate,
   Storage,
   StudyAggregate,
+  VersionKey,
 } from './ports.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
@@ -142,20 +148,37 @@ export class MemoryInstanceIndex implements InstanceIndex {
   }
 
   listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]> {
+    if (isMarked(this.row(studyInstanceUid, StudyRowKey))) return Promise.resolve([]);
     return Promise.resolve(
       this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to).filter(isVisible).map(seriesFromEntity),
     );
   }
 
-  async listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
-    const hidden = new Set(
-      this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to)
-        .filter((row) => !isVisible(row))
-        .map((row) => String(row['SeriesInstanceUID'])),
+  listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
+    return Promise.resolve(
+      this.instanceRows(studyInstanceUid, seriesInstanceUid)
+        .filter((row) => !this.hides(row))
+        .map(recordFromEntity),
     );
-    return (await this.listForDeletion(studyInstanceUid, seriesInstanceUid)).filter(
-      (i) => !hidden.has(i.seriesInstanceUid),
+  }
+
+  listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
+    return Promise.resolve(
+      this.instanceRows(studyInstanceUid, seriesInstanceUid)
+        .filter((row) => this.hides(row))
+        .map(recordFromEntity),
     );
+  }
+
+  private instanceRows(studyInstanceUid: string, seriesInstanceUid: string | undefined): StoredRow[] {
+    const { from, to } = instanceRowRange(seriesInstanceUid);
+    return this.range(studyInstanceUid, from, to);
+  }
+
+  /** Whether a deletion mark on its study or series row hides an instance row. */
+  private hides(instance: StoredRow): boolean {
+    const pk = instance.partitionKey ?? '';
+    return isHidden(this.row(pk, StudyRowKey), this.row(pk, seriesRowKey(textOf(instance['SeriesInstanceUID']))));
   }
 
   private range(partitionKey: string, from: string, to: string): StoredRow[] {
@@ -166,7 +189,7 @@ export class MemoryInstanceIndex implements InstanceIndex {
 
   getInstance(key: InstanceKey): Promise<InstanceRecord | undefined> {
     const row = this.row(key.studyInstanceUid, instanceRowKey(key));
-    return Promise.resolve(row ? recordFromEntity(row) : undefined);
+    return Promise.resolve(row && !this.hides(row) ? recordFromEntity(row) : undefined);
   }
 
   getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined> {
@@ -176,11 +199,12 @@ export class MemoryInstanceIndex implements InstanceIndex {
 
   getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined> {
     const row = this.row(studyInstanceUid, seriesRowKey(seriesInstanceUid));
-    return Promise.resolve(row && isVisible(row) ? seriesFromEntity(row) : undefined);
+    const visible = row && isVisible(row) && !isMarked(this.row(studyInstanceUid, StudyRowKey));
+    return Promise.resolve(visible ? seriesFromEntity(row) : undefined);
   }
 
-  async isReferenced(key: InstanceKey, version: string): Promise<boolean> {
-    return (await this.getInstance(key))?.version === version;
+  isReferenced(key: InstanceKey, version: string): Promise<boolean> {
+    return Promise.resolve(this.row(key.studyInstanceUid, instanceRowKey(key))?.['version'] === version);
   }
 
   addInstance(record: InstanceRecord): Promise<AddInstanceOutcome> {
@@ -188,56 +212,64 @@ export class MemoryInstanceIndex implements InstanceIndex {
     if (this.row(pk, instanceRowKey(record))) return Promise.resolve('exists');
     const series = this.row(pk, seriesRowKey(record.seriesInstanceUid));
     const study = this.row(pk, StudyRowKey);
-    if (study?.['deleting'] || series?.['deleting']) {
-      return Promise.reject(
-        new StorageUnavailableError('The study or series is being deleted; store the instance again later.'),
-      );
-    }
+    if (isHidden(study, series)) return Promise.resolve('deleting');
     for (const pointer of pointerRows(record, study, series, new Date())) {
       this.pointers.set(`${pointer.partitionKey}\n${pointer.rowKey}`, pointer);
     }
     for (const entity of [
       instanceEntity(record),
       nextSeriesEntity(record, series),
-      nextStudyEntity(record, study, series === undefined),
+      nextStudyEntity(record, study, isNewSeries(series)),
     ]) {
-      this.rows.set(`${pk}\n${entity.rowKey}`, { ...entity, etag: String(Date.now()) });
+      this.set(pk, entity);
     }
     return Promise.resolve('added');
   }
 
-  listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]> {
-    const { from, to } = instanceRowRange(seriesInstanceUid);
-    return Promise.resolve(this.range(studyInstanceUid, from, to).map(recordFromEntity));
+  markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<MarkOutcome> {
+    const study = this.row(studyInstanceUid, StudyRowKey);
+    const row = seriesInstanceUid ? this.row(studyInstanceUid, seriesRowKey(seriesInstanceUid)) : study;
+    if (!row || instanceCount(row) === 0) return Promise.resolve('missing');
+    if (isHidden(study, row)) return Promise.resolve('hidden');
+    this.set(studyInstanceUid, { ...row, partitionKey: studyInstanceUid, rowKey: row.rowKey ?? '', deleting: true });
+    return Promise.resolve('marked');
   }
 
-  markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<boolean> {
-    const rows = seriesInstanceUid
-      ? [this.row(studyInstanceUid, seriesRowKey(seriesInstanceUid))]
-      : [
-          this.row(studyInstanceUid, StudyRowKey),
-          ...this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to),
-        ];
-    const present = rows.filter((row) => row !== undefined);
-    for (const row of present) this.rows.set(`${studyInstanceUid}\n${row.rowKey ?? ''}`, { ...row, deleting: true });
-    return Promise.resolve(present.length > 0);
-  }
-
-  removeInstances(studyInstanceUid: string, instances: readonly InstanceKey[]): Promise<void> {
+  removeInstances(
+    studyInstanceUid: string,
+    instances: readonly VersionKey[],
+    options: { readonly hiddenOnly?: boolean } = {},
+  ): Promise<number> {
     const present = instances
       .map((key) => this.row(studyInstanceUid, instanceRowKey(key)))
-      .filter((row) => row !== undefined);
-    if (present.length === 0) return Promise.resolve();
+      .filter(
+        (row, i): row is StoredRow =>
+          row !== undefined && row['version'] === instances[i]?.version && (!options.hiddenOnly || this.hides(row)),
+      );
+    if (present.length === 0) return Promise.resolve(0);
     const plan = planRemoval(
       this.row(studyInstanceUid, StudyRowKey),
       this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to),
       present,
     );
     for (const row of plan.remove) this.rows.delete(`${studyInstanceUid}\n${row.rowKey ?? ''}`);
-    for (const { row } of plan.replace)
-      this.rows.set(`${studyInstanceUid}\n${row.rowKey}`, { ...row, etag: String(Date.now()) });
+    for (const { row } of plan.replace) this.set(studyInstanceUid, row);
     for (const rowKey of plan.empty) this.rows.delete(`${studyInstanceUid}\n${rowKey}`);
+    return Promise.resolve(present.length);
+  }
+
+  dropEmpty(studyInstanceUid: string, seriesInstanceUid?: string): Promise<void> {
+    const rows = seriesInstanceUid
+      ? [this.row(studyInstanceUid, seriesRowKey(seriesInstanceUid))]
+      : this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to);
+    for (const row of [...rows, this.row(studyInstanceUid, StudyRowKey)]) {
+      if (row && instanceCount(row) === 0) this.rows.delete(`${studyInstanceUid}\n${row.rowKey ?? ''}`);
+    }
     return Promise.resolve();
+  }
+
+  private set(partitionKey: string, entity: TableEntity): void {
+    this.rows.set(`${partitionKey}\n${entity.rowKey}`, { ...entity, etag: String(Date.now()) });
   }
 
   private row(partitionKey: string, rowKey: string): StoredRow | undefined {
@@ -276,13 +308,14 @@ function pointerMatches(row: PointerRow, path: AccessPath): boolean {
 export class MemoryPendingBlobs implements PendingBlobs {
   readonly notes = new Map<string, PendingBlob>();
 
+  /** Keyed as in the Table adapter: a version's delete note apart from its store note. */
   add(pending: PendingBlob): Promise<void> {
-    this.notes.set(pending.version, pending);
+    this.notes.set(`${pending.kind ?? 'store'}|${pending.version}`, pending);
     return Promise.resolve();
   }
 
   remove(pending: PendingBlob): Promise<void> {
-    this.notes.delete(pending.version);
+    this.notes.delete(`${pending.kind ?? 'store'}|${pending.version}`);
     return Promise.resolve();
   }
 

@@ -125,7 +125,23 @@ export type AccessPath =
   | { readonly kind: 'sop'; readonly sopInstanceUid: string }
   | { readonly kind: 'modality'; readonly value: string };
 
+/**
+ * What a delete's mark did: 'marked' hid the study or series (this caller's delete takes effect
+ * now), 'hidden' found it already hidden by another delete's mark, 'missing' found nothing stored.
+ */
+export type MarkOutcome = 'marked' | 'hidden' | 'missing';
+
+/** An instance row as one stored version: removals only remove that version. */
+export type VersionKey = InstanceKey & { readonly version: string };
+
+/**
+ * Visibility, the same for every reader (docs/storage.md "What a concurrent reader sees"): an
+ * instance is visible when its row exists and neither its study row nor its series row carries a
+ * deletion mark; a study or series when its row exists, has instances and neither it nor (for a
+ * series) its study row is marked.
+ */
 export interface InstanceIndex {
+  /** A visible instance (three point reads in parallel: instance, series and study rows). */
   getInstance(key: InstanceKey): Promise<InstanceRecord | undefined>;
   /**
    * Adds an instance and updates its study and series rows in one atomic step.
@@ -135,7 +151,7 @@ export interface InstanceIndex {
   addInstance(record: InstanceRecord): Promise<AddInstanceOutcome>;
   getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined>;
   getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined>;
-  /** True when the index row of this instance refers to exactly this stored version. */
+  /** True when the index row of this instance refers to exactly this stored version, marked or not. */
   isReferenced(key: InstanceKey, version: string): Promise<boolean>;
   /**
    * Pointers along one access path. They may be stale (an attribute changed since) or early (a
@@ -143,22 +159,35 @@ export interface InstanceIndex {
    * yields newest studies first; the others in key order.
    */
   follow(path: AccessPath): AsyncIterable<SearchPointer>;
-  /** The series rows of a study. */
+  /** The visible series of a study. */
   listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]>;
-  /** Instance rows of a study, or of one series of it (never of a study or series being deleted). */
+  /** Visible instances of a study, or of one series of it. */
   listInstances(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]>;
   /**
-   * Marks a study (and all its series) or one series as being deleted: from now on readers do
-   * not see it, and stores into it are refused until it is gone. False when it does not exist.
+   * Marks a study or one series as being deleted, conditionally on the row's ETag, so exactly one
+   * of several concurrent deletes gets 'marked'. From then on readers do not see it and no store
+   * into it commits (addInstance answers 'deleting') until the delete has dropped its rows.
    */
-  markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<boolean>;
-  /** Instance rows to delete, including those under a deletion mark. */
+  markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<MarkOutcome>;
+  /** Instance rows of a study (or series) that a deletion mark hides: what a delete still has to remove. */
   listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]>;
   /**
-   * Removes instance rows of one study (at most REMOVE_BATCH) and updates or removes their series
-   * and study rows in one atomic step. Rows already gone are skipped.
+   * Removes instance rows of one study (at most REMOVE_BATCH), each only while it still holds the
+   * given version, and with `hiddenOnly` only while a deletion mark hides it; updates the series
+   * and study rows in the same atomic step (retried on ETag conflicts). Rows already gone are
+   * skipped. Returns how many rows this call removed.
    */
-  removeInstances(studyInstanceUid: string, instances: readonly InstanceKey[]): Promise<void>;
+  removeInstances(
+    studyInstanceUid: string,
+    instances: readonly VersionKey[],
+    options?: { readonly hiddenOnly?: boolean },
+  ): Promise<number>;
+  /**
+   * The last step of a study or series delete: drops its rows left with no instance (series rows
+   * first, the study row last, each conditionally on its ETag), so the mark goes with them and the
+   * UIDs can be stored again. Rows a later store has filled again stay.
+   */
+  dropEmpty(studyInstanceUid: string, seriesInstanceUid?: string): Promise<void>;
 }
 
 /** Instance rows removed per transaction: with their series and study rows, within 100 operations. */
@@ -205,6 +234,11 @@ export interface ChangeEntry extends ChangeInput {
  * paging forward by sequence never misses one that commits later.
  */
 export interface ChangeFeedStore {
+  /**
+   * Appends the changes in order. A change already logged (the same action on the same version,
+   * by this or a concurrent append) is dropped, so appends are idempotent; resolves to the entries
+   * of this call's changes.
+   */
   append(changes: readonly ChangeInput[]): Promise<ChangeEntry[]>;
   /** Whether the log has an entry for this action on this version (for completing interrupted work). */
   has(action: ChangeAction, version: string): Promise<boolean>;

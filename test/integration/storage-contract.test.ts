@@ -69,16 +69,74 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     const study = testUid();
     const [kept, doomed] = [testUid(), testUid()];
     const keptInstance = record(newInstanceUids(study, kept));
+    const doomedInstance = record(newInstanceUids(study, doomed));
     await storage.index.addInstance(keptInstance);
-    await storage.index.addInstance(record(newInstanceUids(study, doomed)));
+    await storage.index.addInstance(doomedInstance);
     await storage.index.addInstance(record(newInstanceUids(study, doomed)));
     expect(await storage.index.listInstances(study)).toHaveLength(3);
-    expect(await storage.index.markDeleting(study, doomed)).toBe(true);
+    expect(await storage.index.listForDeletion(study)).toEqual([]);
+    expect(await storage.index.markDeleting(study, doomed)).toBe('marked');
+    expect(await storage.index.markDeleting(study, doomed)).toBe('hidden');
     const listed = await storage.index.listInstances(study);
     expect(listed.map((instance) => instance.sopInstanceUid)).toEqual([keptInstance.sopInstanceUid]);
     expect(await storage.index.listInstances(study, doomed)).toEqual([]);
     expect(await storage.index.listInstances(study, kept)).toHaveLength(1);
+    expect(await storage.index.getSeries(study, doomed)).toBeUndefined();
+    expect(await storage.index.listSeries(study)).toHaveLength(1);
+    expect(await storage.index.getInstance(doomedInstance)).toBeUndefined();
+    expect(await storage.index.isReferenced(doomedInstance, doomedInstance.version)).toBe(true);
     expect(await storage.index.listForDeletion(study, doomed)).toHaveLength(2);
+    expect(await storage.index.listForDeletion(study)).toHaveLength(2);
+    expect(await storage.index.addInstance(record(newInstanceUids(study, doomed)))).toBe('deleting');
+  });
+
+  it('hides every instance of a marked study from every reader, and refuses stores into it', async () => {
+    const storage = await open();
+    const study = testUid();
+    const [a, b] = [testUid(), testUid()];
+    const first = record(newInstanceUids(study, a));
+    await storage.index.addInstance(first);
+    await storage.index.addInstance(record(newInstanceUids(study, b), 'MR'));
+    expect(await storage.index.markDeleting(testUid())).toBe('missing');
+    expect(await storage.index.markDeleting(study, testUid())).toBe('missing');
+    expect(await storage.index.markDeleting(study)).toBe('marked');
+    expect(await storage.index.markDeleting(study)).toBe('hidden');
+    expect(await storage.index.markDeleting(study, a)).toBe('hidden');
+    expect(await storage.index.getStudy(study)).toBeUndefined();
+    expect(await storage.index.listSeries(study)).toEqual([]);
+    expect(await storage.index.getSeries(study, a)).toBeUndefined();
+    expect(await storage.index.listInstances(study)).toEqual([]);
+    expect(await storage.index.listInstances(study, a)).toEqual([]);
+    expect(await storage.index.getInstance(first)).toBeUndefined();
+    for (const series of [a, b, testUid()]) {
+      expect(await storage.index.addInstance(record(newInstanceUids(study, series)))).toBe('deleting');
+    }
+    const doomed = await storage.index.listForDeletion(study);
+    expect(doomed).toHaveLength(2);
+    // A removal of a version no longer stored removes nothing; the right versions go, once.
+    expect(await storage.index.removeInstances(study, [{ ...first, version: newVersion() }])).toBe(0);
+    expect(await storage.index.removeInstances(study, doomed, { hiddenOnly: true })).toBe(2);
+    expect(await storage.index.removeInstances(study, doomed, { hiddenOnly: true })).toBe(0);
+    await storage.index.dropEmpty(study);
+    // The mark went with the rows: the study can be stored again, from scratch.
+    expect(await storage.index.addInstance(record(newInstanceUids(study, a)))).toBe('added');
+    expect(await storage.index.getStudy(study)).toMatchObject({ numberOfSeries: 1, numberOfInstances: 1 });
+  });
+
+  it('removes only hidden rows when asked to, and counts a series left at zero as new when it is reused', async () => {
+    const storage = await open();
+    const study = testUid();
+    const [a, b] = [testUid(), testUid()];
+    const visible = record(newInstanceUids(study, a));
+    const other = record(newInstanceUids(study, b));
+    await storage.index.addInstance(visible);
+    await storage.index.addInstance(other);
+    expect(await storage.index.removeInstances(study, [visible], { hiddenOnly: true })).toBe(0);
+    expect(await storage.index.getInstance(visible)).toBeDefined();
+    expect(await storage.index.removeInstances(study, [visible])).toBe(1);
+    expect(await storage.index.getStudy(study)).toMatchObject({ numberOfSeries: 1, numberOfInstances: 1 });
+    expect(await storage.index.addInstance(record(newInstanceUids(study, a)))).toBe('added');
+    expect(await storage.index.getStudy(study)).toMatchObject({ numberOfSeries: 2, numberOfInstances: 2 });
   });
 
   it('follows the recency path newest first across pages, whatever the page hint', async () => {
