@@ -1,5 +1,5 @@
 import type { ChangeEntry, InstanceRecord, Storage } from '../storage/ports.js';
-import { readSidecarBytes } from './retrieve.js';
+import { readStoredSidecar } from './retrieve.js';
 
 export type ChangeState = 'current' | 'replaced' | 'deleted';
 
@@ -32,11 +32,12 @@ export async function describeChanges(
       key,
       (async () => {
         const record = await storage.index.getInstance(entry.key);
-        const metadata =
-          record && includeMetadata
-            ? metadataText(await readSidecarBytes(storage, record), instanceUrl(record))
-            : undefined;
-        return { record, metadata };
+        if (!record || !includeMetadata) return { record, metadata: undefined };
+        // Deleted between the two reads: the delete won, so the entry reads as deleted.
+        const raw = await readStoredSidecar(storage, record);
+        return raw
+          ? { record, metadata: metadataText(raw, instanceUrl(record)) }
+          : { record: undefined, metadata: undefined };
       })(),
     );
   }

@@ -27,9 +27,22 @@ export async function findInstances(storage: Storage, target: RetrieveTarget): P
   return instances.sort((a, b) => (a.storedAt < b.storedAt ? -1 : a.storedAt > b.storedAt ? 1 : 0));
 }
 
-export async function readSidecarBytes(storage: Storage, instance: InstanceRecord): Promise<Uint8Array> {
+/**
+ * An instance's sidecar, or undefined when the instance was deleted after it was listed: a delete
+ * removes the index row before the blobs, so a missing sidecar whose version the index no longer
+ * shows is a delete that won the race, not damage (which stays an internal error).
+ */
+export async function readStoredSidecar(storage: Storage, instance: InstanceRecord): Promise<Uint8Array | undefined> {
   const raw = await storage.blobs.readSmall(sidecarBlobName(instance.blobName));
-  if (!raw) throw new Error(`the sidecar of ${instance.blobName} is missing`);
+  if (raw) return raw;
+  if ((await storage.index.getInstance(instance))?.version !== instance.version) return undefined;
+  throw new Error(`the sidecar of ${instance.blobName} is missing`);
+}
+
+/** An instance's sidecar; 404 when a concurrent delete removed the instance since it was listed. */
+export async function readSidecarBytes(storage: Storage, instance: InstanceRecord): Promise<Uint8Array> {
+  const raw = await readStoredSidecar(storage, instance);
+  if (!raw) throw new DicomwebError('NotFound', 'The instance was deleted while it was being read.');
   return raw;
 }
 

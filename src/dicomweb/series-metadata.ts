@@ -1,7 +1,7 @@
 import { seriesMetadataLogName } from '../storage/keys.js';
 import { APPEND_BLOCK_LIMIT, type InstanceKey, type InstanceRecord, type Storage } from '../storage/ports.js';
 import { metadataText, withInstanceUrl } from './instance-sidecar.js';
-import { readSidecarBytes } from './retrieve.js';
+import { readStoredSidecar } from './retrieve.js';
 
 /**
  * Study and series metadata without one blob read per instance (docs/storage.md "Series
@@ -83,13 +83,16 @@ function parseLog(bytes: Uint8Array): Map<string, string> {
   return byVersion;
 }
 
-/** Metadata JSON texts of `instances`, in their order, with bulk data URIs resolved by `instanceUrl`. */
+/**
+ * Metadata JSON texts of `instances`, in their order, with bulk data URIs resolved by
+ * `instanceUrl`; undefined for an instance a concurrent delete removed since it was listed.
+ */
 export async function metadataOf(
   storage: Storage,
   instances: readonly InstanceRecord[],
   instanceUrl: (instance: InstanceRecord) => string,
-): Promise<string[]> {
-  const texts = new Array<string>(instances.length);
+): Promise<(string | undefined)[]> {
+  const texts = new Array<string | undefined>(instances.length);
   const missing: number[] = [];
   if (instances.length === 1) {
     missing.push(0);
@@ -114,7 +117,8 @@ export async function metadataOf(
     await Promise.all(
       slice.map(async (n) => {
         const instance = instances[n] as InstanceRecord;
-        texts[n] = metadataText(await readSidecarBytes(storage, instance), instanceUrl(instance));
+        const raw = await readStoredSidecar(storage, instance);
+        texts[n] = raw && metadataText(raw, instanceUrl(instance));
       }),
     );
   }

@@ -99,8 +99,16 @@ export const handleMetadata: Handler = async (request, context) => {
   const urls = resourceUrls(versionBaseUrl(new URL(request.url), context.apiVersion, context.config.publicBaseUrl));
   // All metadata is read before the first byte goes out, so a failure is still a clean error status.
   const texts = await metadataOf(context.storage, instances, (instance) => urls.instance(instance));
-  return new Response(`[${texts.join(',')}]`, {
+  // Instances a concurrent delete removed meanwhile are left out, as a read after it would.
+  const kept = instances.filter((_, i) => texts[i] !== undefined);
+  if (kept.length === 0) throw new DicomwebError('NotFound', 'It was deleted while it was being read.');
+  const body = texts.filter((text) => text !== undefined).join(',');
+  return new Response(`[${body}]`, {
     status: 200,
-    headers: { 'content-type': 'application/dicom+json', etag, 'cache-control': 'private, no-cache' },
+    headers: {
+      'content-type': 'application/dicom+json',
+      etag: kept.length === instances.length ? etag : metadataEtag(kept),
+      'cache-control': 'private, no-cache',
+    },
   });
 };

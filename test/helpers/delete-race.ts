@@ -30,6 +30,7 @@ export interface RaceSummary {
 
 const STOW_STATUSES = [200, 202, 409];
 const DELETE_STATUSES = [204, 404];
+const READ_STATUSES = [200, 204, 404];
 
 async function stow(send: Send, what: string, instances: readonly Uids[]): Promise<Answer> {
   const response = await send('/studies', {
@@ -52,6 +53,13 @@ async function del(send: Send, what: string, path: string): Promise<Answer> {
 }
 
 const get = (send: Send, path: string, accept = 'application/dicom+json') => send(path, { headers: { accept } });
+
+/** A reader racing the writers: it may see before or after, but never fail. */
+async function read(send: Send, what: string, path: string): Promise<Answer> {
+  const response = await get(send, path, what.includes('change feed') ? 'application/json' : 'application/dicom+json');
+  return { what, status: response.status, body: await response.text() };
+}
+
 const sopOf = (item: DicomJson) => String(item['00080018']?.Value?.[0]);
 
 async function jsonList(response: Response): Promise<DicomJson[]> {
@@ -112,9 +120,10 @@ async function readFeed(send: Send, offset: number, last: Map<string, string>): 
 }
 
 /**
- * Each round: a study of two series (A, B) is stored, then seven clients start within
+ * Each round: a study of two series (A, B) is stored, then eleven clients start within
  * `jitterMs`: STOWs into A, into a new series C, into B and a new series D; DELETEs of the study,
- * of series B, of one instance of A, and of the study again. Once all have answered, every view
+ * of series B, of one instance of A, and of the study again; and readers of study and series
+ * metadata, the study's instances and the change feed with metadata. Once all have answered, every view
  * must list the same instances; the study must then be deletable and storable again.
  */
 export async function raceRounds(send: Send, rounds: number, jitterMs: (round: number) => number) {
@@ -145,6 +154,10 @@ export async function raceRounds(send: Send, rounds: number, jitterMs: (round: n
       () => del(send, 'DELETE series', `/studies/${study}/series/${seriesB}`),
       () => del(send, 'DELETE instance', `/studies/${study}/series/${seriesA}/instances/${a1.sopInstanceUid}`),
       () => del(send, 'second DELETE study', `/studies/${study}`),
+      () => read(send, 'GET study metadata', `/studies/${study}/metadata`),
+      () => read(send, 'GET series metadata', `/studies/${study}/series/${seriesA}/metadata`),
+      () => read(send, 'GET instances', `/studies/${study}/instances`),
+      () => read(send, 'GET change feed', `/changefeed?offset=${Math.max(0, offset - 20)}&includemetadata=true`),
     ];
     const spread = jitterMs(round);
     const answers = await Promise.all(
@@ -154,12 +167,19 @@ export async function raceRounds(send: Send, rounds: number, jitterMs: (round: n
       }),
     );
     for (const answer of answers) {
-      const allowed = answer.what.startsWith('STOW') ? STOW_STATUSES : DELETE_STATUSES;
+      const allowed = answer.what.startsWith('STOW')
+        ? STOW_STATUSES
+        : answer.what.startsWith('GET')
+          ? READ_STATUSES
+          : DELETE_STATUSES;
       if (!allowed.includes(answer.status)) unexpected.push(answer);
       const key = `${answer.what} ${answer.status}`;
       outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     }
-    const label = `round ${round}: ${answers.map((answer) => `${answer.what} ${answer.status}`).join(', ')}`;
+    const label = `round ${round}: ${answers
+      .filter((answer) => !answer.what.startsWith('GET'))
+      .map((answer) => `${answer.what} ${answer.status}`)
+      .join(', ')}`;
     // The study is visible until the first study DELETE marks it, so that one answers 204.
     expect
       .soft(answers.filter((answer) => answer.what.endsWith('DELETE study') && answer.status === 204).length, label)

@@ -10,7 +10,7 @@ const server = useTestServer();
 const ROUNDS = 16;
 
 describe('DELETE and STOW racing on one study', () => {
-  it(`answer no 5xx and leave every view in agreement, over ${ROUNDS} rounds of 7 concurrent clients`, async () => {
+  it(`answer no 5xx and leave every view in agreement, over ${ROUNDS} rounds of 11 concurrent clients`, async () => {
     // Tight rounds (all start within 5 ms) alternate with spread ones (within 40 ms).
     const { unexpected, outcomes } = await raceRounds(
       (path, init) => fetch(`${server().baseUrl}/v2${path}`, init),

@@ -37,6 +37,7 @@ describe('DELETE and STOW racing on one study (in-memory storage, interleaved)',
       storage,
       config: { publicBaseUrl: undefined, maxHeaderBytes: 1 << 20, emptySearchStatus: 200 },
       log: () => undefined,
+      audit: () => undefined,
     });
     const { unexpected, outcomes } = await raceRounds(
       (path, init) => app.handle(new Request(`http://localhost:7071/v2${path}`, init)),
