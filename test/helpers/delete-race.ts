@@ -167,6 +167,15 @@ export async function raceRounds(send: Send, rounds: number, jitterMs: (round: n
       }),
     );
     for (const answer of answers) {
+      // A STOW loses a race only to a delete: each failed instance says so, with 272.
+      if (answer.what.startsWith('STOW') && (answer.status === 202 || answer.status === 409)) {
+        const failed = ((JSON.parse(answer.body) as DicomJson)['00081198']?.Value ?? []) as DicomJson[];
+        for (const item of failed) {
+          expect.soft(item['00081197']?.Value, answer.body).toEqual([272]);
+          expect.soft(JSON.stringify(item['00741048']), answer.body).toContain('is being deleted');
+        }
+        expect.soft(failed.length, answer.body).toBeGreaterThan(0);
+      }
       const allowed = answer.what.startsWith('STOW')
         ? STOW_STATUSES
         : answer.what.startsWith('GET')
