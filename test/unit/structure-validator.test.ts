@@ -335,12 +335,21 @@ const CHUNKINGS: readonly Chunking[] = [
   { seed: 2, max: 1000 },
 ];
 
-/** The StructureError the validator throws for `file`, or undefined when it accepts it. */
+/** What push and end return for a file that is not deflated: undefined, for they are synchronous. */
+function sync(result: void | Promise<void>): void {
+  if (result !== undefined) throw new Error('The validator returned a promise for a file that is not deflated.');
+}
+
+/**
+ * The StructureError the validator throws for `file`, or undefined when it accepts it. For every
+ * transfer syntax but deflated the validator is synchronous: this asserts that push and end return
+ * undefined (and so fails for a deflated file; use validateAsync).
+ */
 function check(file: Uint8Array, chunking: Chunking = 'whole', options?: StructureValidatorOptions) {
   const validator = new DicomStructureValidator(options);
   try {
-    for (const piece of chunks(file, chunking)) validator.push(piece);
-    validator.end();
+    for (const piece of chunks(file, chunking)) sync(validator.push(piece));
+    sync(validator.end());
     return undefined;
   } catch (error) {
     if (error instanceof StructureError) return error;
@@ -348,13 +357,40 @@ function check(file: Uint8Array, chunking: Chunking = 'whole', options?: Structu
   }
 }
 
+/** As check, awaiting push and end, for deflated files (and any other). */
+async function validateAsync(
+  file: Uint8Array,
+  chunking: Chunking = 'whole',
+  options?: StructureValidatorOptions,
+): Promise<StructureError | undefined> {
+  const validator = new DicomStructureValidator(options);
+  try {
+    for (const piece of chunks(file, chunking)) await validator.push(piece);
+    await validator.end();
+    return undefined;
+  } catch (error) {
+    if (error instanceof StructureError) return error;
+    throw error;
+  }
+}
+
+const REJECT_CHUNKINGS = [1, 5, { seed: 3, max: 100 }] as const;
+
 /** Asserts `file` is rejected the same way however it is chunked, and returns the error. */
 function rejects(file: Uint8Array, options?: StructureValidatorOptions): StructureError {
   const error = check(file, 'whole', options);
   expect(error, 'the file should be rejected').toBeInstanceOf(StructureError);
   if (error === undefined) throw new Error('unreachable');
-  for (const chunking of [1, 5, { seed: 3, max: 100 }] as const) {
-    expect(check(file, chunking, options)?.message).toBe(error.message);
+  for (const chunking of REJECT_CHUNKINGS) expect(check(file, chunking, options)?.message).toBe(error.message);
+  return error;
+}
+
+async function rejectsAsync(file: Uint8Array, options?: StructureValidatorOptions): Promise<StructureError> {
+  const error = await validateAsync(file, 'whole', options);
+  expect(error, 'the file should be rejected').toBeInstanceOf(StructureError);
+  if (error === undefined) throw new Error('unreachable');
+  for (const chunking of REJECT_CHUNKINGS) {
+    expect((await validateAsync(file, chunking, options))?.message).toBe(error.message);
   }
   return error;
 }
@@ -366,11 +402,48 @@ function accepts(file: Uint8Array, chunkings: readonly Chunking[] = CHUNKINGS): 
   }
 }
 
+async function acceptsAsync(file: Uint8Array, chunkings: readonly Chunking[] = CHUNKINGS): Promise<void> {
+  for (const chunking of chunkings) {
+    const error = await validateAsync(file, chunking);
+    expect(error?.message, `chunking ${JSON.stringify(chunking)}`).toBeUndefined();
+  }
+}
+
+/** A file in `syntax`, checked synchronously unless it is deflated. */
+async function checkIn(syntax: string, file: Uint8Array, chunking: Chunking = 'whole') {
+  return syntax === DEFLATED ? validateAsync(file, chunking) : check(file, chunking);
+}
+
+async function acceptsIn(syntax: string, file: Uint8Array, chunkings: readonly Chunking[] = CHUNKINGS) {
+  if (syntax === DEFLATED) await acceptsAsync(file, chunkings);
+  else accepts(file, chunkings);
+}
+
 /** Whether the validator throws while the chunks are pushed (not only at the end). */
 function throwsDuringPush(file: Uint8Array): boolean {
   const validator = new DicomStructureValidator();
   try {
-    validator.push(file);
+    sync(validator.push(file));
+  } catch (error) {
+    if (error instanceof StructureError) return true;
+    throw error;
+  }
+  return false;
+}
+
+/**
+ * Whether a push rejects before end() is called, for a deflated file: the whole file is pushed, then
+ * empty chunks while the threadpool inflates it (zlib reports errors after the push that caused them
+ * has resolved, unless it was waiting for the inflater to drain).
+ */
+async function rejectsBeforeEnd(file: Uint8Array): Promise<boolean> {
+  const validator = new DicomStructureValidator();
+  try {
+    await validator.push(file);
+    for (let wait = 0; wait < 200; wait += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await validator.push(new Uint8Array(0));
+    }
   } catch (error) {
     if (error instanceof StructureError) return true;
     throw error;
@@ -399,12 +472,12 @@ function fixtureFiles(): { name: string; bytes: Buffer }[] {
 
 describe('DicomStructureValidator: valid files', () => {
   for (const syntax of SYNTAXES) {
-    it(`accepts a data set with every structure in ${NAMES[syntax] ?? syntax}, however it is chunked`, () => {
-      accepts(part10(richDataSet(syntax), syntax).bytes);
+    it(`accepts a data set with every structure in ${NAMES[syntax] ?? syntax}, however it is chunked`, async () => {
+      await acceptsIn(syntax, part10(richDataSet(syntax), syntax).bytes);
     });
   }
 
-  it('accepts the files the test builder writes, in every transfer syntax, as dicom-parser does', () => {
+  it('accepts the files the test builder writes, in every transfer syntax, as dicom-parser does', async () => {
     for (const transferSyntax of SYNTAXES) {
       const encapsulated = transferSyntax === JPEG_BASELINE || transferSyntax === RLE;
       const file = buildInstance({
@@ -413,7 +486,7 @@ describe('DicomStructureValidator: valid files', () => {
         ...(encapsulated ? { fragments: [Buffer.alloc(100, 1), Buffer.alloc(51, 2)] } : { pixelBytes: 5000 }),
       });
       expect(() => dicomParser.parseDicom(file)).not.toThrow();
-      accepts(file, ['whole', 1, 7, { seed: 4, max: 300 }]);
+      await acceptsIn(transferSyntax, file, ['whole', 1, 7, { seed: 4, max: 300 }]);
     }
   });
 
@@ -434,8 +507,8 @@ describe('DicomStructureValidator: valid files', () => {
       for (const to of [IMPLICIT_LE, EXPLICIT_BE, DEFLATED]) {
         const transcoded = await collect(transcode(once(file), EXPLICIT_LE, to));
         expect(() => dicomParser.parseDicom(transcoded), `${name} → ${to}`).not.toThrow();
-        expect(check(transcoded, 1)?.message, `${name} → ${to}`).toBeUndefined();
-        expect(check(transcoded, { seed: 6, max: 50 })?.message, `${name} → ${to}`).toBeUndefined();
+        expect((await checkIn(to, transcoded, 1))?.message, `${name} → ${to}`).toBeUndefined();
+        expect((await checkIn(to, transcoded, { seed: 6, max: 50 }))?.message, `${name} → ${to}`).toBeUndefined();
       }
     }
   });
@@ -445,17 +518,17 @@ describe('DicomStructureValidator: valid files', () => {
     accepts(file, [4 * 1024 * 1024, 1024 * 1024, 'whole']);
   });
 
-  it('accepts a File Meta group without a group length', () => {
+  it('accepts a File Meta group without a group length', async () => {
     accepts(part10(richDataSet(EXPLICIT_LE), EXPLICIT_LE, { groupLength: false }).bytes);
-    accepts(part10(richDataSet(DEFLATED), DEFLATED, { groupLength: false }).bytes);
+    await acceptsAsync(part10(richDataSet(DEFLATED), DEFLATED, { groupLength: false }).bytes);
   });
 
-  it('accepts a deflated data set padded to even length with one 00H byte', () => {
+  it('accepts a deflated data set padded to even length with one 00H byte', async () => {
     const padded = part10(richDataSet(DEFLATED), DEFLATED, { pad: true }).bytes;
     const plain = part10(richDataSet(DEFLATED), DEFLATED).bytes;
     expect(padded.length).toBeGreaterThanOrEqual(plain.length);
-    accepts(padded);
-    accepts(Buffer.concat([plain, Buffer.alloc(1)]));
+    await acceptsAsync(padded);
+    await acceptsAsync(Buffer.concat([plain, Buffer.alloc(1)]));
   });
 
   it('accepts 64 nested sequences by default, and takes a different bound', () => {
@@ -500,7 +573,7 @@ function deepSequence(depth: number, vr: 'SQ' | 'UN' = 'SQ'): Sequence {
 
 describe('DicomStructureValidator: truncation', () => {
   for (const syntax of SYNTAXES) {
-    it(`rejects every proper prefix of a ${NAMES[syntax] ?? syntax} file except top-level element boundaries`, () => {
+    it(`rejects every proper prefix of a ${NAMES[syntax] ?? syntax} file except top-level element boundaries`, async () => {
       // Without the one value longer than 64 KiB, so that there are only a few thousand prefixes.
       const nodes = richDataSet(syntax).filter((node) => !('tag' in node) || node.tag !== 0x0029100d);
       const file = part10(nodes, syntax);
@@ -508,13 +581,13 @@ describe('DicomStructureValidator: truncation', () => {
       if (syntax === DEFLATED) expect(valid.size).toBe(1);
       for (let length = 0; length <= file.bytes.length; length += 1) {
         const prefix = file.bytes.subarray(0, length);
-        const error = check(prefix);
+        const error = await checkIn(syntax, prefix);
         if (valid.has(length)) expect(error?.message, `prefix of ${length} bytes`).toBeUndefined();
         else expect(error, `prefix of ${length} bytes`).toBeInstanceOf(StructureError);
       }
       // Chunked prefixes reach the same verdicts (a sample: every 7th length, in 5-byte chunks).
       for (let length = 0; length <= file.bytes.length; length += 7) {
-        const error = check(file.bytes.subarray(0, length), 5);
+        const error = await checkIn(syntax, file.bytes.subarray(0, length), 5);
         expect(error === undefined, `prefix of ${length} bytes in 5-byte chunks`).toBe(valid.has(length));
       }
     });
@@ -569,24 +642,31 @@ describe('DicomStructureValidator: truncation', () => {
     );
   });
 
-  it('rejects a deflated file cut short, saying where the compressed stream stops', () => {
+  it('rejects a deflated file cut short, saying where the compressed stream stops', async () => {
     const { bytes: file, metaLength } = part10(richDataSet(DEFLATED), DEFLATED);
     const cut = file.subarray(0, file.length - 3);
-    const error = rejects(cut);
+    const error = await rejectsAsync(cut);
     expect(error.message).toBe(
       `The deflated data set ends early: the compressed stream is cut short at byte ${cut.length} of the file.`,
     );
-    expect(rejects(file.subarray(0, metaLength)).message).toMatch(/deflated data set ends early/);
+    expect(error.offset).toBe(cut.length);
+    expect(error.tag).toBeUndefined();
+    expect((await rejectsAsync(file.subarray(0, metaLength))).message).toBe(
+      `The deflated data set ends early: the compressed stream is cut short at byte ${metaLength} of the file.`,
+    );
   });
 
-  it('rejects a deflated file whose inflated data set is itself truncated', () => {
+  it('rejects a deflated file whose inflated data set is itself truncated', async () => {
     const meta = fileMeta(DEFLATED);
     const dataSet = encodeDataSet([PN, bytes(PIXEL_DATA, 'OW', 100)], layoutOf(EXPLICIT_LE)).bytes;
     const file = Buffer.concat([meta, deflateRawSync(dataSet.subarray(0, dataSet.length - 10))]);
     const at = sizeOf([PN]);
-    expect(rejects(file).message).toBe(
+    const error = await rejectsAsync(file);
+    expect(error.message).toBe(
       `The data set ends inside the value of (7FE0,0010) at byte ${at} of the inflated data set: 100 bytes declared, 90 present.`,
     );
+    expect(error.offset).toBe(at);
+    expect(error.tag).toBe('(7FE0,0010)');
   });
 });
 
@@ -804,16 +884,17 @@ describe('DicomStructureValidator: broken nesting', () => {
     );
   });
 
-  it('rejects 500 nested sequences as soon as the 65th opens, in every encoding', () => {
+  it('rejects 500 nested sequences as soon as the 65th opens, in every encoding', async () => {
     for (const syntax of [EXPLICIT_LE, IMPLICIT_LE, EXPLICIT_BE, DEFLATED]) {
       const { bytes: file, metaLength } = part10([PN, deepSequence(500)], syntax);
-      const error = rejects(file);
+      const error = syntax === DEFLATED ? await rejectsAsync(file) : rejects(file);
       // Each level is a sequence header and an undefined-length item header (8 bytes in implicit VR).
       const level = (syntax === IMPLICIT_LE ? 8 : 12) + 8;
       const at = (syntax === DEFLATED ? 0 : metaLength) + sizeOf([PN], syntax) + 64 * level;
       const where = syntax === DEFLATED ? `byte ${at} of the inflated data set` : `byte ${at}`;
       expect(error.message).toBe(`Sequence (0040,A730) at ${where} is nested more than 64 sequences deep.`);
-      expect(throwsDuringPush(file)).toBe(true);
+      expect(error.offset).toBe(at);
+      expect(syntax === DEFLATED ? await rejectsBeforeEnd(file) : throwsDuringPush(file)).toBe(true);
     }
     // UN sequences of undefined length nest too (their insides are implicit VR).
     expect(rejects(part10([deepSequence(500, 'UN')]).bytes).message).toMatch(/nested more than 64 sequences deep/);
@@ -954,28 +1035,41 @@ describe('DicomStructureValidator: File Meta group and transfer syntax', () => {
     );
   });
 
-  it('ends a deflated file’s File Meta group where its group length says', () => {
+  it('ends a deflated file’s File Meta group where its group length says', async () => {
     const { bytes: file } = part10([PN], DEFLATED);
     const wrong = Buffer.from(file);
     wrong.writeUInt32LE(wrong.readUInt32LE(140) - 2, 140);
-    expect(rejects(wrong).message).toMatch(/runs past the end of the group that \(0002,0000\) declares/);
+    expect((await rejectsAsync(wrong)).message).toMatch(/runs past the end of the group that \(0002,0000\) declares/);
   });
 
-  it('rejects deflated data that is corrupt or followed by other bytes', () => {
+  it('rejects deflated data that is corrupt or followed by other bytes', async () => {
     const { bytes: file, metaLength } = part10([PN, LO], DEFLATED);
     const corrupt = Buffer.from(file);
     corrupt[metaLength] = 0x07; // final block of the reserved type 3
-    expect(rejects(corrupt).message).toBe(
-      `The deflated data set is corrupt near byte ${metaLength + 1} of the file: a block has the invalid type 3.`,
+    const error = await rejectsAsync(corrupt);
+    expect(error.message).toBe(
+      `The deflated data set is corrupt near byte ${metaLength} of the file: invalid block type.`,
     );
-    expect(rejects(Buffer.concat([file, Buffer.from([0, 0])])).message).toMatch(/has bytes after its end/);
-    expect(rejects(Buffer.concat([file, Buffer.from([1])])).message).toMatch(/has bytes after its end/);
-    expect(rejects(Buffer.concat([file, file])).message).toMatch(/has bytes after its end/);
+    expect(error.offset).toBe(metaLength);
+    const end = file.length;
+    const junk = await rejectsAsync(Buffer.concat([file, Buffer.from([0, 0])]));
+    expect(junk.message).toBe(
+      `The deflated data set has bytes after its end: the deflate stream ends at byte ${end} of the file ` +
+        'and 2 bytes follow, where only a single 00H pad byte may.',
+    );
+    expect(junk.offset).toBe(end);
+    expect((await rejectsAsync(Buffer.concat([file, Buffer.from([1])]))).message).toBe(
+      `The deflated data set has bytes after its end: the deflate stream ends at byte ${end} of the file ` +
+        'and a byte of 01H follows, where only a single 00H pad byte may.',
+    );
+    expect((await rejectsAsync(Buffer.concat([file, file]))).message).toMatch(/has bytes after its end/);
+    // Found as soon as the inflater reaches the end of the stream, before end().
+    expect(await rejectsBeforeEnd(Buffer.concat([file, Buffer.alloc(50, 1)]))).toBe(true);
   });
 });
 
 describe('DicomStructureValidator: deflated data sets', () => {
-  /** A data set with 300 KB of noisy pixel data: long enough to slide the 32 KiB window many times. */
+  /** A data set with 300 KB of noisy pixel data: many of the inflater's 16 KiB output pieces. */
   function noisyDataSet(): Buffer {
     const pixels = Buffer.alloc(300_000);
     let state = 11;
@@ -986,23 +1080,34 @@ describe('DicomStructureValidator: deflated data sets', () => {
     return encodeDataSet([PN, LO, { tag: PIXEL_DATA, vr: 'OB', value: pixels }], layoutOf(EXPLICIT_LE)).bytes;
   }
 
-  it('inflates stored, fixed-code and dynamic-code blocks however the chunks fall', () => {
+  it('walks a large deflated data set across the inflated pieces however the chunks fall', async () => {
     const dataSet = noisyDataSet();
-    const { Z_DEFAULT_STRATEGY, Z_FIXED, Z_HUFFMAN_ONLY, Z_RLE } = zlibConstants;
-    for (const [level, strategy] of [
-      [0, Z_DEFAULT_STRATEGY],
-      [1, Z_DEFAULT_STRATEGY],
-      [9, Z_DEFAULT_STRATEGY],
-      [6, Z_FIXED],
-      [6, Z_HUFFMAN_ONLY],
-      [6, Z_RLE],
-    ] as const) {
-      const file = Buffer.concat([fileMeta(DEFLATED), deflateRawSync(dataSet, { level, strategy })]);
-      accepts(file, ['whole', 1, 3, 4096, { seed: level + strategy, max: 20_000 }]);
-    }
+    await acceptsAsync(Buffer.concat([fileMeta(DEFLATED), deflateRawSync(dataSet, { level: 9 })]), [
+      'whole',
+      13,
+      4096,
+      { seed: 1, max: 20_000 },
+    ]);
+    await acceptsAsync(Buffer.concat([fileMeta(DEFLATED), deflateRawSync(dataSet, { level: 0 })]), [
+      'whole',
+      4096,
+      { seed: 2, max: 20_000 },
+    ]);
   });
 
-  it('throws only StructureError for damaged deflated data', () => {
+  it('says where the inflated data set breaks, many inflated pieces in', async () => {
+    const before = encodeDataSet([PN, bytes(PIXEL_DATA, 'OB', 300_000, 0)], layoutOf(EXPLICIT_LE)).bytes;
+    const broken = Buffer.concat([before, marker(ITEM_DELIMITER, 0, IMPLICIT), encodeNode(LO, layoutOf(EXPLICIT_LE))]);
+    const error = await rejectsAsync(Buffer.concat([fileMeta(DEFLATED), deflateRawSync(broken)]));
+    expect(error.message).toBe(
+      `Unexpected item delimiter (FFFE,E00D) at byte ${before.length} of the inflated data set in the data set, ` +
+        'where it closes nothing.',
+    );
+    expect(error.offset).toBe(before.length);
+    expect(error.tag).toBe('(FFFE,E00D)');
+  });
+
+  it('throws only StructureError for damaged deflated data', async () => {
     const file = part10(richDataSet(DEFLATED), DEFLATED).bytes;
     const metaLength = fileMeta(DEFLATED).length;
     let state = 5;
@@ -1012,10 +1117,58 @@ describe('DicomStructureValidator: deflated data sets', () => {
       state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
       const at = metaLength + (state % (file.length - metaLength));
       damaged[at] = (damaged[at] ?? 0) ^ (1 << (state >>> 29));
-      // check() rethrows anything but a StructureError.
-      if (check(damaged, { seed: trial, max: 50 }) !== undefined) rejected += 1;
+      // validateAsync rethrows anything but a StructureError.
+      if ((await validateAsync(damaged, { seed: trial, max: 50 })) !== undefined) rejected += 1;
     }
     expect(rejected).toBeGreaterThan(150);
+  });
+
+  it('rejects the push that waits for the inflater to drain as soon as the inflated data set breaks', async () => {
+    // Incompressible bytes after the break, so that the compressed file fills the inflater's queue.
+    const noise = Buffer.alloc(200_000);
+    let state = 7;
+    for (let i = 0; i < noise.length; i += 1) {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      noise[i] = state >>> 24;
+    }
+    const { bytes: file } = part10([PN, deepSequence(500), { tag: 0x00291001, vr: 'OB', value: noise }], DEFLATED);
+    expect(file.length).toBeGreaterThan(150_000);
+    const validator = new DicomStructureValidator();
+    await expect(validator.push(file)).rejects.toThrow(/nested more than 64 sequences deep/);
+  });
+
+  it('inflates a decompression bomb in the threadpool, without blocking the event loop', async () => {
+    // 1 MiB of deflated zeros that inflate to 1 GiB: the value of one OB element of that length, so valid.
+    const size = 1 << 30;
+    const layout = layoutOf(EXPLICIT_LE);
+    const head = Buffer.concat([encodeNode(PN, layout), header(PIXEL_DATA, 'OB', size, layout)]);
+    // Each piece ends on a full flush: byte-aligned, not final, and referring to nothing before it,
+    // so the pieces string together into one deflate stream.
+    const flush = { finishFlush: zlibConstants.Z_FULL_FLUSH };
+    const mebibyte = deflateRawSync(Buffer.alloc(1 << 20), { level: 9, ...flush });
+    const compressed = Buffer.concat([
+      deflateRawSync(head, flush),
+      ...new Array<Buffer>(size / (1 << 20)).fill(mebibyte),
+      deflateRawSync(Buffer.alloc(0)),
+    ]);
+    expect(compressed.length).toBeLessThan(1.1 * (1 << 20));
+    const file = Buffer.concat([fileMeta(DEFLATED), compressed]);
+    let ticks = 0;
+    const timer = setInterval(() => {
+      ticks += 1;
+    }, 10);
+    const started = performance.now();
+    let error: StructureError | undefined;
+    try {
+      error = await validateAsync(file, 256 * 1024);
+    } finally {
+      clearInterval(timer);
+    }
+    const elapsed = performance.now() - started;
+    expect(error?.message).toBeUndefined();
+    expect(elapsed).toBeLessThan(30_000);
+    // A free event loop ticks every 10 ms; the synchronous inflater let it tick not once.
+    expect(ticks).toBeGreaterThan(Math.max(10, elapsed / 40));
   });
 });
 
@@ -1025,34 +1178,81 @@ describe('DicomStructureValidator: use', () => {
     const validator = new DicomStructureValidator();
     let first: unknown;
     try {
-      validator.push(file);
+      sync(validator.push(file));
     } catch (error) {
       first = error;
     }
     expect(first).toBeInstanceOf(StructureError);
     expect(() => {
-      validator.push(Buffer.alloc(4));
+      sync(validator.push(Buffer.alloc(4)));
     }).toThrow(first);
     expect(() => {
-      validator.end();
+      sync(validator.end());
     }).toThrow(first);
     const done = new DicomStructureValidator();
-    done.push(part10([PN]).bytes);
-    done.end();
-    done.end();
+    sync(done.push(part10([PN]).bytes));
+    sync(done.end());
+    sync(done.end());
     expect(() => {
-      done.push(Buffer.alloc(1));
+      sync(done.push(Buffer.alloc(1)));
     }).toThrow(/after end/);
   });
 
-  it('accepts empty chunks anywhere', () => {
+  it('keeps rejecting with the first error of a deflated file, and refuses chunks after end()', async () => {
+    const { bytes: file } = part10([PN, raw(marker(ITEM_DELIMITER, 0, IMPLICIT)), LO], DEFLATED);
+    const validator = new DicomStructureValidator();
+    let first: unknown;
+    try {
+      await validator.push(file);
+      // The error is found in the threadpool's time: an empty push reports it once it is known.
+      for (let wait = 0; wait < 200; wait += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await validator.push(new Uint8Array(0));
+      }
+    } catch (error) {
+      first = error;
+    }
+    expect(first).toBeInstanceOf(StructureError);
+    await expect(validator.push(Buffer.alloc(4))).rejects.toBe(first);
+    await expect(validator.end()).rejects.toBe(first);
+    await expect(validator.end()).rejects.toBe(first);
+    await expect(validator.push(Buffer.alloc(4))).rejects.toBe(first);
+    const done = new DicomStructureValidator();
+    await done.push(part10([PN], DEFLATED).bytes);
+    await done.end();
+    await done.end();
+    expect(() => {
+      void done.push(Buffer.alloc(1));
+    }).toThrow(/after end/);
+  });
+
+  it('is synchronous for every transfer syntax but deflated, which turns asynchronous after the File Meta group', async () => {
+    for (const syntax of SYNTAXES) {
+      const { bytes: file, metaLength } = part10([PN, LO], syntax);
+      const validator = new DicomStructureValidator();
+      expect(validator.push(file.subarray(0, metaLength - 1)), NAMES[syntax]).toBeUndefined();
+      const pushed = validator.push(file.subarray(metaLength - 1));
+      if (syntax !== DEFLATED) {
+        expect(pushed, NAMES[syntax]).toBeUndefined();
+        expect(validator.end(), NAMES[syntax]).toBeUndefined();
+        continue;
+      }
+      expect(pushed).toBeInstanceOf(Promise);
+      await pushed;
+      const ended = validator.end();
+      expect(ended).toBeInstanceOf(Promise);
+      await ended;
+    }
+  });
+
+  it('accepts empty chunks anywhere', async () => {
     const file = part10(richDataSet(DEFLATED), DEFLATED).bytes;
     const validator = new DicomStructureValidator();
     for (const piece of chunks(file, { seed: 9, max: 40 })) {
-      validator.push(new Uint8Array(0));
-      validator.push(piece);
+      await validator.push(new Uint8Array(0));
+      await validator.push(piece);
     }
-    validator.push(new Uint8Array(0));
-    validator.end();
+    await validator.push(new Uint8Array(0));
+    await validator.end();
   });
 });
