@@ -60,7 +60,8 @@ function keyOf(key: VersionKey): InstanceKey {
  * A crash anywhere leaves notes from which sweepOrphans finishes the work. Every step is
  * idempotent, so concurrent deletes of the same instances each finish safely; the entries,
  * blobs and notes are handled for the whole batch (whoever removed the rows), and the number of
- * rows this call removed is returned.
+ * rows this call removed is returned. The listed versions were hidden (`hiddenOnly`) or visible
+ * when read, and a hidden row cannot become visible again: after removeInstances none is left.
  */
 async function deleteBatch(
   storage: Storage,
@@ -71,10 +72,10 @@ async function deleteBatch(
   const notes = instances.map(noteOf);
   await Promise.all(notes.map((note) => storage.pending.add(note)));
   const removed = await storage.index.removeInstances(studyInstanceUid, instances, { hiddenOnly });
-  if (hiddenOnly || removed > 0) {
-    await logDeletes(storage, instances);
-    await Promise.all(instances.map((instance) => deleteBlobs(storage, instance.blobName)));
-  }
+  // Every listed version is gone now, removed by this call or a concurrent one. The rest is done
+  // in full either way: a concurrent delete shares the notes, so none may go before its work.
+  await logDeletes(storage, instances);
+  await Promise.all(instances.map((instance) => deleteBlobs(storage, instance.blobName)));
   await Promise.all(notes.map((note) => storage.pending.remove(note)));
   return removed;
 }

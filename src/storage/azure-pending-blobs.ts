@@ -48,11 +48,21 @@ export class AzurePendingBlobs implements PendingBlobs {
 
   async remove(pending: PendingBlob): Promise<void> {
     const partitionKey = pendingPartitionKey(pending.createdAt, pending.version);
-    await guarded('removing a pending note', async () => {
+    const gone = !(await this.deleteRow(partitionKey, pendingRowKey(pending)));
+    // A delete note written before delete notes had their own key. Removing a store note of the
+    // same version with it is harmless: the delete has done all that note stood for.
+    if (gone && pending.kind === 'delete') await this.deleteRow(partitionKey, pending.version);
+  }
+
+  /** False when the row was not there. */
+  private async deleteRow(partitionKey: string, rowKey: string): Promise<boolean> {
+    return guarded('removing a pending note', async () => {
       try {
-        await this.table.deleteEntity(partitionKey, pendingRowKey(pending));
+        await this.table.deleteEntity(partitionKey, rowKey);
+        return true;
       } catch (error) {
         if (statusOf(error) !== 404) throw error;
+        return false;
       }
     });
   }

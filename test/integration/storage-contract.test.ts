@@ -216,4 +216,28 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     expect(found).not.toContain(notes[2]?.version);
     for (const note of notes) await storage.pending.remove(note);
   });
+
+  it("keeps a version's delete note apart from its store note, and writes it idempotently", async () => {
+    const storage = await open();
+    const uids = newInstanceUids();
+    const createdAt = new Date(Date.now() - 60 * 60 * 1000);
+    const version = newVersion(createdAt.getTime());
+    const store = { key: uids, version, blobName: instanceBlobName(uids, version), createdAt };
+    const del = { ...store, kind: 'delete' as const };
+    await storage.pending.add(store);
+    await storage.pending.add(del);
+    await storage.pending.add(del); // a concurrent delete of the same instance
+    const listed = async () => {
+      const kinds: string[] = [];
+      for await (const note of storage.pending.olderThan(new Date())) {
+        if (note.version === version) kinds.push(note.kind ?? 'store');
+      }
+      return kinds.sort();
+    };
+    expect(await listed()).toEqual(['delete', 'store']);
+    await storage.pending.remove(del);
+    expect(await listed()).toEqual(['store']);
+    await storage.pending.remove(store);
+    expect(await listed()).toEqual([]);
+  });
 });
