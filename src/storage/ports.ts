@@ -207,6 +207,10 @@ export interface PendingBlob {
 }
 
 export interface PendingBlobs {
+  /**
+   * Records a note. A version's delete note is kept apart from its store note, and adding it
+   * again (concurrent deletes of one instance) is not an error: they share it.
+   */
   add(pending: PendingBlob): Promise<void>;
   remove(pending: PendingBlob): Promise<void>;
   /** Notes written before `cutoff`, oldest first. */
