@@ -5,6 +5,7 @@ import { parserKey, Tag, type TagDef } from './tags.js';
 /** VRs whose text is encoded in the Specific Character Set; all others are plain ASCII. */
 const CHARSET_VRS = new Set(['PN', 'LO', 'SH', 'ST', 'LT', 'UT', 'UC']);
 const NUMERIC_VRS = new Set(['US', 'SS', 'UL', 'SL']);
+const BINARY_SIZES: Readonly<Record<string, number>> = { US: 2, SS: 2, UL: 4, SL: 4 };
 
 /**
  * Typed, decoded access to the attributes of a parsed header. Text is decoded from the
@@ -35,10 +36,15 @@ export class DicomAttributes {
     return text === undefined ? [] : text.split('\\').map((value) => value.trim());
   }
 
+  /** A binary number needs its bytes inside the parsed header (a cut file may end in the value). */
   number(tag: TagDef): number | undefined {
     const key = parserKey(tag);
     const element = this.dataSet.elements[key];
     if (!element || element.length === 0) return undefined;
+    const size = BINARY_SIZES[tag.vr];
+    if (size !== undefined && (element.length < size || element.dataOffset + size > this.dataSet.byteArray.length)) {
+      return undefined;
+    }
     switch (tag.vr) {
       case 'US':
         return this.dataSet.uint16(key);

@@ -275,13 +275,7 @@ async function stageOne(
   try {
     for await (const chunk of incoming.body) {
       if (rejection) continue; // drain the rest of a rejected part
-      if (
-        structure &&
-        !(await checked(() => {
-          structure.push(chunk);
-        }))
-      )
-        continue;
+      if (structure && !(await checked(() => structure.push(chunk)))) continue;
       if (upload) {
         await send(chunk);
         continue;
@@ -289,15 +283,13 @@ async function stageOne(
       header = readHeader(reader, chunk, (failure) => (rejection = failure));
       if (header) await admit(header);
     }
+    // The walk's verdict first: it says where a cut or broken file went wrong, and a header read
+    // from a broken file is never validated.
+    if (!rejection && structure) await checked(() => structure.end());
     if (!rejection && !header) {
       header = readHeader(reader, undefined, (failure) => (rejection = failure));
       if (header) await admit(header);
     }
-    // A part that is not even a readable header keeps the header reader's reason; otherwise the walk's.
-    if (!rejection && structure)
-      await checked(() => {
-        structure.end();
-      });
   } catch (error) {
     await upload?.abort();
     throw error;

@@ -703,7 +703,7 @@ describe('DicomStructureValidator: broken nesting', () => {
     const { bytes: file, metaLength } = part10([PN, sequence, LO]);
     const at = metaLength + sizeOf([PN]);
     expect(rejects(file).message).toBe(
-      `An item of (0008,1140) at byte ${at + 12} (${body.length} bytes) runs past the end of sequence (0008,1140) ` +
+      `An item (FFFE,E000) of (0008,1140) at byte ${at + 12} (${body.length} bytes) runs past the end of sequence (0008,1140) ` +
         `at byte ${at + 12 + 8 + body.length - 2}.`,
     );
   });
@@ -925,7 +925,7 @@ describe('DicomStructureValidator: encapsulated Pixel Data', () => {
       marker(SEQUENCE_DELIMITER, 0, IMPLICIT),
     );
     expect(rejects(part10([PN, undefinedFragment], JPEG_BASELINE).bytes).message).toBe(
-      `A fragment of (7FE0,0010) at byte ${at + 12} has undefined length; fragments must have a defined length.`,
+      `A fragment (FFFE,E000) of (7FE0,0010) at byte ${at + 12} has undefined length; fragments must have a defined length.`,
     );
     const truncated = raw(pixelHeader, marker(ITEM, 0, IMPLICIT), marker(ITEM, 100, IMPLICIT), Buffer.alloc(10));
     expect(rejects(part10([PN, truncated], JPEG_BASELINE).bytes).message).toBe(

@@ -58,11 +58,12 @@ export interface WalkerOptions {
  * and close an undefined-length item or sequence; defined-length ones end exactly at their length,
  * and nothing inside may cross that end. At least one element must be there.
  *
+ * In implicit VR a defined-length value is a sequence when it starts with an item tag (what
+ * dicom-parser and dcmtk decide too; the dictionary would miss private sequences).
+ *
  * Not checked, on purpose: tag order (PS3.5 7.1 asks for ascending tags, but real files break it
- * slightly and nothing structural depends on it), even value lengths, the reserved bytes of long
- * explicit VR headers, and the contents of defined-length sequences in implicit VR. Knowing that an
- * implicit VR element is a sequence would take the data dictionary (and private tags defeat it), so
- * such a value is skipped as opaque bytes, which must still all be there.
+ * slightly and nothing structural depends on it), even value lengths and the reserved bytes of
+ * long explicit VR headers.
  */
 export class DataSetWalker {
   private position: number;
@@ -126,9 +127,16 @@ export class DataSetWalker {
       if (size === 0) {
         this.carried = before + taken;
         at += taken;
-      } else {
+      } else if (size >= before) {
         this.carried = 0;
         at += size - before;
+      } else {
+        // The header needed a look past its end (an implicit VR sequence check) and used fewer
+        // bytes than were carried: walk the rest of the carry (at most 4 bytes) before the chunk.
+        const rest = this.carry.slice(size, before + taken);
+        this.carried = 0;
+        at += taken;
+        this.push(rest);
       }
     }
   }
@@ -203,6 +211,12 @@ export class DataSetWalker {
     let vr = -1;
     if (!frame.explicitVr) {
       length = view.getUint32(at + 4, littleEndian);
+      // Implicit VR names no SQ: as dicom-parser (and dcmtk) read it, a defined-length value that
+      // starts with an item tag is a sequence, and is walked like one.
+      if (length >= 8 && length !== UNDEFINED_LENGTH && tag !== PIXEL_DATA) {
+        if (available < 12) return 0;
+        if (this.tagAt(view, at + 8) === ITEM) vr = VR_SQ;
+      }
     } else {
       vr = vrSlot(view.getUint8(at + 4), view.getUint8(at + 5));
       if (vr < 0) throw this.invalidVr(view, at, tag, start);
@@ -272,7 +286,7 @@ export class DataSetWalker {
       if (length === UNDEFINED_LENGTH) {
         if (frame.kind === FRAGMENTS) {
           throw this.error(
-            `A fragment of ${formatTag(frame.tag)} at ${this.at(start)} has undefined length; ` +
+            `A fragment (FFFE,E000) of ${formatTag(frame.tag)} at ${this.at(start)} has undefined length; ` +
               'fragments must have a defined length.',
             start,
             tag,
@@ -283,7 +297,7 @@ export class DataSetWalker {
       }
       const end = valueStart + length;
       if (end > frame.limit) {
-        const what = frame.kind === FRAGMENTS ? 'A fragment' : 'An item';
+        const what = frame.kind === FRAGMENTS ? 'A fragment (FFFE,E000)' : 'An item (FFFE,E000)';
         throw this.error(
           `${what} of ${formatTag(frame.tag)} at ${this.at(start)} (${length} bytes) runs past the end of ` +
             `${this.limitOwner()} at ${this.at(frame.limit)}.`,
