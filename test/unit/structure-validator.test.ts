@@ -538,16 +538,21 @@ describe('DicomStructureValidator: valid files', () => {
     expect(() => new DicomStructureValidator({ maxDepth: 0 })).toThrow(RangeError);
   });
 
-  it('reads a VR it does not know, if it is two uppercase letters, with a 32-bit length (as dcmtk)', () => {
-    accepts(part10([PN, bytes(0x00291001, 'ZZ', 0x10000)]).bytes, ['whole', 1]);
-    const error = rejects(part10([PN, { ...bytes(0x00291001, 'ZZ', 4), shortLength: true }, LO]).bytes);
-    expect(error).toBeInstanceOf(StructureError);
+  it('refuses a VR DICOM does not define: its length form is ambiguous (dcmtk reads 32 bits, dicom-parser 16)', () => {
+    for (const file of [
+      part10([PN, bytes(0x00291001, 'ZZ', 0x10000)]).bytes,
+      part10([PN, { ...bytes(0x00291001, 'LB', 4), shortLength: true }, LO]).bytes,
+    ]) {
+      const error = rejects(file);
+      expect(error).toBeInstanceOf(StructureError);
+      expect(error.message).toMatch(/invalid VR .*two-letter codes PS3.5 defines/);
+    }
   });
 
-  it('does not check tag order, odd lengths, or what a defined-length sequence in implicit VR holds', () => {
+  it('does not check tag order, odd lengths, or an implicit VR value that does not start with an item', () => {
     accepts(part10([LO, PN, text(0x00080018, 'UI', '1.2.3')]).bytes, ['whole', 1]);
     accepts(part10([{ tag: 0x00100010, vr: 'PN', value: Buffer.from('ABC') }, LO]).bytes, ['whole', 1]);
-    // Implicit VR: a defined-length sequence is skipped as an opaque value; its bytes must be there.
+    // Implicit VR: a defined-length value that does not start with an item is opaque; its bytes must be there.
     const opaque = raw(header(0x00081140, 'SQ', 6, IMPLICIT), Buffer.from('GARBAG'));
     accepts(part10([opaque, PN], IMPLICIT_LE).bytes, ['whole', 1]);
   });
@@ -958,7 +963,7 @@ describe('DicomStructureValidator: element headers', () => {
     const { bytes: file, metaLength } = part10([PN, { tag: 0x00100020, vr: 'lo', value: 'PID-1 ', shortLength: true }]);
     const at = metaLength + sizeOf([PN]);
     expect(rejects(file).message).toBe(
-      `The element (0010,0020) at byte ${at} has an invalid VR (bytes 6C 6F); a VR is two uppercase letters. ` +
+      `The element (0010,0020) at byte ${at} has an invalid VR (bytes 6C 6F); a VR is one of the two-letter codes PS3.5 defines. ` +
         'Is the transfer syntax right?',
     );
     expect(throwsDuringPush(file)).toBe(true);

@@ -419,7 +419,7 @@ export class DataSetWalker {
     const shown = bytes.map((byte) => byte.toString(16).toUpperCase().padStart(2, '0')).join(' ');
     return this.error(
       `The element ${formatTag(tag)} at ${this.at(start)} has an invalid VR (bytes ${shown}); ` +
-        'a VR is two uppercase letters. Is the transfer syntax right?',
+        'a VR is one of the two-letter codes PS3.5 defines. Is the transfer syntax right?',
       start,
       tag,
     );

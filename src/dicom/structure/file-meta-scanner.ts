@@ -180,7 +180,7 @@ export class FileMetaScanner {
     const vr = vrSlot(view.getUint8(at + 4), view.getUint8(at + 5));
     if (vr < 0) {
       throw new StructureError(
-        `The File Meta element ${formatTag(tag)} at byte ${start} has an invalid VR; the group is explicit VR little endian.`,
+        `The File Meta element ${formatTag(tag)} at byte ${start} has an invalid VR (not one PS3.5 defines); the group is explicit VR little endian.`,
         start,
         formatTag(tag),
       );
