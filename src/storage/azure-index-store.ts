@@ -288,7 +288,9 @@ export class AzureInstanceIndex implements InstanceIndex {
         return 'added';
       } catch (error) {
         const status = statusOf(error);
-        if (status !== 409 && status !== 412) translateStorageError(error, 'the index update');
+        // 404: the series or study row read above was dropped meanwhile (a delete finished), so
+        // the next attempt creates it; 409: a row to create exists; 412: a row changed.
+        if (status !== 404 && status !== 409 && status !== 412) translateStorageError(error, 'the index update');
         if (await this.read(record.studyInstanceUid, instanceRowKey(record))) return 'exists';
         await pause(attempt);
       }
