@@ -3,11 +3,11 @@
  * short, junk after a boundary, the size limit, the client gone), no instance of that request
  * becomes visible, no blob or pending note is left, and the change feed does not move.
  */
-import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '../../src/storage/ports.js';
 import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
 import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { abandonedPost } from '../helpers/abandoned-post.js';
 import { openTestStorage, serveStorage } from '../helpers/server.js';
 
 const BOUNDARY = 'envelope-boundary';
@@ -135,25 +135,12 @@ describe('a broken multipart envelope stores nothing', () => {
   it('the client gone after two complete parts: nothing visible, and the server keeps serving', async () => {
     const feedBefore = (await storage.changeFeed.latest())?.sequence;
     const r = request();
-    const url = new URL(`${baseUrl}/v2/studies`);
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        headers: { 'content-type': TYPE, accept: 'application/dicom+json', 'transfer-encoding': 'chunked' },
-      });
-      req.on('error', () => {
-        resolve();
-      });
-      req.write(r.body.subarray(0, r.afterTwoParts + 100), () => {
-        setTimeout(() => {
-          req.destroy();
-          resolve();
-        }, 300);
-      });
-    });
+    await abandonedPost(
+      `${baseUrl}/v2/studies`,
+      { 'content-type': TYPE, accept: 'application/dicom+json', 'transfer-encoding': 'chunked' },
+      r.body.subarray(0, r.afterTwoParts + 100),
+      300,
+    );
     // The server notices the reset, then removes what it staged.
     for (let i = 0; i < 50 && (await blobsUnder(storage, `${r.study}/`)).length > 0; i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,6 +1,5 @@
 import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
 import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { request as httpRequest } from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../src/config.js';
 import { sweepOrphans } from '../../src/dicomweb/sweep-orphans.js';
@@ -16,6 +15,7 @@ import {
 import { StorageUnavailableError, type InstanceRecord, type Storage } from '../../src/storage/ports.js';
 import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
 import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { abandonedPost } from '../helpers/abandoned-post.js';
 import { openTestStorage, serveStorage, useTestServer } from '../helpers/server.js';
 
 const serve = (storage: Storage) => serveStorage(storage);
@@ -179,29 +179,12 @@ describe('client aborts', () => {
     const server = testServer();
     const uids = newInstanceUids();
     const file = buildInstance({ ...uids, pixelBytes: 20 * 1024 * 1024 });
-    const url = new URL(`${server.baseUrl}/v2/studies`);
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        headers: {
-          'content-type': 'application/dicom',
-          accept: 'application/dicom+json',
-          'content-length': file.length,
-        },
-      });
-      req.on('error', () => {
-        resolve();
-      });
-      req.write(file.subarray(0, 9 * 1024 * 1024), () => {
-        setTimeout(() => {
-          req.destroy();
-          resolve();
-        }, 200);
-      });
-    });
+    await abandonedPost(
+      `${server.baseUrl}/v2/studies`,
+      { 'content-type': 'application/dicom', accept: 'application/dicom+json', 'content-length': file.length },
+      file.subarray(0, 9 * 1024 * 1024),
+      200,
+    );
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await server.storage.index.getInstance(uids)).toBeUndefined();
     expect(await blobNames(server.storage, `${uids.studyInstanceUid}/`)).toEqual([]);
