@@ -123,6 +123,7 @@ export class FileMetaScanner {
   /** At the end of the file: throws unless the group ended on a clean boundary. */
   end(): void {
     if (this.complete) return;
+    if (this.position === 0) throw new StructureError('The part is empty: it holds no bytes at all.', 0, undefined);
     if (this.position < PREFIX_END) {
       throw new StructureError(
         `The file ends at byte ${this.position}, before the 128-byte preamble and "DICM" prefix are complete.`,
