@@ -261,21 +261,31 @@ async function stageOne(
     for (const chunk of reader.takeBuffered()) await send(chunk);
   };
   let header: DicomHeader | undefined;
-  /** Every byte is walked before it is written, so a broken file never reaches a committed blob. */
-  const checked = async (check: () => void | Promise<void>): Promise<boolean> => {
-    try {
-      await check();
-      return true;
-    } catch (error) {
+  /**
+   * Every byte is walked before it is written, so a broken file never reaches a committed blob.
+   * The walk is synchronous except for deflated data sets: no await (and no turn of the event
+   * loop) per chunk unless the walk hands back a promise.
+   */
+  const checked = (check: () => void | Promise<void>): boolean | Promise<boolean> => {
+    const refused = (error: unknown): false => {
       if (!(error instanceof StructureError)) throw error;
       rejection = incomplete(error, accepted);
       return false;
+    };
+    try {
+      const pending = check();
+      return pending ? pending.then(() => true, refused) : true;
+    } catch (error) {
+      return refused(error);
     }
   };
   try {
     for await (const chunk of incoming.body) {
       if (rejection) continue; // drain the rest of a rejected part
-      if (structure && !(await checked(() => structure.push(chunk)))) continue;
+      if (structure) {
+        const walked = checked(() => structure.push(chunk));
+        if (walked !== true && !(await walked)) continue;
+      }
       if (upload) {
         await send(chunk);
         continue;
