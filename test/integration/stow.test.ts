@@ -316,11 +316,18 @@ describe('STOW-RS against Azurite', () => {
   it('keeps UIDs unchanged when a 64-character UID is stored', async () => {
     const long = `1.${'2'.repeat(62)}`;
     expect(long).toHaveLength(64);
-    const result = await stow(
-      '/v2/studies',
-      buildInstance({ ...newInstanceUids(), sopInstanceUid: long }),
-      'application/dicom',
-    );
+    const uids = { ...newInstanceUids(), sopInstanceUid: long };
+    const result = await stow('/v2/studies', buildInstance(uids), 'application/dicom');
     expect(result.status).toBe(200);
+    // The answer, the index and a retrieve all carry the 64 characters, not a cut or padded form.
+    const item = result.json?.['00081199']?.Value?.[0] as Json | undefined;
+    expect(item?.['00081155']?.Value?.[0]).toBe(long);
+    expect(item?.['00081190']?.Value?.[0]).toMatch(new RegExp(`/instances/${long}$`));
+    expect((await server.storage.index.getInstance(uids))?.sopInstanceUid).toBe(long);
+    const search = await fetch(`${server.baseUrl}/v2/instances?SOPInstanceUID=${long}`, {
+      headers: { accept: 'application/dicom+json' },
+    });
+    const found = (await search.json()) as Record<string, { Value: string[] }>[];
+    expect(found.map((item) => item['00080018']?.Value[0])).toEqual([long]);
   });
 });

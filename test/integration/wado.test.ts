@@ -9,9 +9,10 @@ import {
   newInstanceUids,
   testUid,
 } from '../helpers/dicom-builder.js';
+import type { ByteRange, Storage } from '../../src/storage/ports.js';
 import { dicomParts, multipartBody } from '../helpers/multipart.js';
 import { fetchParts } from '../helpers/multipart-decode.js';
-import { useTestServer } from '../helpers/server.js';
+import { openTestStorage, serveStorage, useTestServer } from '../helpers/server.js';
 
 const server = useTestServer();
 const study = testUid();
@@ -218,42 +219,76 @@ describe('WADO-RS against Azurite', () => {
   });
 
   it('stops the blob download when the client goes away mid-response', async () => {
-    const uids = newInstanceUids();
-    const big = buildInstance({ ...uids, pixelBytes: 30 * 1024 * 1024 });
-    const stored = await fetch(`${server().baseUrl}/v2/studies`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/dicom', accept: 'application/dicom+json' },
-      body: big as Uint8Array<ArrayBuffer>,
-    });
-    expect(stored.status).toBe(200);
-    const url = new URL(
-      `${server().baseUrl}/v2/studies/${uids.studyInstanceUid}/series/${uids.seriesInstanceUid}/instances/${uids.sopInstanceUid}`,
-    );
-    const received = await new Promise<number>((resolve) => {
-      let bytes = 0;
-      const req = httpRequest(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          headers: { accept: 'application/dicom; transfer-syntax=*' },
-        },
-        (res) => {
-          res.on('data', (chunk: Buffer) => {
-            bytes += chunk.length;
-            if (bytes > 1024 * 1024) {
-              req.destroy();
-              resolve(bytes);
+    // The blob store this server reads from counts what it hands out, and whether the read was closed.
+    const { storage } = await openTestStorage();
+    let yielded = 0;
+    let closed = false;
+    const counting: Storage = {
+      ...storage,
+      blobs: Object.assign(Object.create(storage.blobs) as Storage['blobs'], {
+        read(name: string, range?: ByteRange, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+          const source = storage.blobs.read(name, range, signal);
+          return (async function* () {
+            try {
+              for await (const chunk of source) {
+                yielded += chunk.byteLength;
+                yield chunk;
+              }
+            } finally {
+              closed = true;
             }
-          });
+          })();
         },
+      }),
+    };
+    const served = await serveStorage(counting);
+    try {
+      const uids = newInstanceUids();
+      const big = buildInstance({ ...uids, pixelBytes: 30 * 1024 * 1024 });
+      const stored = await fetch(`${served.baseUrl}/v2/studies`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/dicom', accept: 'application/dicom+json' },
+        body: big as Uint8Array<ArrayBuffer>,
+      });
+      expect(stored.status).toBe(200);
+      const url = new URL(
+        `${served.baseUrl}/v2/studies/${uids.studyInstanceUid}/series/${uids.seriesInstanceUid}/instances/${uids.sopInstanceUid}`,
       );
-      req.end();
-    });
-    expect(received).toBeLessThan(big.length);
-    // The server is still healthy for the next request.
-    expect((await fetchParts(base(), 'multipart/related; type="application/dicom"; transfer-syntax=*')).status).toBe(
-      200,
-    );
+      await new Promise<void>((resolve) => {
+        let bytes = 0;
+        const req = httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            headers: { accept: 'application/dicom; transfer-syntax=*' },
+          },
+          (res) => {
+            res.on('data', (chunk: Buffer) => {
+              bytes += chunk.length;
+              if (bytes > 1024 * 1024) {
+                req.destroy();
+                resolve();
+              }
+            });
+          },
+        );
+        req.end();
+      });
+      // Once the server notices, the read is closed and nothing more is fetched from storage.
+      for (let i = 0; i < 50 && !closed; i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(closed).toBe(true);
+      const atClose = yielded;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(yielded).toBe(atClose);
+      // The client took 1 MiB; the server held at most its read-ahead (4 MiB) and socket buffers more.
+      expect(yielded).toBeLessThan(12 * 1024 * 1024);
+      expect(yielded).toBeLessThan(big.length / 2);
+      // The server is still healthy for the next request.
+      const next = await fetch(url, { headers: { accept: 'application/dicom; transfer-syntax=*' } });
+      expect(Buffer.from(await next.arrayBuffer()).equals(big)).toBe(true);
+    } finally {
+      await served.close();
+    }
   });
 });
