@@ -7,11 +7,9 @@
  * SIGTERM or when its stdin closes (the bench went away).
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { createApp } from '../src/app.js';
 import { readConfig } from '../src/config.js';
+import { composeService } from '../src/host/compose.js';
 import { createNodeServer, listen } from '../src/host/node-host.js';
-import { securityOptions } from '../src/security/security-options.js';
-import { openAzureStorage } from '../src/storage/azure-storage.js';
 import type { ChangeFeedStore, Storage } from '../src/storage/ports.js';
 import { MEMORY_PATH, RESET_PEAK_PATH, type MemoryReport, type ServerReady } from './server-protocol.js';
 
@@ -61,14 +59,18 @@ function sendJson(res: ServerResponse, value: unknown): void {
 async function main(): Promise<void> {
   const config = readConfig();
   if (!config.storage) throw new Error('bench/server.ts needs DICOMWEB_STORAGE_CONNECTION_STRING.');
-  const opened = await openAzureStorage(config.storage);
-  // BENCH_CHANGE_FEED=off: the same server without the change feed write, to price that write.
-  const storage = process.env['BENCH_CHANGE_FEED'] === 'off' ? withoutChangeFeedWrites(opened) : opened;
   // The app as `npm start` builds it (request size limit, CORS, audit lines; no authentication:
   // the bench sets DICOMWEB_AUTH_MODE=none), so the bench measures what is served.
-  // BENCH_VALIDATOR=off: the same server without the whole-stream structure check, to price it.
-  const app = { ...config.app, validateStructure: process.env['BENCH_VALIDATOR'] !== 'off' };
-  const server = createNodeServer(createApp({ storage, config: app, security: await securityOptions(config) }));
+  const { app } = await composeService(
+    { ...config, storage: config.storage },
+    {
+      // BENCH_CHANGE_FEED=off: the same server without the change feed write, to price that write.
+      wrapStorage: process.env['BENCH_CHANGE_FEED'] === 'off' ? withoutChangeFeedWrites : undefined,
+      // BENCH_VALIDATOR=off: the same server without the whole-stream structure check, to price it.
+      appConfig: { validateStructure: process.env['BENCH_VALIDATOR'] !== 'off' },
+    },
+  );
+  const server = createNodeServer(app);
 
   // Wrap the host's own listener, so the server object (and its timeouts) stays the production one.
   const appListeners = server.listeners('request') as RequestListener[];

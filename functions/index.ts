@@ -5,15 +5,12 @@
  */
 // @azure/functions is CommonJS: Node's ESM loader exposes `app` on the default export only.
 import azureFunctions, { type HttpRequest, type InvocationContext } from '@azure/functions';
-import { createApp, type App } from '../src/app.js';
 import { readFunctionAppConfig } from '../src/config.js';
 import { azureHttpFunctions } from '../src/host/azure-functions-routes.js';
 import { handleAzureRequest } from '../src/host/azure-host.js';
+import { composeService, type Service } from '../src/host/compose.js';
 import { routes } from '../src/http/routes.js';
 import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
-import { openAzureStorage } from '../src/storage/azure-storage.js';
-import { securityOptions } from '../src/security/security-options.js';
-import type { Storage } from '../src/storage/ports.js';
 
 const { app } = azureFunctions;
 
@@ -26,19 +23,11 @@ const config = readFunctionAppConfig();
 
 app.setup({ enableHttpStream: true });
 
-interface Service {
-  readonly dicomweb: App;
-  readonly storage: Storage;
-}
-
 let instance: Promise<Service> | undefined;
 
 /** Storage is opened once per worker, on first use, so cold starts do no needless I/O. */
 function service(): Promise<Service> {
-  instance ??= (async () => {
-    const storage = await openAzureStorage(config.storage);
-    return { dicomweb: createApp({ storage, config: config.app, security: await securityOptions(config) }), storage };
-  })().catch((error: unknown) => {
+  instance ??= composeService(config).catch((error: unknown) => {
     instance = undefined;
     throw error;
   });
@@ -50,7 +39,7 @@ for (const registration of azureHttpFunctions(routes)) {
     methods: [...registration.methods],
     route: registration.route,
     authLevel: 'anonymous',
-    handler: async (request: HttpRequest) => handleAzureRequest((await service()).dicomweb, request),
+    handler: async (request: HttpRequest) => handleAzureRequest((await service()).app, request),
   });
 }
 

@@ -3,12 +3,11 @@
  * it starts Azurite itself (data under DICOMWEB_DATA_DIR, default ./.data) and stops it on exit.
  */
 import { resolve } from 'node:path';
-import { createApp } from '../app.js';
 import { azuriteConnectionString, readConfig, type StorageConfig } from '../config.js';
 import { DEFAULT_ORPHAN_AGE_MS, sweepOrphans } from '../dicomweb/sweep-orphans.js';
-import { openAzureStorage } from '../storage/azure-storage.js';
-import { assertSafeToServe, securityOptions } from '../security/security-options.js';
+import { assertSafeToServe } from '../security/security-options.js';
 import { startAzurite, type AzuriteProcess } from './azurite.js';
+import { composeService } from './compose.js';
 import { createNodeServer, listen } from './node-host.js';
 
 async function main(): Promise<void> {
@@ -36,7 +35,7 @@ async function main(): Promise<void> {
     await azurite?.stop(5000);
   };
   try {
-    const storage = await openAzureStorage(storageConfig);
+    const { app, storage } = await composeService({ ...config, storage: storageConfig });
     const sweep = (): void => {
       sweepOrphans(storage).then(
         (result) => {
@@ -51,9 +50,7 @@ async function main(): Promise<void> {
     sweep();
     setInterval(sweep, DEFAULT_ORPHAN_AGE_MS).unref();
     assertSafeToServe(config);
-    const server = createNodeServer(
-      createApp({ storage, config: config.app, security: await securityOptions(config) }),
-    );
+    const server = createNodeServer(app);
     const address = await listen(server, config.port, config.host);
     const origin = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     console.log(`DICOMweb base URLs: ${origin}/v2 and ${origin}/v1 (Ctrl-C to stop)`);
