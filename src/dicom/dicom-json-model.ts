@@ -3,8 +3,6 @@ import { dictionaryEntry } from './dictionary.js';
 import { attributeTagValues, base64, NUMBER_SIZES, numberValues } from './json-binary.js';
 import { latin1, numericStringValues, personName, TEXT_VRS, textValues } from './json-text.js';
 
-export { stringifyDicomJson } from './json-stringify.js';
-
 /**
  * The DICOM JSON model (PS3.18 Annex F) of a parsed data set, precomputed at store time for
  * WADO-RS metadata.

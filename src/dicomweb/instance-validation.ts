@@ -3,9 +3,8 @@ import { Tag, type TagDef } from '../dicom/tags.js';
 import { isValidUid, uidProblem } from '../dicom/uid.js';
 import { vrProblem } from '../dicom/vr.js';
 import type { InstanceKey } from '../storage/ports.js';
+import type { ApiVersion } from './api-version.js';
 import { FailureReason, VALIDATION_ERROR_NUMBER, type FailureReasonCode } from './failure-codes.js';
-
-export type ApiVersion = 'v1' | 'v2';
 
 /** Indexed attributes at each level: the Azure service's searchable set plus the usual return keys. */
 export const StudyAttributes: readonly TagDef[] = [

@@ -17,7 +17,8 @@ import { encodeMetadata, encodeSidecar } from './instance-sidecar.js';
 import { SeriesLogWriter } from './series-metadata.js';
 import { buildSidecar } from './sidecar-builder.js';
 import { FailureReason, WarningReason, type FailureReasonCode, type WarningReasonCode } from './failure-codes.js';
-import { isInvalid, validateInstance, type ApiVersion, type ValidInstance } from './instance-validation.js';
+import type { ApiVersion } from './api-version.js';
+import { isInvalid, validateInstance, type ValidInstance } from './instance-validation.js';
 import { DEFAULT_ORPHAN_AGE_MS } from './sweep-orphans.js';
 
 /** One part of a STOW request as the HTTP layer hands it over. */

@@ -1,4 +1,4 @@
-import type { ApiVersion } from '../dicomweb/instance-validation.js';
+import type { ApiVersion } from '../dicomweb/api-version.js';
 import type { Storage } from '../storage/ports.js';
 
 export interface AppConfig {

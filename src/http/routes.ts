@@ -1,4 +1,4 @@
-import type { ApiVersion } from '../dicomweb/instance-validation.js';
+import type { ApiVersion } from '../dicomweb/api-version.js';
 import type { Handler } from './context.js';
 import { handleChangeFeed, handleChangeFeedLatest } from './change-feed-handler.js';
 import { handleDelete } from './delete-handler.js';

@@ -1,4 +1,4 @@
-import type { ApiVersion } from '../dicomweb/instance-validation.js';
+import type { ApiVersion } from '../dicomweb/api-version.js';
 import type { FailedInstance, StoredInstance, StoreResult } from '../dicomweb/store.js';
 import { dataset, loAttr, sqAttr, uiAttr, urAttr, usAttr, type DicomJsonDataset } from './dicom-json.js';
 import type { ResourceUrls } from './urls.js';

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   implicitVrCallback,
-  stringifyDicomJson,
   toDicomJson,
   type DicomJson,
   type JsonModelOptions,
 } from '../../src/dicom/dicom-json-model.js';
+import { stringifyDicomJson } from '../../src/dicom/json-stringify.js';
 import { DicomHeaderReader, type DicomHeader } from '../../src/dicom/header-reader.js';
 import {
   buildInstance,
