@@ -7,6 +7,7 @@ import { limitRequestBody } from './http/request-limits.js';
 import { allowedMethods, matchRoute, unmatched, type RouteMatch } from './http/router.js';
 import { API_VERSIONS, routes, type Route } from './http/routes.js';
 import { ANONYMOUS_OWNER, type Authenticator, type Caller } from './security/authenticator.js';
+import type { SecurityOptions } from './security/security-options.js';
 import type { Storage } from './storage/ports.js';
 
 export interface App {
@@ -18,14 +19,6 @@ export interface App {
    */
   refuse(method: string, url: URL): Response;
   readonly routes: readonly Route[];
-}
-
-export interface SecurityOptions {
-  /** Undefined: no authentication (local use on loopback only; see README). */
-  readonly authenticator?: Authenticator | undefined;
-  readonly cors?: CorsConfig | undefined;
-  /** Largest request body accepted, in bytes (413 beyond). */
-  readonly maxRequestBytes?: number | undefined;
 }
 
 export interface AppOptions {

@@ -1,5 +1,6 @@
 import type { AppConfig } from './http/context.js';
 import { readAuthConfig, type AuthConfig } from './security/auth-config.js';
+import type { StorageConfig, StorageTarget } from './storage/azure-storage.js';
 
 /** Azurite's well-known development account (public, documented by Microsoft; not a secret). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -15,16 +16,8 @@ export function azuriteConnectionString(blobPort: number, tablePort: number, hos
   ].join(';');
 }
 
-/** Where the data lives: a connection string, or account endpoints used with Entra ID (managed identity). */
-export type StorageTarget =
-  | { readonly kind: 'connection-string'; readonly connectionString: string }
-  | { readonly kind: 'identity'; readonly blobEndpoint: string; readonly tableEndpoint: string };
-
-export interface StorageConfig {
-  readonly target: StorageTarget;
-  readonly container: string;
-  readonly table: string;
-}
+// The storage adapter owns what it is opened with; re-exported for the hosts that read both.
+export type { StorageConfig, StorageTarget } from './storage/azure-storage.js';
 
 export interface ServerConfig {
   readonly app: AppConfig;

@@ -1,13 +1,23 @@
 import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { DefaultAzureCredential } from '@azure/identity';
 import { BlobServiceClient } from '@azure/storage-blob';
-import type { StorageConfig } from '../config.js';
 import { AzureBlobStore, type BlockUploadOptions } from './azure-blob-store.js';
 import { AzureInstanceIndex } from './azure-index-store.js';
 import { AzurePendingBlobs } from './azure-pending-blobs.js';
 import { AzureChangeFeed } from './azure-change-feed.js';
 import type { Storage } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
+
+/** Where the data lives: a connection string, or account endpoints used with Entra ID (managed identity). */
+export type StorageTarget =
+  | { readonly kind: 'connection-string'; readonly connectionString: string }
+  | { readonly kind: 'identity'; readonly blobEndpoint: string; readonly tableEndpoint: string };
+
+export interface StorageConfig {
+  readonly target: StorageTarget;
+  readonly container: string;
+  readonly table: string;
+}
 
 /** Builds the Azure adapters and creates the container and table when they are missing. */
 export async function openAzureStorage(config: StorageConfig, uploads?: BlockUploadOptions): Promise<Storage> {

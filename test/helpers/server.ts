@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { createApp, type SecurityOptions } from '../../src/app.js';
+import { createApp } from '../../src/app.js';
 import type { AuditSink } from '../../src/http/audit.js';
-import { azuriteConnectionString, type StorageConfig } from '../../src/config.js';
+import { azuriteConnectionString } from '../../src/config.js';
 import type { AppConfig } from '../../src/http/context.js';
 import { createNodeServer, listen } from '../../src/host/node-host.js';
+import type { SecurityOptions } from '../../src/security/security-options.js';
 import type { BlockUploadOptions } from '../../src/storage/azure-blob-store.js';
-import { openAzureStorage } from '../../src/storage/azure-storage.js';
+import { openAzureStorage, type StorageConfig } from '../../src/storage/azure-storage.js';
 import type { Storage } from '../../src/storage/ports.js';
 
 export const defaultAppConfig: AppConfig = {
