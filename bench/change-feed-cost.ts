@@ -3,7 +3,7 @@
  * change feed (the default) and without it (BENCH_CHANGE_FEED=off replaces the append with a
  * no-op), runs taking turns, single-part and multipart; the difference per instance is the price.
  */
-import { buildInstance, newInstanceUids } from '../test/helpers/dicom-builder.js';
+import { buildInstance, newInstanceUids } from '../support/dicom-builder.js';
 import { type BenchContext, freshStorage, withServer } from './context.js';
 import { watchOtherLoad } from './machine-load.js';
 import { median, timed, timedPool } from './measure.js';

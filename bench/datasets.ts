@@ -1,5 +1,5 @@
 /** Synthetic instances for the read workloads: multi-frame images, tiny instances, varied studies. */
-import { buildInstance, newInstanceUids } from '../test/helpers/dicom-builder.js';
+import { buildInstance, newInstanceUids } from '../support/dicom-builder.js';
 import type { InstanceKey } from '../src/storage/ports.js';
 
 type Attributes = NonNullable<Parameters<typeof buildInstance>[0]['attributes']>;

@@ -9,7 +9,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { MultipartReader } from '../src/http/multipart-reader.js';
 import { seriesMetadataLogName } from '../src/storage/keys.js';
 import type { InstanceKey } from '../src/storage/ports.js';
-import { newInstanceUids } from '../test/helpers/dicom-builder.js';
+import { newInstanceUids } from '../support/dicom-builder.js';
 import { type BenchContext, stowAll, withServer } from './context.js';
 import { multiFrameInstance, tinyStudy } from './datasets.js';
 import { call, expectStatus, type Answer } from './http-client.js';

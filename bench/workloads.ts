@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildInstance, newInstanceUids } from '../test/helpers/dicom-builder.js';
-import { dicomParts, multipartBody } from '../test/helpers/multipart.js';
+import { buildInstance, newInstanceUids } from '../support/dicom-builder.js';
+import { dicomParts, multipartBody } from '../support/multipart.js';
 import type { InstanceKey } from '../src/storage/ports.js';
 import { MiB } from './measure.js';
 import type { BenchSettings } from './settings.js';

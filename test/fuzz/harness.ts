@@ -7,7 +7,7 @@
 import { createApp } from '../../src/app.js';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage/memory-storage.js';
 import type { InstanceKey, InstanceRecord } from '../../src/storage/ports.js';
-import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { dicomParts, multipartBody } from '../../support/multipart.js';
 import { mutate, truncateAt, type Mutant, type MutationKind } from './mutations.js';
 import { parseFully } from './oracle.js';
 import { caseSeed, mulberry32, type Rng } from './prng.js';

@@ -1,8 +1,8 @@
 import dicomParser from 'dicom-parser';
 import { expect } from 'vitest';
-import { buildInstance, newInstanceUids, testUid } from './dicom-builder.js';
+import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { boundaryOf, decodeMultipart } from './multipart-decode.js';
-import { dicomParts, multipartBody } from './multipart.js';
+import { dicomParts, multipartBody } from '../../support/multipart.js';
 
 /**
  * Rounds of DELETE and STOW racing on one study, and the checks that they stay linearizable:

@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildInstance, newInstanceUids, testUid } from '../helpers/dicom-builder.js';
-import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
+import { dicomParts, multipartBody } from '../../support/multipart.js';
 import { uniqueStorageConfig, useTestServer } from '../helpers/server.js';
 
 interface Entry {

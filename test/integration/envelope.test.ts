@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '../../src/storage/ports.js';
-import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
-import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
+import { dicomParts, multipartBody } from '../../support/multipart.js';
 import { abandonedPost } from '../helpers/abandoned-post.js';
 import { openTestStorage, serveStorage } from '../helpers/server.js';
 

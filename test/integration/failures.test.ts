@@ -13,8 +13,8 @@ import {
   sidecarBlobName,
 } from '../../src/storage/keys.js';
 import { StorageUnavailableError, type InstanceRecord, type Storage } from '../../src/storage/ports.js';
-import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
-import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
+import { dicomParts, multipartBody } from '../../support/multipart.js';
 import { abandonedPost } from '../helpers/abandoned-post.js';
 import { openTestStorage, serveStorage, useTestServer } from '../helpers/server.js';
 

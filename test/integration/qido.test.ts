@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildInstance, newInstanceUids, testUid } from '../helpers/dicom-builder.js';
-import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
+import { dicomParts, multipartBody } from '../../support/multipart.js';
 import { useTestServer } from '../helpers/server.js';
 
 type Attr = { vr: string; Value?: unknown[] };

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/http/audit.js';
 import { tokenAuthenticator } from '../../src/security/authenticator.js';
 import type { Storage } from '../../src/storage/ports.js';
-import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
+import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
 import { openTestStorage, serveStorage } from '../helpers/server.js';
 
 const ISSUER = 'https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0';

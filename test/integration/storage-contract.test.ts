@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { instanceBlobMetadata, instanceBlobName, newVersion } from '../../src/storage/keys.js';
 import { createMemoryStorage } from '../../src/storage/memory-storage.js';
 import type { InstanceRecord, Storage } from '../../src/storage/ports.js';
-import { newInstanceUids, testUid } from '../helpers/dicom-builder.js';
+import { newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { openTestStorage } from '../helpers/server.js';
 
 function record(

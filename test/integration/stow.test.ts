@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
-import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
+import { dicomParts, multipartBody } from '../../support/multipart.js';
 import { seriesMetadataLogName, sidecarBlobName } from '../../src/storage/keys.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 

@@ -8,9 +8,9 @@ import {
   JPEG_BASELINE,
   newInstanceUids,
   testUid,
-} from '../helpers/dicom-builder.js';
+} from '../../support/dicom-builder.js';
 import type { ByteRange, Storage } from '../../src/storage/ports.js';
-import { dicomParts, multipartBody } from '../helpers/multipart.js';
+import { dicomParts, multipartBody } from '../../support/multipart.js';
 import { fetchParts } from '../helpers/multipart-decode.js';
 import { openTestStorage, serveStorage, useTestServer } from '../helpers/server.js';
 

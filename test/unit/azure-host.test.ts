@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { handleAzureRequest } from '../../src/host/azure-host.js';
 import { createMemoryStorage } from '../../src/storage/memory-storage.js';
-import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
+import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
 
 describe('Azure Functions host adapter', () => {
   it('passes a streamed HttpRequest to the core and returns its answer', async () => {

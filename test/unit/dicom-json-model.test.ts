@@ -17,7 +17,7 @@ import {
   JPEG_BASELINE,
   newInstanceUids,
   type InstanceSpec,
-} from '../helpers/dicom-builder.js';
+} from '../../support/dicom-builder.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const UNTIL_PIXEL_DATA = { untilTag: 'x7fe00010' };

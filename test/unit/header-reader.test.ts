@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DicomAttributes } from '../../src/dicom/attributes.js';
 import { DicomHeaderReader, InvalidDicomError } from '../../src/dicom/header-reader.js';
 import { Tag } from '../../src/dicom/tags.js';
-import { buildInstance, DEFLATED, EXPLICIT_BE, IMPLICIT_LE, newInstanceUids } from '../helpers/dicom-builder.js';
+import { buildInstance, DEFLATED, EXPLICIT_BE, IMPLICIT_LE, newInstanceUids } from '../../support/dicom-builder.js';
 
 function feed(bytes: Uint8Array, chunkSize: number, maxHeaderBytes = 1 << 20) {
   const reader = new DicomHeaderReader(maxHeaderBytes);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DicomwebError } from '../../src/dicomweb/errors.js';
 import { MultipartReader } from '../../src/http/multipart-reader.js';
-import { multipartBody } from '../helpers/multipart.js';
+import { multipartBody } from '../../support/multipart.js';
 
 async function* chunked(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < bytes.length; i += size) {

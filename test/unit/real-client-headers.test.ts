@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
+import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
 import { memoryApp } from '../helpers/memory-app.js';
 
 interface Framing {

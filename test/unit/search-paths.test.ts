@@ -3,7 +3,7 @@ import { parseSearchQuery } from '../../src/dicomweb/search/query.js';
 import { search } from '../../src/dicomweb/search/search.js';
 import type { AccessPath, SearchPointer } from '../../src/storage/ports.js';
 import { memoryApp } from '../helpers/memory-app.js';
-import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
+import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
 
 const STUDIES = 40;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { seriesMetadataLogName } from '../../src/storage/keys.js';
 import { memoryApp } from '../helpers/memory-app.js';
-import { buildInstance, newInstanceUids, testUid } from '../helpers/dicom-builder.js';
+import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 
 type Json = Record<string, { vr: string; Value?: unknown[]; BulkDataURI?: string }>;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { memoryApp } from '../helpers/memory-app.js';
-import { buildInstance, newInstanceUids, type InstanceSpec } from '../helpers/dicom-builder.js';
-import { multipartBody } from '../helpers/multipart.js';
+import { buildInstance, newInstanceUids, type InstanceSpec } from '../../support/dicom-builder.js';
+import { multipartBody } from '../../support/multipart.js';
 
 type Json = Record<string, { vr: string; Value?: Record<string, { Value?: unknown[] }>[] }>;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildInstance, newInstanceUids } from '../helpers/dicom-builder.js';
+import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
 import { memoryApp } from '../helpers/memory-app.js';
 
 type Json = Record<string, { Value?: Record<string, { Value?: unknown[] }>[] }>;

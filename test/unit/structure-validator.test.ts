@@ -17,7 +17,7 @@ import {
   IMPLICIT_LE,
   JPEG_BASELINE,
   newInstanceUids,
-} from '../helpers/dicom-builder.js';
+} from '../../support/dicom-builder.js';
 
 const RLE = '1.2.840.10008.1.2.5';
 const SYNTAXES = [IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE, DEFLATED, JPEG_BASELINE, RLE] as const;

@@ -11,7 +11,7 @@ import {
   IMPLICIT_LE,
   JPEG_BASELINE,
   newInstanceUids,
-} from '../helpers/dicom-builder.js';
+} from '../../support/dicom-builder.js';
 
 const SYNTAXES = [IMPLICIT_LE, EXPLICIT_LE, DEFLATED, EXPLICIT_BE];
 const NAMES: Record<string, string> = {
