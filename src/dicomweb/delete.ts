@@ -24,7 +24,11 @@ function noteOf(instance: InstanceRecord): PendingBlob {
   };
 }
 
-async function deleteBlobs(storage: Storage, blobName: string): Promise<void> {
+/**
+ * Removes an instance blob, then its sidecar. The note covering them stays until both are gone,
+ * so a failure between the two is finished by whoever takes up the note.
+ */
+export async function deleteInstanceBlobs(storage: Storage, blobName: string): Promise<void> {
   await storage.blobs.delete(blobName);
   await storage.blobs.delete(sidecarBlobName(blobName));
 }
@@ -75,7 +79,7 @@ async function deleteBatch(
   // Every listed version is gone now, removed by this call or a concurrent one. The rest is done
   // in full either way: a concurrent delete shares the notes, so none may go before its work.
   await logDeletes(storage, instances);
-  await Promise.all(instances.map((instance) => deleteBlobs(storage, instance.blobName)));
+  await Promise.all(instances.map((instance) => deleteInstanceBlobs(storage, instance.blobName)));
   await Promise.all(notes.map((note) => storage.pending.remove(note)));
   return removed;
 }
@@ -145,6 +149,6 @@ export async function finishDelete(storage: Storage, note: PendingBlob): Promise
   const key: VersionKey = { ...note.key, version: note.version };
   await storage.index.removeInstances(key.studyInstanceUid, [key]);
   await logDeletes(storage, [key]);
-  await deleteBlobs(storage, note.blobName);
+  await deleteInstanceBlobs(storage, note.blobName);
   await storage.pending.remove(note);
 }

@@ -1,5 +1,4 @@
-import { finishDelete } from './delete.js';
-import { sidecarBlobName } from '../storage/keys.js';
+import { deleteInstanceBlobs, finishDelete } from './delete.js';
 import type { Storage } from '../storage/ports.js';
 
 export interface SweepResult {
@@ -32,8 +31,7 @@ export async function sweepOrphans(
         await storage.changeFeed.append([{ action: 'create', key: note.key, version: note.version }]);
       }
     } else {
-      await storage.blobs.delete(note.blobName);
-      await storage.blobs.delete(sidecarBlobName(note.blobName));
+      await deleteInstanceBlobs(storage, note.blobName);
       deletedBlobs += 1;
     }
     await storage.pending.remove(note);
