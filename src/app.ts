@@ -82,6 +82,9 @@ export function createApp({ storage, config, security = {}, log = defaultLog, au
     async handle(incoming: Request): Promise<Response> {
       const started = Date.now();
       const correlationId = correlationIdOf(incoming);
+      const requestLog: ErrorLogger = (message, error) => {
+        log(`${message} (correlation id ${correlationId})`, error);
+      };
       const url = new URL(incoming.url);
       let match: RouteMatch | undefined;
       let caller: Caller | undefined;
@@ -102,10 +105,11 @@ export function createApp({ storage, config, security = {}, log = defaultLog, au
             params: match.params,
             storage,
             config,
+            log: requestLog,
           });
         }
       } catch (error) {
-        response = errorResponse(error, log);
+        response = errorResponse(error, requestLog);
       }
       const extra = {
         ...corsHeaders(cors, incoming),

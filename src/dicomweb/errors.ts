@@ -53,3 +53,10 @@ export class DicomwebError extends Error {
 
 /** The 401 message for a request without credentials: its challenge carries no error code (RFC 6750 §3.1). */
 export const MISSING_CREDENTIALS = 'A bearer token is required.';
+
+/**
+ * Where a failure is told that no response reports (a change feed append or a cleanup that the
+ * orphan sweep finishes later, a response body that broke after its headers were sent). The app
+ * hands each request one that names the request's correlation id.
+ */
+export type FailureLog = (message: string, error: unknown) => void;

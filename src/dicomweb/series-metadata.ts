@@ -1,5 +1,6 @@
 import { seriesMetadataLogName } from '../storage/keys.js';
 import { APPEND_BLOCK_LIMIT, type InstanceKey, type InstanceRecord, type Storage } from '../storage/ports.js';
+import type { FailureLog } from './errors.js';
 import { metadataText, withInstanceUrl } from './instance-sidecar.js';
 import { readStoredSidecar } from './retrieve.js';
 
@@ -22,13 +23,16 @@ const FLUSH_BYTES = 1024 * 1024;
 /**
  * The series log lines of one STOW request: gathered per series and appended as one block each
  * (a multipart request of one series costs one append, not one per instance). Best effort:
- * readers fall back to the sidecar, so a failed append never fails the store.
+ * readers fall back to the sidecar, so a failed append never fails the store; it is logged.
  */
 export class SeriesLogWriter {
   private readonly batches = new Map<string, { lines: Buffer[]; bytes: number }>();
   private readonly writes: Promise<void>[] = [];
 
-  constructor(private readonly storage: Storage) {}
+  constructor(
+    private readonly storage: Storage,
+    private readonly log: FailureLog,
+  ) {}
 
   add(key: InstanceKey, version: string, metadataJson: string): void {
     // JSON text has no raw tab or newline (they are escaped), so a line splits unambiguously.
@@ -61,8 +65,8 @@ export class SeriesLogWriter {
     if (!batch) return;
     const block = Buffer.concat(batch.lines, batch.bytes);
     this.writes.push(
-      this.storage.blobs.append(name, block, CONTENT_TYPE).catch(() => {
-        // the sidecars have the same metadata
+      this.storage.blobs.append(name, block, CONTENT_TYPE).catch((error: unknown) => {
+        this.log(`appending to the series metadata log ${name} failed; its readers use the sidecars`, error);
       }),
     );
   }

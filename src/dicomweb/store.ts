@@ -12,7 +12,8 @@ import {
   type Storage,
 } from '../storage/ports.js';
 import { drain } from '../util/streams.js';
-import { DicomwebError } from './errors.js';
+import { deleteInstanceBlobs } from './delete.js';
+import { DicomwebError, type FailureLog } from './errors.js';
 import { encodeMetadata, encodeSidecar } from './instance-sidecar.js';
 import { SeriesLogWriter } from './series-metadata.js';
 import { buildSidecar } from './sidecar-builder.js';
@@ -36,7 +37,17 @@ export interface StoreOptions {
   readonly maxHeaderBytes: number;
   /** Walk every element to the last byte (false only in the benchmark, to price it). */
   readonly validateStructure?: boolean | undefined;
+  /**
+   * Where failures the response does not report are told (a change feed append, the removal of
+   * a staged copy: the orphan sweep finishes them); the app's logger names the request's
+   * correlation id. Default: a warning on the console.
+   */
+  readonly log?: FailureLog | undefined;
 }
+
+const warnOnConsole: FailureLog = (message, error) => {
+  console.warn(`[dicomweb] ${message}:`, error);
+};
 
 export interface StoredInstance {
   readonly key: InstanceKey;
@@ -100,6 +111,7 @@ export async function storeInstances(
 ): Promise<StoreResult> {
   const staged: StagedInstance[] = [];
   const failed: FailedInstance[] = [];
+  const log = options.log ?? warnOnConsole;
   try {
     for await (const incoming of instances) {
       const first = staged.length + failed.length === 0;
@@ -118,15 +130,15 @@ export async function storeInstances(
         });
         continue;
       }
-      const outcome = await stageOne(storage, incoming, options);
+      const outcome = await stageOne(storage, incoming, options, log);
       if ('reason' in outcome) failed.push(outcome);
       else staged.push(outcome);
     }
   } catch (error) {
-    await Promise.all(staged.map((instance) => removeOrphan(storage, instance.note)));
+    await Promise.all(staged.map((instance) => removeOrphan(storage, instance.note, log)));
     throw error;
   }
-  const stored = await indexAll(storage, staged, failed);
+  const stored = await indexAll(storage, staged, failed, log);
   const studies = new Set(stored.map((instance) => instance.key.studyInstanceUid));
   const only = studies.size === 1 ? [...studies][0] : undefined;
   return { stored, failed, studyInstanceUid: only ?? (stored.length === 0 ? options.studyInstanceUid : undefined) };
@@ -141,9 +153,10 @@ async function indexAll(
   storage: Storage,
   staged: readonly StagedInstance[],
   failed: FailedInstance[],
+  log: FailureLog,
 ): Promise<StoredInstance[]> {
   const stored: StoredInstance[] = [];
-  const log = new SeriesLogWriter(storage);
+  const seriesLog = new SeriesLogWriter(storage, log);
   let outage: StorageUnavailableError | undefined;
   for (const instance of staged) {
     let failure: FailedInstance | undefined;
@@ -153,7 +166,7 @@ async function indexAll(
         failure = await indexOne(storage, instance);
       } catch (error) {
         if (!(error instanceof StorageUnavailableError)) {
-          await Promise.all(staged.map((each) => removeUnindexed(storage, each)));
+          await Promise.all(staged.map((each) => removeUnindexed(storage, each, log)));
           throw error;
         }
         outage = error;
@@ -162,10 +175,10 @@ async function indexAll(
     }
     if (failure) {
       failed.push(failure);
-      await removeOrphan(storage, instance.note);
+      await removeOrphan(storage, instance.note, log);
       continue;
     }
-    log.add(instance.record, instance.record.version, instance.metadataJson);
+    seriesLog.add(instance.record, instance.record.version, instance.metadataJson);
     stored.push({
       key: instance.record,
       sopClassUid: instance.sopClassUid,
@@ -176,7 +189,7 @@ async function indexAll(
     });
   }
   if (stored.length === 0 && outage) throw outage;
-  await publish(storage, stored, log);
+  await publish(storage, stored, seriesLog, log);
   return stored;
 }
 
@@ -207,13 +220,14 @@ async function indexOne(storage: Storage, instance: StagedInstance): Promise<Fai
 }
 
 /** After an unexpected error: removes what is staged unless the index already refers to it. */
-async function removeUnindexed(storage: Storage, instance: StagedInstance): Promise<void> {
+async function removeUnindexed(storage: Storage, instance: StagedInstance, log: FailureLog): Promise<void> {
   try {
     if (await storage.index.isReferenced(instance.record, instance.record.version)) return;
-  } catch {
-    return; // the note stays; the sweep decides
+  } catch (error) {
+    log('checking whether a staged instance was indexed failed; its pending note stays for the orphan sweep', error);
+    return;
   }
-  await removeOrphan(storage, instance.note);
+  await removeOrphan(storage, instance.note, log);
 }
 
 function failedFor(instance: StagedInstance, reason: FailureReasonCode, problem: string): FailedInstance {
@@ -229,6 +243,7 @@ async function stageOne(
   storage: Storage,
   incoming: IncomingInstance,
   options: StoreOptions,
+  log: FailureLog,
 ): Promise<StagedInstance | FailedInstance> {
   const reader = new DicomHeaderReader(options.maxHeaderBytes);
   const structure = options.validateStructure === false ? undefined : new DicomStructureValidator();
@@ -310,7 +325,7 @@ async function stageOne(
     return rejection;
   }
   if (!upload || !accepted || !header) throw new Error('store: a part ended with neither an upload nor a failure');
-  return stage(storage, upload, accepted, header, version, scanner?.layout());
+  return stage(storage, upload, accepted, header, version, scanner?.layout(), log);
 }
 
 /**
@@ -325,6 +340,7 @@ async function stage(
   header: DicomHeader,
   version: string,
   layout: EncapsulatedLayout | undefined,
+  log: FailureLog,
 ): Promise<StagedInstance> {
   const blobName = instanceBlobName(instance.key, version);
   const built = buildSidecar(header, layout);
@@ -341,7 +357,7 @@ async function stage(
       storage.blobs.writeSmall(sidecarBlobName(blobName), sidecar, 'application/json', metadata),
     ]);
   } catch (error) {
-    await removeOrphan(storage, note);
+    await removeOrphan(storage, note, log);
     throw error;
   }
   return {
@@ -373,32 +389,43 @@ async function stage(
  * a whole study), then their pending notes go. If storage fails here, the instances are still
  * stored; the notes stay and the orphan sweep appends the missing entries later.
  */
-async function publish(storage: Storage, stored: readonly StoredInstance[], log: SeriesLogWriter): Promise<void> {
+async function publish(
+  storage: Storage,
+  stored: readonly StoredInstance[],
+  seriesLog: SeriesLogWriter,
+  log: FailureLog,
+): Promise<void> {
   if (stored.length === 0) return;
   // The metadata log appends run alongside the change feed append; both are done before the response.
-  const logged = log.done();
+  const logged = seriesLog.done();
   try {
     await storage.changeFeed.append(
       stored.map((instance) => ({ action: 'create', key: instance.key, version: instance.version })),
     );
   } catch (error) {
     await logged;
-    console.warn('[dicomweb] change feed append failed; the orphan sweep will add the entries:', error);
+    log('change feed append failed; the orphan sweep will add the entries', error);
     return;
   }
   await logged;
   const notes = stored.flatMap((instance) => (instance.note ? [instance.note] : []));
-  await Promise.all(notes.map((note) => storage.pending.remove(note).catch(() => undefined)));
+  const removals = await Promise.allSettled(notes.map((note) => storage.pending.remove(note)));
+  const failures = removals.filter((removal): removal is PromiseRejectedResult => removal.status === 'rejected');
+  if (failures[0]) {
+    log(
+      `removing ${failures.length} of ${notes.length} pending notes of stored instances failed; the orphan sweep clears them`,
+      failures[0].reason,
+    );
+  }
 }
 
 /** Deletes a blob the index does not refer to; if storage fails now, the note stays for the sweep. */
-async function removeOrphan(storage: Storage, pending: PendingBlob): Promise<void> {
+async function removeOrphan(storage: Storage, pending: PendingBlob, log: FailureLog): Promise<void> {
   try {
-    await storage.blobs.delete(pending.blobName);
-    await storage.blobs.delete(sidecarBlobName(pending.blobName));
+    await deleteInstanceBlobs(storage, pending.blobName);
     await storage.pending.remove(pending);
-  } catch {
-    // left for sweepOrphans
+  } catch (error) {
+    log('removing a staged instance failed; its pending note stays for the orphan sweep', error);
   }
 }
 

@@ -52,7 +52,9 @@ async function send(pending: Response | Promise<Response>, req: IncomingMessage,
     if (response.body) await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), res);
     else res.end();
   } catch (error) {
-    // Only reached when the client went away mid-response, or the handler broke the contract.
+    // Only reached when the client went away mid-response (nothing to log), when a response body
+    // failed mid-stream (the app's streamOf logged it with the correlation id), or when the
+    // handler broke the contract.
     if (!res.headersSent) {
       res.statusCode = 500;
       res.end('An internal error occurred.');

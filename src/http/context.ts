@@ -1,4 +1,5 @@
 import type { ApiVersion } from '../dicomweb/api-version.js';
+import type { FailureLog } from '../dicomweb/errors.js';
 import type { Storage } from '../storage/ports.js';
 
 export interface AppConfig {
@@ -21,6 +22,8 @@ export interface RequestContext {
   readonly params: Readonly<Record<string, string>>;
   readonly storage: Storage;
   readonly config: AppConfig;
+  /** The app's logger for failures no response reports; it names the request's correlation id. */
+  readonly log: FailureLog;
 }
 
 export type Handler = (request: Request, context: RequestContext) => Promise<Response>;

@@ -1,8 +1,8 @@
-import { DicomwebError, MISSING_CREDENTIALS } from '../dicomweb/errors.js';
+import { DicomwebError, MISSING_CREDENTIALS, type FailureLog } from '../dicomweb/errors.js';
 import { StorageUnavailableError } from '../storage/ports.js';
 import { textResponse } from './responses.js';
 
-export type ErrorLogger = (message: string, error: unknown) => void;
+export type ErrorLogger = FailureLog;
 
 /**
  * The one place where a thrown value becomes an HTTP response. Messages of DicomwebError are

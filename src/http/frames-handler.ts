@@ -55,7 +55,7 @@ function framesResponse(
   };
   if (!choice.multipart) {
     const [ranges] = frames as [FrameRanges];
-    return new Response(streamOf(body(ranges)), {
+    return new Response(streamOf(body(ranges), { log: context.log, signal: request.signal }), {
       status: 200,
       headers: { 'content-type': contentType, 'content-length': String(frameLength(ranges)) },
     });
@@ -65,7 +65,7 @@ function framesResponse(
     for (const ranges of frames) yield { contentType, body: body(ranges), length: frameLength(ranges) };
   }
   const boundary = newBoundary();
-  return new Response(multipartBody(parts(), boundary), {
+  return new Response(multipartBody(parts(), boundary, { log: context.log, signal: request.signal }), {
     status: 200,
     headers: { 'content-type': `multipart/related; type="${choice.mediaType}"; boundary=${boundary}` },
   });

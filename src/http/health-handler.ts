@@ -6,8 +6,9 @@ export const handleHealth: Handler = async (_request, context) => {
   let healthy = true;
   try {
     await context.storage.changeFeed.latest();
-  } catch {
+  } catch (error) {
     healthy = false;
+    context.log('health check: storage did not answer', error);
   }
   const body = {
     status: healthy ? 'Healthy' : 'Unhealthy',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { FailureLog } from '../dicomweb/errors.js';
 
 export interface OutgoingPart {
   readonly contentType: string;
@@ -12,10 +13,24 @@ export function newBoundary(): string {
 }
 
 /**
+ * Where a response body that breaks after its headers were sent is told: no status can report
+ * it any more, and the host only cuts the connection. A client that went away (its request's
+ * signal aborted) is not a failure.
+ */
+export interface BodyFailures {
+  readonly log: FailureLog;
+  readonly signal: AbortSignal;
+}
+
+/**
  * A multipart/related body (RFC 2387) streamed part by part: each part's bytes are pulled only
  * when the client reads, and cancelling the stream (client gone) closes the part sources.
  */
-export function multipartBody(parts: AsyncIterable<OutgoingPart>, boundary: string): ReadableStream<Uint8Array> {
+export function multipartBody(
+  parts: AsyncIterable<OutgoingPart>,
+  boundary: string,
+  failures?: BodyFailures,
+): ReadableStream<Uint8Array> {
   async function* bytes(): AsyncGenerator<Uint8Array> {
     let first = true;
     for await (const part of parts) {
@@ -29,7 +44,7 @@ export function multipartBody(parts: AsyncIterable<OutgoingPart>, boundary: stri
     }
     yield Buffer.from(`${first ? '' : '\r\n'}--${boundary}--\r\n`, 'latin1');
   }
-  return streamOf(bytes());
+  return streamOf(bytes(), failures);
 }
 
 /**
@@ -39,7 +54,7 @@ export function multipartBody(parts: AsyncIterable<OutgoingPart>, boundary: stri
 const CHUNKS_AHEAD = 16;
 
 /** A pull-based ReadableStream over an async generator; cancel() runs the generator's finally blocks. */
-export function streamOf(source: AsyncGenerator<Uint8Array>): ReadableStream<Uint8Array> {
+export function streamOf(source: AsyncGenerator<Uint8Array>, failures?: BodyFailures): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -48,6 +63,9 @@ export function streamOf(source: AsyncGenerator<Uint8Array>): ReadableStream<Uin
           if (next.done) controller.close();
           else controller.enqueue(next.value);
         } catch (error) {
+          if (failures && !failures.signal.aborted) {
+            failures.log('the response body failed after its headers were sent', error);
+          }
           controller.error(error);
         }
       },

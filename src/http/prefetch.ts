@@ -10,7 +10,8 @@ export interface Prefetched extends AsyncIterable<Uint8Array> {
 export function prefetch(source: AsyncIterable<Uint8Array>): Prefetched {
   const iterator = source[Symbol.asyncIterator]();
   const first = iterator.next();
-  // Its error is delivered when the part is read; until then it must not count as unhandled.
+  // Its error is delivered (and logged, see streamOf) when the part is read; until then it must
+  // not count as unhandled, and a part never read (the response ended first) has no one to tell.
   first.catch(() => undefined);
   let started = false;
   return {

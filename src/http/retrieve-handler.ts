@@ -24,6 +24,7 @@ export const handleRetrieve: Handler = async (request, context) => {
     deliverable,
   );
   const signal = request.signal;
+  const failures = { log: context.log, signal };
   if (!choice.multipart) {
     const [instance] = instances as [InstanceRecord];
     const bytes = instanceBytes(context.storage, instance, choice.transferSyntax, signal);
@@ -31,7 +32,7 @@ export const handleRetrieve: Handler = async (request, context) => {
       'content-type': `application/dicom; transfer-syntax=${bytes.transferSyntax}`,
     };
     if (bytes.length !== undefined) headers['content-length'] = String(bytes.length);
-    return new Response(streamOf(toGenerator(bytes.body)), { status: 200, headers });
+    return new Response(streamOf(toGenerator(bytes.body), failures), { status: 200, headers });
   }
   const storage = context.storage;
   const open = (instance: InstanceRecord) => {
@@ -59,7 +60,7 @@ export const handleRetrieve: Handler = async (request, context) => {
     }
   }
   const boundary = newBoundary();
-  return new Response(multipartBody(parts(), boundary), {
+  return new Response(multipartBody(parts(), boundary, failures), {
     status: 200,
     headers: { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}` },
   });

@@ -35,6 +35,7 @@ export async function handleStore(request: Request, context: RequestContext): Pr
     studyInstanceUid: study,
     maxHeaderBytes: context.config.maxHeaderBytes,
     validateStructure: context.config.validateStructure ?? true,
+    log: context.log,
   });
   const status = storeStatus(result, apiVersion);
   if (status === 204) return new Response(null, { status });

@@ -125,6 +125,8 @@ class StagedBlockUpload implements BlobUpload {
     if (this.block !== undefined) this.pool.give(this.block);
     this.block = undefined;
     this.filled = 0;
+    // Only waits for the blocks in flight: an aborted upload is never committed, so a failed
+    // block changes nothing (Azure discards uncommitted blocks).
     await Promise.allSettled(this.inFlight);
   }
 
@@ -206,7 +208,7 @@ export class AzureBlobStore implements BlobStore {
       }
       if (size > 0) yield Buffer.concat(held, size);
     } catch (error) {
-      if (signal?.aborted) return;
+      if (signal?.aborted) return; // the reader went away: its abort, not a failure
       translateStorageError(error, 'a blob download');
     } finally {
       (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
