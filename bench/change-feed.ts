@@ -6,7 +6,7 @@
 import type { Agent } from 'node:http';
 import { TableClient, odata } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
-import { ChangeFeedKeys, instanceRowKey } from '../src/storage/keys.js';
+import { ChangeFeedKeys, instanceRowKey, sidecarBlobName } from '../src/storage/keys.js';
 import { type BenchContext, withServer } from './context.js';
 import { call, expectStatus, getJson } from './http-client.js';
 import { watchOtherLoad } from './machine-load.js';
@@ -80,7 +80,7 @@ async function rawPass(
   const started = performance.now();
   for (;;) {
     const { ms, value } = await timed(async () => {
-      const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey gt ${ChangeFeedKeys.entry(after)} and RowKey lt ${'e}'}`;
+      const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey gt ${ChangeFeedKeys.entry(after)} and RowKey lt ${ChangeFeedKeys.entriesEnd}`;
       const page = await table
         .listEntities<EntryRow>({ queryOptions: { filter } })
         .byPage({ maxPageSize: PAGE })
@@ -90,7 +90,7 @@ async function rawPass(
         const key = { studyInstanceUid: row.study, seriesInstanceUid: row.series, sopInstanceUid: row.sop };
         try {
           const instance = await table.getEntity<{ blobName: string }>(row.study, instanceRowKey(key));
-          if (metadata) await container.getBlobClient(instance.blobName.replace(/\.dcm$/, '.json')).downloadToBuffer();
+          if (metadata) await container.getBlobClient(sidecarBlobName(instance.blobName)).downloadToBuffer();
         } catch (error) {
           if ((error as { statusCode?: number }).statusCode !== 404) throw error;
         }

@@ -7,7 +7,7 @@
 import { TableClient, odata, type TableEntity } from '@azure/data-tables';
 import { foldName, nameTokens } from '../src/dicom/person-name.js';
 import { storeInstances, type IncomingInstance } from '../src/dicomweb/store.js';
-import { AccessPathKeys, keyText, RECENT_SHARDS } from '../src/storage/keys.js';
+import { AccessPathKeys, instanceRowRange, RECENT_SHARDS, SeriesRowRange, StudyRowKey } from '../src/storage/keys.js';
 import { openAzureStorage } from '../src/storage/azure-storage.js';
 import { createMemoryStorage } from '../src/storage/memory-storage.js';
 import { type BenchContext, freshStorage, stowAll, withServer } from './context.js';
@@ -61,7 +61,7 @@ async function rows<T extends object>(table: TableClient, filter: string, pageSi
 async function studyRows(table: TableClient, uids: readonly string[]): Promise<number> {
   const found = await mapPool([...new Set(uids)], POINT_READS, async (uid) => {
     try {
-      await table.getEntity(uid, 'study');
+      await table.getEntity(uid, StudyRowKey);
       return 1;
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) return 0;
@@ -226,10 +226,10 @@ function queryPlans(table: TableClient, studies: readonly QidoStudy[]): QueryPla
   // limit + 1 (to know the answer is cut).
   const nameQuery = async (value: string, exact: boolean): Promise<number> => {
     const token = nameTokens(value)[0] ?? '';
-    const from = keyText(token);
+    const { from, to } = AccessPathKeys.nameTokenRows(token);
     const all = await rows<PointerRow>(
       table,
-      odata`PartitionKey eq ${AccessPathKeys.nameToken(token)} and RowKey ge ${from} and RowKey lt ${`${from}~`}`,
+      odata`PartitionKey eq ${AccessPathKeys.nameToken(token)} and RowKey ge ${from} and RowKey lt ${to}`,
     );
     const matches = exactName(value);
     const pointers = exact ? all.filter((row) => matches(row.PatientName ?? '')) : all;
@@ -335,7 +335,10 @@ function queryPlans(table: TableClient, studies: readonly QidoStudy[]): QueryPla
       raw: async () => {
         const uid = scoped.key.studyInstanceUid;
         const [series] = await Promise.all([
-          rows(table, odata`PartitionKey eq ${uid} and RowKey ge ${'series|'} and RowKey lt ${'series}'}`),
+          rows(
+            table,
+            odata`PartitionKey eq ${uid} and RowKey ge ${SeriesRowRange.from} and RowKey lt ${SeriesRowRange.to}`,
+          ),
           studyRows(table, [uid]),
         ]);
         return series.length;
@@ -348,11 +351,9 @@ function queryPlans(table: TableClient, studies: readonly QidoStudy[]): QueryPla
       expected: 1,
       raw: async () => {
         const { studyInstanceUid: uid, seriesInstanceUid: series } = scoped.key;
+        const { from, to } = instanceRowRange(series);
         const [instances] = await Promise.all([
-          rows(
-            table,
-            odata`PartitionKey eq ${uid} and RowKey ge ${`instance|${series}|`} and RowKey lt ${`instance|${series}}`}`,
-          ),
+          rows(table, odata`PartitionKey eq ${uid} and RowKey ge ${from} and RowKey lt ${to}`),
           studyRows(table, [uid]),
         ]);
         return instances.length;

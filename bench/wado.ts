@@ -7,7 +7,13 @@ import { buffer } from 'node:stream/consumers';
 import { TableClient, odata } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { MultipartReader } from '../src/http/multipart-reader.js';
-import { seriesMetadataLogName } from '../src/storage/keys.js';
+import {
+  instanceRowKey,
+  instanceRowRange,
+  isInstanceBlobName,
+  SeriesRowRange,
+  seriesMetadataLogName,
+} from '../src/storage/keys.js';
 import type { InstanceKey } from '../src/storage/ports.js';
 import { newInstanceUids } from '../support/dicom-builder.js';
 import { type BenchContext, stowAll, withServer } from './context.js';
@@ -73,7 +79,7 @@ async function downloadBytes(container: ContainerClient, name: string): Promise<
 async function instanceBlobs(container: ContainerClient, prefix: string): Promise<string[]> {
   const names: string[] = [];
   for await (const blob of container.listBlobsFlat({ prefix })) {
-    if (blob.name.endsWith('.dcm')) names.push(blob.name);
+    if (isInstanceBlobName(blob.name)) names.push(blob.name);
   }
   return names;
 }
@@ -251,7 +257,7 @@ async function frameLatency(
   const pixelOffset = async (key: InstanceKey): Promise<{ blobName: string; offset: number }> => {
     const row = await table.getEntity<{ blobName: string; pixelDataOffset: number }>(
       key.studyInstanceUid,
-      `instance|${key.seriesInstanceUid}|${key.sopInstanceUid}`,
+      instanceRowKey(key),
     );
     return { blobName: row.blobName, offset: row.pixelDataOffset };
   };
@@ -356,7 +362,7 @@ async function studyMetadata(
     // The same reads the server needs: the study's instance and series rows (one range query)
     // and the metadata log of each series, whole.
     const rawRead = async (): Promise<number> => {
-      const filter = odata`PartitionKey eq ${study.studyInstanceUid} and RowKey ge ${'instance|'} and RowKey lt ${'series}'}`;
+      const filter = odata`PartitionKey eq ${study.studyInstanceUid} and RowKey ge ${instanceRowRange().from} and RowKey lt ${SeriesRowRange.to}`;
       const rows: { rowKey?: string; SeriesInstanceUID?: string }[] = [];
       for await (const page of table
         .listEntities<{ SeriesInstanceUID?: string }>({ queryOptions: { filter } })

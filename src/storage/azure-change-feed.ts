@@ -80,12 +80,12 @@ export class AzureChangeFeed implements ChangeFeedStore {
   }
 
   async after(sequence: number, limit: number): Promise<ChangeEntry[]> {
-    const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey gt ${ChangeFeedKeys.entry(sequence)} and RowKey lt ${'e}'}`;
+    const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey gt ${ChangeFeedKeys.entry(sequence)} and RowKey lt ${ChangeFeedKeys.entriesEnd}`;
     return (await collectRows<EntryRow>(this.table, filter, 'a change feed read', limit)).map(toEntry);
   }
 
   async window(start: Date, end: Date, offset: number, limit: number): Promise<ChangeEntry[]> {
-    const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey ge ${`t|${start.toISOString()}`} and RowKey lt ${`t|${end.toISOString()}`}`;
+    const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey ge ${ChangeFeedKeys.timeFrom(start.toISOString())} and RowKey lt ${ChangeFeedKeys.timeFrom(end.toISOString())}`;
     return (await collectRows<EntryRow>(this.table, filter, 'a change feed read', offset + limit))
       .slice(offset)
       .map(toEntry);

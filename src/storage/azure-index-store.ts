@@ -20,7 +20,14 @@ import {
   studyFromEntity,
   textOf,
 } from './index-entities.js';
-import { instanceRowKey, instanceRowRange, SeriesRowRange, seriesRowKey, StudyRowKey } from './keys.js';
+import {
+  instanceRowKey,
+  instanceRowRange,
+  SeriesRowRange,
+  seriesRowKey,
+  StudyPartitionEnd,
+  StudyRowKey,
+} from './keys.js';
 import {
   StorageUnavailableError,
   type AccessPath,
@@ -50,9 +57,7 @@ const MAX_ATTEMPTS = 12;
  */
 const REMOVE_ATTEMPTS = 30;
 
-/** Row keys of a study partition: "instance|..." < "series|..." < "study". */
 const InstanceRowPrefix = instanceRowRange().from;
-const StudyRowRange = { to: `${StudyRowKey}|` } as const;
 
 function withoutUndefined<T extends object>(entity: T): T {
   return Object.fromEntries(Object.entries(entity).filter(([, value]) => value !== undefined)) as T;
@@ -100,7 +105,7 @@ export class AzureInstanceIndex implements InstanceIndex {
 
   /** One range query: the series rows and the study row after them ("series|..." < "study"). */
   async listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]> {
-    const rows = await this.range(studyInstanceUid, SeriesRowRange.from, StudyRowRange.to);
+    const rows = await this.range(studyInstanceUid, SeriesRowRange.from, StudyPartitionEnd);
     if (isMarked(rows.find((row) => row.rowKey === StudyRowKey))) return [];
     return rows.filter((row) => row.rowKey !== StudyRowKey && isVisible(row)).map(seriesFromEntity);
   }
@@ -135,7 +140,7 @@ export class AzureInstanceIndex implements InstanceIndex {
       const marked = isHidden(study, series);
       return { instances, hidden: () => marked };
     }
-    const rows = await this.range(studyInstanceUid, instanceRowRange().from, StudyRowRange.to);
+    const rows = await this.range(studyInstanceUid, InstanceRowPrefix, StudyPartitionEnd);
     const study = rows.find((row) => row.rowKey === StudyRowKey);
     const markedSeries = new Set(
       rows

@@ -1,5 +1,5 @@
 import { odata, type TableClient } from '@azure/data-tables';
-import { PendingPartitionPrefix, pendingPartitionKey, pendingPartitionUpperBound } from './keys.js';
+import { pendingPartitionKey, pendingPartitionsThrough, pendingRowKey, pendingVersionOf } from './keys.js';
 import type { PendingBlob, PendingBlobs } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
 import { queryRows } from './table-query.js';
@@ -11,16 +11,6 @@ interface PendingRow {
   series: string;
   sop: string;
   createdAt: string;
-}
-
-/**
- * A delete note of a version has its own row key, apart from the store note of that version: a
- * delete may start while the store that wrote the version still holds its note.
- */
-const DeleteNotePrefix = 'delete|';
-
-function pendingRowKey(pending: PendingBlob): string {
-  return pending.kind === 'delete' ? `${DeleteNotePrefix}${pending.version}` : pending.version;
 }
 
 export class AzurePendingBlobs implements PendingBlobs {
@@ -69,18 +59,16 @@ export class AzurePendingBlobs implements PendingBlobs {
 
   async *olderThan(cutoff: Date): AsyncIterable<PendingBlob> {
     // Whole hours before the cutoff's hour are one partition-key range; the cutoff's own hour is filtered by time.
-    const upper = `${pendingPartitionUpperBound(cutoff)}~`;
-    const filter = odata`PartitionKey ge ${PendingPartitionPrefix} and PartitionKey lt ${upper}`;
+    const { from, to } = pendingPartitionsThrough(cutoff);
+    const filter = odata`PartitionKey ge ${from} and PartitionKey lt ${to}`;
     for await (const row of queryRows<PendingRow>(this.table, filter, 'listing pending notes')) {
       const createdAt = new Date(row.createdAt);
       if (createdAt >= cutoff) continue;
       const kind = row.kind === 'delete' ? 'delete' : 'store';
-      const rowKey = row.rowKey ?? '';
       yield {
         kind,
         key: { studyInstanceUid: row.study, seriesInstanceUid: row.series, sopInstanceUid: row.sop },
-        version:
-          kind === 'delete' && rowKey.startsWith(DeleteNotePrefix) ? rowKey.slice(DeleteNotePrefix.length) : rowKey,
+        version: pendingVersionOf(kind, row.rowKey ?? ''),
         blobName: row.blobName,
         createdAt,
       };

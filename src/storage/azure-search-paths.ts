@@ -1,5 +1,5 @@
 import { odata, type TableClient } from '@azure/data-tables';
-import { AccessPathKeys, keyText, RECENT_SHARDS } from './keys.js';
+import { AccessPathKeys, RECENT_SHARDS } from './keys.js';
 import type { AccessPath, SearchPointer } from './ports.js';
 import { searchPointerOf, type ReadPointerRow } from './search-pointers.js';
 import { queryRows } from './table-query.js';
@@ -22,9 +22,8 @@ function filterFor(path: Exclude<AccessPath, { kind: 'recent' }>): string {
     case 'studyDates':
       return odata`PartitionKey ge ${AccessPathKeys.studyDate(path.from)} and PartitionKey le ${AccessPathKeys.studyDate(path.to)}`;
     case 'nameToken': {
-      const from = keyText(path.prefix);
-      // "~" sorts after every character keyText emits, so this is "RowKey starts with from".
-      return odata`PartitionKey eq ${AccessPathKeys.nameToken(path.prefix)} and RowKey ge ${from} and RowKey lt ${`${from}~`}`;
+      const { from, to } = AccessPathKeys.nameTokenRows(path.prefix);
+      return odata`PartitionKey eq ${AccessPathKeys.nameToken(path.prefix)} and RowKey ge ${from} and RowKey lt ${to}`;
     }
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { InstanceKey } from './ports.js';
+import type { InstanceKey, PendingBlob } from './ports.js';
 
 /**
  * The one place that knows blob names and table keys. Every UID reaching here has passed
@@ -13,6 +13,9 @@ import type { InstanceKey } from './ports.js';
  *   instance row  PK = StudyInstanceUID  RK = "instance|{SeriesInstanceUID}|{SOPInstanceUID}"
  */
 export const StudyRowKey = 'study';
+
+/** Above every row key of a study partition: "instance|…" < "series|…" < "study" < "study|". */
+export const StudyPartitionEnd = `${StudyRowKey}|`;
 
 export function seriesRowKey(seriesInstanceUid: string): string {
   return `series|${seriesInstanceUid}`;
@@ -43,6 +46,11 @@ export function newVersion(now = Date.now()): string {
 /** Instances live under their study and series, so a study's blobs are one prefix. */
 export function instanceBlobName(key: InstanceKey, version: string): string {
   return `${key.studyInstanceUid}/${key.seriesInstanceUid}/${key.sopInstanceUid}/${version}.dcm`;
+}
+
+/** Whether a blob in the container is an instance (not a sidecar or a series metadata log). */
+export function isInstanceBlobName(name: string): boolean {
+  return name.endsWith('.dcm');
 }
 
 /** The sidecar (metadata JSON and frame table) stored beside an instance blob. */
@@ -80,10 +88,29 @@ export function pendingPartitionKey(createdAt: Date, version: string): string {
   return `${PendingPartitionPrefix}${hour}|${version.slice(-1)}`;
 }
 
-/** Partition keys below this one hold only notes written before `cutoff`'s hour. */
-export function pendingPartitionUpperBound(cutoff: Date): string {
+/**
+ * Partition-key range of the notes written up to `cutoff`'s hour (that hour included: "~" sorts
+ * after its shards), so listing old notes is one range query; the hour itself is filtered by time.
+ */
+export function pendingPartitionsThrough(cutoff: Date): { from: string; to: string } {
   const hour = cutoff.toISOString().slice(0, 13).replace(/\D/g, '');
-  return `${PendingPartitionPrefix}${hour}`;
+  return { from: PendingPartitionPrefix, to: `${PendingPartitionPrefix}${hour}~` };
+}
+
+/**
+ * A note's row key: the version for a store note; a delete note of a version has its own key,
+ * apart from the store note of that version (a delete may start while the store that wrote the
+ * version still holds its note).
+ */
+const DeleteNotePrefix = 'delete|';
+
+export function pendingRowKey(pending: Pick<PendingBlob, 'kind' | 'version'>): string {
+  return pending.kind === 'delete' ? `${DeleteNotePrefix}${pending.version}` : pending.version;
+}
+
+/** The version a note's row key names (a delete note from before delete notes had their own key: the version). */
+export function pendingVersionOf(kind: 'store' | 'delete', rowKey: string): string {
+  return kind === 'delete' && rowKey.startsWith(DeleteNotePrefix) ? rowKey.slice(DeleteNotePrefix.length) : rowKey;
 }
 
 /**
@@ -99,14 +126,20 @@ export function keyText(text: string): string {
  * chosen so one search is one key-range query. They are written before the study partition
  * commits and checked against it when read, so a stale or early pointer never shows up in results.
  */
+const StudyDatePrefix = 'sd|';
+
 export const AccessPathKeys = {
   patientId: (patientId: string) => `pid|${keyText(patientId)}`,
   accession: (accession: string) => `acc|${keyText(accession)}`,
   /** Name tokens share a partition per first character; the RowKey starts with the token. */
   nameToken: (token: string) => `pn|${keyText(Array.from(token)[0] ?? '')}`,
   nameTokenRow: (token: string, studyUid: string) => `${keyText(token)}|${studyUid}`,
+  /** Row-key range of the tokens that start with `prefix` ("~" sorts after every character keyText emits). */
+  nameTokenRows: (prefix: string) => ({ from: keyText(prefix), to: `${keyText(prefix)}~` }),
   /** One partition per StudyDate; a date range is one PartitionKey range query. */
-  studyDate: (yyyymmdd: string) => `sd|${yyyymmdd}`,
+  studyDate: (yyyymmdd: string) => `${StudyDatePrefix}${yyyymmdd}`,
+  /** The StudyDate a studyDate partition key names. */
+  studyDateOf: (partitionKey: string) => partitionKey.slice(StudyDatePrefix.length),
   /** Studies by creation time, newest first, in 16 shards so no partition is hot. */
   recent: (shard: string) => `recent|${shard}`,
   recentRow: (createdAt: Date, studyUid: string) =>
@@ -114,6 +147,8 @@ export const AccessPathKeys = {
   series: (seriesUid: string) => `ser|${seriesUid}`,
   sop: (sopUid: string) => `sop|${sopUid}`,
   modality: (modality: string) => `mod|${keyText(modality)}`,
+  /** The RowKey of a pointer to a series (in the sop and modality partitions). */
+  seriesRow: (studyUid: string, seriesUid: string) => `${studyUid}|${seriesUid}`,
 } as const;
 
 export const RECENT_SHARDS = '0123456789abcdef'.split('');
@@ -129,10 +164,16 @@ export function recentShard(studyUid: string): string {
  * transaction: the counter row (compare-and-swap on its ETag), the entries, a marker per
  * (action, version) and a time row per entry for time windows.
  */
+const timeFrom = (timestamp: string) => `t|${timestamp}`;
+
 export const ChangeFeedKeys = {
   partition: 'changefeed',
   counter: 'counter',
   entry: (sequence: number) => `e|${sequence.toString().padStart(16, '0')}`,
+  /** Above every entry's row key ("|" + 1 is "}"). */
+  entriesEnd: 'e}',
   marker: (action: string, version: string) => `m|${action}|${version}`,
-  time: (timestamp: string, sequence: number) => `t|${timestamp}|${sequence.toString().padStart(16, '0')}`,
+  time: (timestamp: string, sequence: number) => `${timeFrom(timestamp)}|${sequence.toString().padStart(16, '0')}`,
+  /** Below the time rows at `timestamp` and above those before it: a time window is one row-key range. */
+  timeFrom,
 } as const;

@@ -18,7 +18,8 @@ import {
   AccessPathKeys,
   instanceRowKey,
   instanceRowRange,
-  keyText,
+  pendingRowKey,
+  RECENT_SHARDS,
   SeriesRowRange,
   seriesRowKey,
   StudyRowKey,
@@ -298,10 +299,12 @@ function pointerMatches(row: PointerRow, path: AccessPath): boolean {
       return (
         row.partitionKey >= AccessPathKeys.studyDate(path.from) && row.partitionKey <= AccessPathKeys.studyDate(path.to)
       );
-    case 'nameToken':
-      return row.partitionKey === AccessPathKeys.nameToken(path.prefix) && row.rowKey.startsWith(keyText(path.prefix));
+    case 'nameToken': {
+      const { from, to } = AccessPathKeys.nameTokenRows(path.prefix);
+      return row.partitionKey === AccessPathKeys.nameToken(path.prefix) && row.rowKey >= from && row.rowKey < to;
+    }
     case 'recent':
-      return row.partitionKey.startsWith('recent|');
+      return RECENT_SHARDS.some((shard) => row.partitionKey === AccessPathKeys.recent(shard));
   }
 }
 
@@ -310,12 +313,12 @@ export class MemoryPendingBlobs implements PendingBlobs {
 
   /** Keyed as in the Table adapter: a version's delete note apart from its store note. */
   add(pending: PendingBlob): Promise<void> {
-    this.notes.set(`${pending.kind ?? 'store'}|${pending.version}`, pending);
+    this.notes.set(pendingRowKey(pending), pending);
     return Promise.resolve();
   }
 
   remove(pending: PendingBlob): Promise<void> {
-    this.notes.delete(`${pending.kind ?? 'store'}|${pending.version}`);
+    this.notes.delete(pendingRowKey(pending));
     return Promise.resolve();
   }
 

@@ -46,7 +46,7 @@ export function pointerRows(
   const rows: PointerRow[] = [
     {
       partitionKey: AccessPathKeys.sop(record.sopInstanceUid),
-      rowKey: `${studyUid}|${seriesUid}`,
+      rowKey: AccessPathKeys.seriesRow(studyUid, seriesUid),
       study: studyUid,
       series: seriesUid,
       created,
@@ -64,7 +64,7 @@ export function pointerRows(
   if (modality) {
     rows.push({
       partitionKey: AccessPathKeys.modality(modality),
-      rowKey: `${studyUid}|${seriesUid}`,
+      rowKey: AccessPathKeys.seriesRow(studyUid, seriesUid),
       study: studyUid,
       series: seriesUid,
       created,
@@ -122,11 +122,13 @@ export function searchPointerOf(row: ReadPointerRow, path: AccessPath): SearchPo
   const study = text(row.study);
   if (!study) return undefined;
   const name = text(row.PatientName);
+  const partitionKey = text(row.partitionKey);
   return {
     studyInstanceUid: study,
     seriesInstanceUid: text(row.series),
     sopInstanceUid: path.kind === 'sop' ? path.sopInstanceUid : undefined,
-    sortKey: path.kind === 'studyDates' ? text(row.partitionKey)?.slice(3) : undefined,
+    sortKey:
+      path.kind === 'studyDates' && partitionKey !== undefined ? AccessPathKeys.studyDateOf(partitionKey) : undefined,
     createdAt: text(row.created),
     attributes: name === undefined ? undefined : { PatientName: name },
   };
