@@ -9,6 +9,7 @@ import { foldName, nameTokens } from '../src/dicom/person-name.js';
 import { storeInstances, type IncomingInstance } from '../src/dicomweb/store.js';
 import { AccessPathKeys, instanceRowRange, RECENT_SHARDS, SeriesRowRange, StudyRowKey } from '../src/storage/keys.js';
 import { openAzureStorage } from '../src/storage/azure-storage.js';
+import { compareText } from '../src/util/compare.js';
 import { createMemoryStorage } from '../src/storage/memory-storage.js';
 import { type BenchContext, freshStorage, stowAll, withServer } from './context.js';
 import { qidoInstance, qidoStudy, type QidoStudy } from './datasets.js';
@@ -233,7 +234,7 @@ function queryPlans(table: TableClient, studies: readonly QidoStudy[]): QueryPla
     );
     const matches = exactName(value);
     const pointers = exact ? all.filter((row) => matches(row.PatientName ?? '')) : all;
-    pointers.sort((a, b) => ((b.created ?? '') < (a.created ?? '') ? -1 : 1));
+    pointers.sort((a, b) => compareText(b.created ?? '', a.created ?? ''));
     await studyRows(
       table,
       pointers.slice(0, 101).flatMap((row) => (row.study ? [row.study] : [])),
@@ -291,7 +292,7 @@ function queryPlans(table: TableClient, studies: readonly QidoStudy[]): QueryPla
             table,
             odata`PartitionKey ge ${AccessPathKeys.studyDate(`2024${mm}01`)} and PartitionKey le ${AccessPathKeys.studyDate(`2024${mm}31`)}`,
           );
-          batch.sort((a, b) => ((b.partitionKey ?? '') < (a.partitionKey ?? '') ? -1 : 1));
+          batch.sort((a, b) => compareText(b.partitionKey ?? '', a.partitionKey ?? ''));
           found.push(...batch);
         }
         await studyRows(
@@ -319,7 +320,7 @@ function queryPlans(table: TableClient, studies: readonly QidoStudy[]): QueryPla
             return page.done ? [] : page.value.slice(0, 101);
           }),
         );
-        const merged = heads.flat().sort((a, b) => ((a.rowKey ?? '') < (b.rowKey ?? '') ? -1 : 1));
+        const merged = heads.flat().sort((a, b) => compareText(a.rowKey ?? '', b.rowKey ?? ''));
         await studyRows(
           table,
           merged.slice(0, 101).flatMap((row) => (row.study ? [row.study] : [])),

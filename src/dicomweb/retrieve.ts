@@ -3,6 +3,7 @@ import { sidecarBlobName } from '../storage/keys.js';
 import type { InstanceRecord, Storage } from '../storage/ports.js';
 import { DicomwebError } from './errors.js';
 import { decodeSidecar, type InstanceSidecar } from './instance-sidecar.js';
+import { compareText } from '../util/compare.js';
 
 export interface RetrieveTarget {
   readonly studyInstanceUid: string;
@@ -24,7 +25,7 @@ export async function findInstances(storage: Storage, target: RetrieveTarget): P
     const what = sopInstanceUid ? 'instance' : seriesInstanceUid ? 'series' : 'study';
     throw new DicomwebError('NotFound', `The ${what} was not found.`);
   }
-  return instances.sort((a, b) => (a.storedAt < b.storedAt ? -1 : a.storedAt > b.storedAt ? 1 : 0));
+  return instances.sort((a, b) => compareText(a.storedAt, b.storedAt));
 }
 
 /**

@@ -11,6 +11,7 @@ import { retrieveTarget } from './path-params.js';
 import { prefetch } from './prefetch.js';
 import { negotiateInstances } from './retrieve-negotiation.js';
 import { resourceUrls, versionBaseUrl } from './urls.js';
+import { compareText } from '../util/compare.js';
 
 /** `GET {base}/studies/{study}[/series/{series}[/instances/{instance}]]` (WADO-RS, PS3.18 §10.4). */
 export const handleRetrieve: Handler = async (request, context) => {
@@ -73,7 +74,7 @@ async function* toGenerator(source: AsyncIterable<Uint8Array>): AsyncGenerator<U
 /** A strong validator over exactly which stored versions make up the response. */
 function metadataEtag(instances: readonly InstanceRecord[]): string {
   const hash = createHash('sha256');
-  for (const instance of [...instances].sort((a, b) => (a.version < b.version ? -1 : 1)))
+  for (const instance of [...instances].sort((a, b) => compareText(a.version, b.version)))
     hash.update(`${instance.version}\n`);
   return `"${hash.digest('base64url').slice(0, 27)}"`;
 }

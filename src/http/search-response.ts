@@ -5,6 +5,7 @@ import type { SearchQuery } from '../dicomweb/search/query.js';
 import { ALL_RETURN, DEFAULT_RETURN, levelsOf, type Level } from '../dicomweb/search/searchable.js';
 import type { DicomJsonDataset, DicomJsonValue } from './dicom-json.js';
 import type { ResourceUrls } from './urls.js';
+import { compareText } from '../util/compare.js';
 
 const NUMERIC_VRS = new Set(['IS', 'DS', 'US', 'UL', 'SS', 'SL']);
 
@@ -29,7 +30,7 @@ export function returnedTags(query: SearchQuery): TagDef[] {
   tags.add(Tag.StudyInstanceUID);
   if (query.resource.level !== 'study') tags.add(Tag.SeriesInstanceUID);
   if (query.resource.level === 'instance') tags.add(Tag.SOPInstanceUID);
-  return [...tags].sort((a, b) => (a.tag < b.tag ? -1 : 1));
+  return [...tags].sort((a, b) => compareText(a.tag, b.tag));
 }
 
 function valueOf(tag: TagDef, match: SearchMatch, urls: ResourceUrls): string | number | undefined {

@@ -1,4 +1,5 @@
 import type { TableEntity, TableEntityResult } from '@azure/data-tables';
+import { compareText } from '../util/compare.js';
 import { planRemoval } from './index-removal.js';
 import {
   instanceCount,
@@ -140,8 +141,8 @@ export class MemoryInstanceIndex implements InstanceIndex {
   async *follow(path: AccessPath): AsyncIterable<SearchPointer> {
     await Promise.resolve();
     const matches = [...this.pointers.values()].filter((row) => pointerMatches(row, path));
-    matches.sort((a, b) => compare(a.partitionKey, b.partitionKey) || compare(a.rowKey, b.rowKey));
-    if (path.kind === 'recent') matches.sort((a, b) => compare(a.rowKey, b.rowKey));
+    matches.sort((a, b) => compareText(a.partitionKey, b.partitionKey) || compareText(a.rowKey, b.rowKey));
+    if (path.kind === 'recent') matches.sort((a, b) => compareText(a.rowKey, b.rowKey));
     for (const row of matches) {
       const pointer = searchPointerOf(row, path);
       if (pointer) yield pointer;
@@ -185,7 +186,7 @@ export class MemoryInstanceIndex implements InstanceIndex {
   private range(partitionKey: string, from: string, to: string): StoredRow[] {
     return [...this.rows.values()]
       .filter((row) => row.partitionKey === partitionKey && (row.rowKey ?? '') >= from && (row.rowKey ?? '') < to)
-      .sort((a, b) => compare(a.rowKey ?? '', b.rowKey ?? ''));
+      .sort((a, b) => compareText(a.rowKey ?? '', b.rowKey ?? ''));
   }
 
   getInstance(key: InstanceKey): Promise<InstanceRecord | undefined> {
@@ -276,10 +277,6 @@ export class MemoryInstanceIndex implements InstanceIndex {
   private row(partitionKey: string, rowKey: string): StoredRow | undefined {
     return this.rows.get(`${partitionKey}\n${rowKey}`);
   }
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The same key predicates as the Table queries of azure-search-paths.ts. */

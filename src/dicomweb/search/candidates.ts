@@ -1,6 +1,7 @@
 import { nameTokens } from '../../dicom/person-name.js';
 import type { AccessPath, InstanceIndex, SearchPointer } from '../../storage/ports.js';
 import type { Filter } from './matching.js';
+import { compareText } from '../../util/compare.js';
 
 /**
  * Chooses the access path for a search: the most selective filter that an index path can answer,
@@ -98,7 +99,7 @@ export async function* pointersOf(index: InstanceIndex, source: CandidateSource)
     }
     const batch: SearchPointer[] = [];
     for await (const pointer of index.follow(path)) batch.push(pointer);
-    if (path.kind === 'studyDates') batch.sort((a, b) => ((b.sortKey ?? '') < (a.sortKey ?? '') ? -1 : 1));
+    if (path.kind === 'studyDates') batch.sort((a, b) => compareText(b.sortKey ?? '', a.sortKey ?? ''));
     for (const pointer of batch) {
       if (seen.has(key(pointer))) continue;
       seen.add(key(pointer));

@@ -9,6 +9,7 @@ import { chooseCandidates, pointersOf } from './candidates.js';
 import type { Filter } from './matching.js';
 import type { SearchQuery } from './query.js';
 import type { Level } from './searchable.js';
+import { compareText } from '../../util/compare.js';
 
 export interface SearchMatch {
   readonly study: StudyAggregate;
@@ -43,15 +44,13 @@ function instanceAttributes(instance: InstanceRecord): Record<string, string> {
   return { ...instance.instance, SOPInstanceUID: instance.sopInstanceUid, SOPClassUID: instance.sopClassUid };
 }
 
-const newestFirst = (a: { createdAt: string }, b: { createdAt: string }) =>
-  a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0;
+const newestFirst = (a: { createdAt: string }, b: { createdAt: string }) => compareText(b.createdAt, a.createdAt);
 /** Newer creation time first; equal times by Study UID, so paging with offset is stable. */
 const newestThenUid = (aCreated: string, aUid: string, bCreated: string, bUid: string) =>
-  aCreated < bCreated ? 1 : aCreated > bCreated ? -1 : aUid < bUid ? -1 : aUid > bUid ? 1 : 0;
+  compareText(bCreated, aCreated) || compareText(aUid, bUid);
 const newestStudyFirst = (a: StudyAggregate, b: StudyAggregate) =>
   newestThenUid(a.createdAt, a.studyInstanceUid, b.createdAt, b.studyInstanceUid);
-const newestInstanceFirst = (a: InstanceRecord, b: InstanceRecord) =>
-  a.storedAt < b.storedAt ? 1 : a.storedAt > b.storedAt ? -1 : 0;
+const newestInstanceFirst = (a: InstanceRecord, b: InstanceRecord) => compareText(b.storedAt, a.storedAt);
 
 /** Study candidates in result order, each checked against the study partition. */
 async function* studies(
