@@ -1,23 +1,13 @@
 import { performance } from 'node:perf_hooks';
 
-/**
- * Runs `work` over `items` with at most `concurrency` in flight, each worker taking the next item
- * when its previous one is done (as independent clients would); returns the wall time in seconds.
- */
+/** `mapPool` without results: returns the wall time in seconds. */
 export async function timedPool<T>(
   items: readonly T[],
   concurrency: number,
   work: (item: T) => Promise<void>,
 ): Promise<number> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let index = next++; index < items.length; index = next++) {
-      await work(items[index] as T);
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return (performance.now() - started) / 1000;
+  const { ms } = await timed(() => mapPool(items, concurrency, work));
+  return ms / 1000;
 }
 
 export function median(values: readonly number[]): number {
@@ -56,16 +46,22 @@ export async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; va
   return { ms: performance.now() - started, value };
 }
 
-/** Runs `work` over `items`, at most `concurrency` at once, and returns the results in order. */
+/**
+ * The bench's one worker pool: runs `work` over `items` with at most `concurrency` in flight, each
+ * worker taking the next item when its previous one is done (as independent clients would), and
+ * returns the results in order. No item is started once `Date.now()` reaches `deadline`; the
+ * results of items not started are left empty.
+ */
 export async function mapPool<T, R>(
   items: readonly T[],
   concurrency: number,
   work: (item: T, index: number) => Promise<R>,
+  deadline = Number.POSITIVE_INFINITY,
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
-    for (let index = next++; index < items.length; index = next++) {
+    for (let index = next++; index < items.length && Date.now() < deadline; index = next++) {
       results[index] = await work(items[index] as T, index);
     }
   };

@@ -9,6 +9,7 @@ import { foldName, nameTokens } from '../src/dicom/person-name.js';
 import { storeInstances, type IncomingInstance } from '../src/dicomweb/store.js';
 import { AccessPathKeys, instanceRowRange, RECENT_SHARDS, SeriesRowRange, StudyRowKey } from '../src/storage/keys.js';
 import { openAzureStorage } from '../src/storage/azure-storage.js';
+import type { Storage } from '../src/storage/ports.js';
 import { compareText } from '../src/util/compare.js';
 import { createMemoryStorage } from '../src/storage/memory-storage.js';
 import { type BenchContext, freshStorage, stowAll, withServer } from './context.js';
@@ -91,16 +92,7 @@ async function pointerQuery(table: TableClient, filter: string): Promise<number>
  */
 async function bulkLoad(table: TableClient, files: readonly Uint8Array[]): Promise<void> {
   const memory = createMemoryStorage();
-  async function* parts(): AsyncGenerator<IncomingInstance> {
-    for (const file of files) {
-      await Promise.resolve();
-      yield { mediaType: 'application/dicom', body: once(file) };
-    }
-  }
-  const result = await storeInstances(memory, parts(), { apiVersion: 'v2', maxHeaderBytes: MAX_HEADER_BYTES });
-  if (result.failed.length > 0 || result.stored.length !== files.length) {
-    throw new Error(`bulk loading QIDO studies: ${result.failed.length} failed: ${JSON.stringify(result.failed[0])}`);
-  }
+  await storeAll(memory, files, 'bulk loading');
   const byPartition = new Map<string, TableEntity[]>();
   for (const entity of memory.index.tableEntities()) {
     const group = byPartition.get(entity.partitionKey);
@@ -121,6 +113,20 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
 }
 
+/** One STOW through the store layer (no HTTP), as one request of `files`; throws unless all are stored. */
+async function storeAll(storage: Storage, files: readonly Uint8Array[], doing: string): Promise<void> {
+  async function* parts(): AsyncGenerator<IncomingInstance> {
+    for (const file of files) {
+      await Promise.resolve();
+      yield { mediaType: 'application/dicom', body: once(file) };
+    }
+  }
+  const result = await storeInstances(storage, parts(), { apiVersion: 'v2', maxHeaderBytes: MAX_HEADER_BYTES });
+  if (result.failed.length > 0 || result.stored.length !== files.length) {
+    throw new Error(`${doing} QIDO studies: ${result.failed.length} failed: ${JSON.stringify(result.failed[0])}`);
+  }
+}
+
 /** Loads studies [from, to) of the data set; stops starting batches at `deadline`. Returns the indices stored. */
 async function load(
   context: BenchContext,
@@ -135,76 +141,41 @@ async function load(
     batches.push(Array.from({ length: Math.min(BATCH, to - i) }, (_, k) => i + k));
   }
   const stored: number[] = [];
-  let next = 0;
   let reported = Date.now();
-  const report = (): void => {
-    if (Date.now() - reported < 15_000) return;
-    reported = Date.now();
-    context.progress(`q: ${from + stored.length} studies loaded`);
+  /** Loads the batches with LOAD_CONCURRENCY at once, starting none after the deadline. */
+  const loadAll = async (loadBatch: (files: Buffer[]) => Promise<void>): Promise<number[]> => {
+    await mapPool(
+      batches,
+      LOAD_CONCURRENCY,
+      async (batch) => {
+        await loadBatch(batch.map((i) => qidoInstance(qidoStudy(i, uidRoot), i)));
+        stored.push(...batch);
+        if (Date.now() - reported < 15_000) return;
+        reported = Date.now();
+        context.progress(`q: ${from + stored.length} studies loaded`);
+      },
+      deadline,
+    );
+    return stored;
   };
   if (context.settings.qidoLoad === 'http') {
-    await withServer(storage, LOAD_CONCURRENCY, async (server, agent) => {
-      const worker = async (): Promise<void> => {
-        for (let b = next++; b < batches.length && Date.now() < deadline; b = next++) {
-          const batch = batches[b] as number[];
-          await stowAll(
-            agent,
-            server.baseUrl,
-            batch.map((i) => qidoInstance(qidoStudy(i, uidRoot), i)),
-            BATCH,
-            1,
-          );
-          stored.push(...batch);
-          report();
-        }
-      };
-      await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, worker));
-    });
-    return stored;
+    return withServer(storage, LOAD_CONCURRENCY, (server, agent) =>
+      loadAll((files) => stowAll(agent, server.baseUrl, files, BATCH, 1).then(() => undefined)),
+    );
   }
   if (context.settings.qidoLoad === 'bulk') {
     const table = TableClient.fromConnectionString(storage.connectionString, storage.table, {
       allowInsecureConnection: true,
     });
     await table.createTable();
-    const worker = async (): Promise<void> => {
-      for (let b = next++; b < batches.length && Date.now() < deadline; b = next++) {
-        const batch = batches[b] as number[];
-        await bulkLoad(
-          table,
-          batch.map((i) => qidoInstance(qidoStudy(i, uidRoot), i)),
-        );
-        stored.push(...batch);
-        report();
-      }
-    };
-    await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, worker));
-    return stored;
+    return loadAll((files) => bulkLoad(table, files));
   }
   const store = await openAzureStorage({
     target: { kind: 'connection-string', connectionString: storage.connectionString },
     container: storage.container,
     table: storage.table,
   });
-  const worker = async (): Promise<void> => {
-    for (let b = next++; b < batches.length && Date.now() < deadline; b = next++) {
-      const batch = batches[b] as number[];
-      async function* parts(): AsyncGenerator<IncomingInstance> {
-        for (const i of batch) {
-          await Promise.resolve();
-          yield { mediaType: 'application/dicom', body: once(qidoInstance(qidoStudy(i, uidRoot), i)) };
-        }
-      }
-      const result = await storeInstances(store, parts(), { apiVersion: 'v2', maxHeaderBytes: MAX_HEADER_BYTES });
-      if (result.failed.length > 0 || result.stored.length !== batch.length) {
-        throw new Error(`loading QIDO studies: ${result.failed.length} failed: ${JSON.stringify(result.failed[0])}`);
-      }
-      stored.push(...batch);
-      report();
-    }
-  };
-  await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, worker));
-  return stored;
+  return loadAll((files) => storeAll(store, files, 'loading'));
 }
 
 function queryPlans(table: TableClient, studies: readonly QidoStudy[]): QueryPlan[] {
