@@ -1,15 +1,19 @@
 /**
  * `npm run bench`: STOW-RS throughput and server memory, WADO-RS retrieve and latency, the change
- * feed and DELETE, and QIDO-RS at growing sizes — against its own Azurite (on disk, in a temp
- * directory) and the server in child processes (compiled first: see server-child.ts), each figure
- * next to the same work done straight against Azurite with the SDK. Writes bench/results/latest.json.
+ * feed and DELETE, the cost of the change feed write and of the structure check, and QIDO-RS at
+ * growing sizes — against its own Azurite (in a temp directory) and the server in child processes
+ * (compiled first: see server-child.ts), each figure next to the same work done straight against
+ * Azurite with the SDK. Writes bench/results/latest.json (BENCH_RESULTS: elsewhere).
  *
- * Knobs (bench/settings.ts): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO; cf change feed and
- * DELETE; f change feed write cost; v structure check cost; q QIDO), BENCH_SERVER (js | tsx), BENCH_SERIES (200), BENCH_LARGE_MB (1024),
- * BENCH_REPEATS (5), BENCH_CONCURRENCY (4), BENCH_READ_REPEATS (3), BENCH_FRAME_REQUESTS (50),
- * BENCH_STUDY_INSTANCES (1000), BENCH_METADATA_RUNS (12), BENCH_QIDO_STUDIES ("1000,10000"),
- * BENCH_QIDO_RUNS (30), BENCH_QIDO_LOAD_SECONDS (360), BENCH_QIDO_LOAD (store | http),
- * BENCH_MEMORY_TRACE (memory lines from the server), BENCH_SERVER_LOG (its audit lines).
+ * Knobs (bench/settings.ts, defaults in brackets): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO;
+ * cf change feed and DELETE; f change feed write cost; v structure check cost; q QIDO),
+ * BENCH_SERVER (js | tsx), BENCH_AZURITE (disk | memory), BENCH_SERIES (200), BENCH_LARGE_MB
+ * (1024), BENCH_REPEATS (5), BENCH_CONCURRENCY (4), BENCH_READ_REPEATS (3), BENCH_FRAME_REQUESTS
+ * (50), BENCH_STUDY_INSTANCES (1000), BENCH_METADATA_RUNS (12), BENCH_QIDO_STUDIES ("1000,10000"),
+ * BENCH_QIDO_RUNS (30), BENCH_QIDO_QUERY_SECONDS (12), BENCH_QIDO_LOAD_SECONDS (360),
+ * BENCH_QIDO_LOAD (bulk | store | http: the loader of QIDO's studies), BENCH_MEMORY_TRACE (memory
+ * lines from the server), BENCH_SERVER_LOG (its audit lines). The f and v sections set
+ * BENCH_CHANGE_FEED=off and BENCH_VALIDATOR=off on the server child themselves (bench/server.ts).
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';

@@ -5,8 +5,8 @@ import { metadataText, withInstanceUrl } from './instance-sidecar.js';
 import { readStoredSidecar } from './retrieve.js';
 
 /**
- * Study and series metadata without one blob read per instance (docs/storage.md "Series
- * metadata log"). Each stored instance adds `{sop}\t{version}\t{metadata JSON}\n` to its series'
+ * Study and series metadata without one blob read per instance (the metadata log of
+ * docs/storage.md "Blobs"). Each stored instance adds `{sop}\t{version}\t{metadata JSON}\n` to its series'
  * append blob; a reader takes from the log exactly the versions the index lists, so records of replaced,
  * deleted or never-committed versions are skipped, and any instance the log lacks (an append
  * that failed, a series past the append blob's block limit) is read from its sidecar instead.

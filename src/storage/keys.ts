@@ -122,7 +122,7 @@ export function keyText(text: string): string {
 }
 
 /**
- * Search access paths (docs/storage.md "Access paths"): small pointer rows, each in a partition
+ * Search access paths (docs/storage.md "Access paths for search"): small pointer rows, each in a partition
  * chosen so one search is one key-range query. They are written before the study partition
  * commits and checked against it when read, so a stale or early pointer never shows up in results.
  */

@@ -111,7 +111,7 @@ export interface SearchPointer {
   readonly attributes?: Readonly<Record<string, string>> | undefined;
 }
 
-/** The access paths search can follow (docs/storage.md "Access paths"). */
+/** The access paths search can follow (docs/storage.md "Access paths for search"). */
 export type AccessPath =
   | { readonly kind: 'patientId'; readonly value: string }
   | { readonly kind: 'accession'; readonly value: string }
