@@ -37,7 +37,7 @@ export const LAYERS: readonly Layer[] = [
   {
     name: 'util',
     paths: ['src/util/', 'src/types.d.ts'],
-    holds: 'stream helpers; `types.d.ts` declares the untyped packages',
+    holds: 'stream helpers, the one string comparator; `types.d.ts` declares the untyped packages',
     mayImport: [],
   },
   {
@@ -45,7 +45,7 @@ export const LAYERS: readonly Layer[] = [
     paths: ['src/dicom/'],
     holds:
       'bytes and tags: the Part 10 header reader (dicom-parser, stops at Pixel Data), the whole-stream structure walk (`structure/`), transcoding (`transcode/`), tags, UIDs, VR checks, character sets, the DICOM JSON model',
-    mayImport: [],
+    mayImport: [{ layer: 'util' }],
   },
   {
     name: 'storage ports',

@@ -1,4 +1,5 @@
 import type { DataSet, Element } from 'dicom-parser';
+import { compareText } from '../util/compare.js';
 import { dictionaryEntry } from './dictionary.js';
 import { attributeTagValues, base64, NUMBER_SIZES, numberValues } from './json-binary.js';
 import { latin1, numericStringValues, personName, TEXT_VRS, textValues } from './json-text.js';
@@ -55,7 +56,7 @@ function convert(dataSet: DataSet, options: JsonModelOptions, inherited: Context
   const entries = Object.entries(dataSet.elements)
     .map(([key, element]) => [key.slice(1).toUpperCase(), element] as const)
     .filter(([tag]) => isDataElement(tag))
-    .sort(([a], [b]) => (a < b ? -1 : 1)); // fixed-width hex: string order is tag order
+    .sort(([a], [b]) => compareText(a, b)); // fixed-width hex: string order is tag order
   const json: DicomJson = {};
   for (const [tag, element] of entries) {
     const attribute = toAttribute(tag, element, dataSet, options, context);
