@@ -36,7 +36,7 @@ describe('the layer rules (tools/layers.ts)', () => {
     expect(
       checkImports(files, [{ from: 'src/dicom/uid.ts', to: 'src/http/routes.ts', line: 7, typeOnly: true }]),
     ).toEqual([
-      'src/dicom/uid.ts:7 a type-only import of src/http/routes.ts: dicom may not import http (dicom may import: util)',
+      'src/dicom/uid.ts:7 a type-only import of src/http/routes.ts: dicom may not import http (dicom may import: `util`)',
     ]);
     expect(
       checkImports(['bench/qido.ts', 'test/helpers/server.ts'], [edge('bench/qido.ts', 'test/helpers/server.ts')]),
