@@ -1,5 +1,5 @@
 import { DicomwebError } from './dicomweb/errors.js';
-import { consoleAudit, correlationIdOf, type AuditSink } from './http/audit.js';
+import { consoleAudit, correlationIdOf, type AuditRecord, type AuditSink } from './http/audit.js';
 import type { AppConfig } from './http/context.js';
 import { corsHeaders, preflightResponse, type CorsConfig } from './http/cors.js';
 import { errorResponse, type ErrorLogger } from './http/error-response.js';
@@ -9,6 +9,7 @@ import { API_VERSIONS, routes, type Route } from './http/routes.js';
 import { ANONYMOUS_OWNER, type Authenticator, type Caller } from './security/authenticator.js';
 import type { SecurityOptions } from './security/security-options.js';
 import type { Storage } from './storage/ports.js';
+import { StorageMeter, withStorageMeter } from './util/storage-meter.js';
 
 export interface App {
   /** The web-standard core both hosts call. */
@@ -74,63 +75,117 @@ function optionsResponse(pathname: string): Response {
   return new Response(null, { status: 204, headers: { allow: allowed.join(', ') } });
 }
 
+/** Statuses whose response has no body (a Response with one of them cannot be built with a body). */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * Calls `done` once the response has ended: at once when it has no body, else when its body has
+ * been read to the end, has failed or was cancelled. Reads of the body run under the request's
+ * storage meter, so blob reads that stream a retrieve count to the request that made them.
+ */
+function finished(response: Response, meter: StorageMeter, done: () => void): Response {
+  if (!response.body || NULL_BODY_STATUSES.has(response.status)) {
+    done();
+    return response;
+  }
+  const reader = response.body.getReader();
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    done();
+  };
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const next = await withStorageMeter(meter, () => reader.read());
+          if (next.done) {
+            end();
+            controller.close();
+          } else controller.enqueue(next.value);
+        } catch (error) {
+          end();
+          controller.error(error);
+        }
+      },
+      async cancel(reason) {
+        try {
+          await withStorageMeter(meter, () => reader.cancel(reason));
+        } finally {
+          end();
+        }
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
 /** Composition root: one app, served by the node:http host locally and by Azure Functions. */
 export function createApp({ storage, config, security = {}, log = defaultLog, audit = consoleAudit }: AppOptions): App {
   const cors: CorsConfig = security.cors ?? { origins: [] };
+  async function handleMetered(incoming: Request, meter: StorageMeter): Promise<Response> {
+    const started = Date.now();
+    const correlationId = correlationIdOf(incoming);
+    const requestLog: ErrorLogger = (message, error) => {
+      log(`${message} (correlation id ${correlationId})`, error);
+    };
+    const url = new URL(incoming.url);
+    let match: RouteMatch | undefined;
+    let caller: Caller | undefined;
+    let response: Response;
+    try {
+      if (incoming.method === 'OPTIONS' && incoming.headers.has('access-control-request-method')) {
+        response = preflightResponse(cors, incoming);
+      } else if (incoming.method === 'OPTIONS') {
+        response = optionsResponse(url.pathname);
+      } else {
+        const versionProblem = versionError(url.pathname);
+        if (versionProblem) throw versionProblem;
+        match = matchRoute(routes, incoming.method, url.pathname);
+        caller = await authorize(security.authenticator, match.route, incoming);
+        const request = limitRequestBody(incoming, security.maxRequestBytes);
+        response = await match.route.handler(request, {
+          apiVersion: match.route.apiVersion ?? 'v2',
+          params: match.params,
+          storage,
+          config,
+          log: requestLog,
+        });
+      }
+    } catch (error) {
+      response = errorResponse(error, requestLog);
+    }
+    const extra = {
+      ...corsHeaders(cors, incoming),
+      'api-supported-versions': SUPPORTED_VERSIONS,
+      'x-correlation-id': correlationId,
+    };
+    for (const [name, value] of Object.entries(extra)) response.headers.set(name, value);
+    const record: Omit<AuditRecord, 'storage'> = {
+      type: 'dicomweb.request',
+      time: new Date(started).toISOString(),
+      correlationId,
+      method: incoming.method,
+      route: match?.route.template ?? url.pathname.split('/').slice(0, 3).join('/'),
+      apiVersion: match?.route.apiVersion,
+      studyInstanceUid: match?.params['study'],
+      status: response.status,
+      durationMs: Date.now() - started,
+      callerObjectId: caller?.objectId,
+      callerAppId: caller?.appId,
+    };
+    return finished(response, meter, () => {
+      audit({ ...record, storage: meter.counts() });
+    });
+  }
+
   return {
     routes,
-    async handle(incoming: Request): Promise<Response> {
-      const started = Date.now();
-      const correlationId = correlationIdOf(incoming);
-      const requestLog: ErrorLogger = (message, error) => {
-        log(`${message} (correlation id ${correlationId})`, error);
-      };
-      const url = new URL(incoming.url);
-      let match: RouteMatch | undefined;
-      let caller: Caller | undefined;
-      let response: Response;
-      try {
-        if (incoming.method === 'OPTIONS' && incoming.headers.has('access-control-request-method')) {
-          response = preflightResponse(cors, incoming);
-        } else if (incoming.method === 'OPTIONS') {
-          response = optionsResponse(url.pathname);
-        } else {
-          const versionProblem = versionError(url.pathname);
-          if (versionProblem) throw versionProblem;
-          match = matchRoute(routes, incoming.method, url.pathname);
-          caller = await authorize(security.authenticator, match.route, incoming);
-          const request = limitRequestBody(incoming, security.maxRequestBytes);
-          response = await match.route.handler(request, {
-            apiVersion: match.route.apiVersion ?? 'v2',
-            params: match.params,
-            storage,
-            config,
-            log: requestLog,
-          });
-        }
-      } catch (error) {
-        response = errorResponse(error, requestLog);
-      }
-      const extra = {
-        ...corsHeaders(cors, incoming),
-        'api-supported-versions': SUPPORTED_VERSIONS,
-        'x-correlation-id': correlationId,
-      };
-      for (const [name, value] of Object.entries(extra)) response.headers.set(name, value);
-      audit({
-        type: 'dicomweb.request',
-        time: new Date(started).toISOString(),
-        correlationId,
-        method: incoming.method,
-        route: match?.route.template ?? url.pathname.split('/').slice(0, 3).join('/'),
-        apiVersion: match?.route.apiVersion,
-        studyInstanceUid: match?.params['study'],
-        status: response.status,
-        durationMs: Date.now() - started,
-        callerObjectId: caller?.objectId,
-        callerAppId: caller?.appId,
-      });
-      return response;
+    handle(incoming: Request): Promise<Response> {
+      const meter = new StorageMeter();
+      return withStorageMeter(meter, () => handleMetered(incoming, meter));
     },
     refuse(method: string, url: URL): Response {
       let error: DicomwebError;

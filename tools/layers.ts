@@ -37,7 +37,8 @@ export const LAYERS: readonly Layer[] = [
   {
     name: 'util',
     paths: ['src/util/', 'src/types.d.ts'],
-    holds: 'stream helpers, the one string comparator; `types.d.ts` declares the untyped packages',
+    holds:
+      'stream helpers, the one string comparator, the per-request storage meter (`storage-meter.ts`); `types.d.ts` declares the untyped packages',
     mayImport: [],
   },
   {
@@ -112,6 +113,10 @@ export const LAYERS: readonly Layer[] = [
       { layer: 'security' },
       { layer: 'dicomweb' },
       { layer: 'storage ports', typesOnly: true },
+      {
+        layer: 'util',
+        why: "the app opens each request's storage meter scope (`util/storage-meter.ts`, AsyncLocalStorage), which the Azure adapters' pipeline policy counts into; it lives in `util` because both the app and the adapters need it and neither may import the other",
+      },
     ],
   },
   {

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { StorageCounts } from '../util/storage-meter.js';
 
 /**
  * One structured record per request, for Application Insights / Log Analytics queries. It names
  * the caller by object and app ID and the study by UID; never a token or a patient's name.
+ * It is written when the response has ended (its body sent, failed or cancelled), so `storage`
+ * counts the reads that streamed the body too; `durationMs` is the time to the response headers.
  */
 export interface AuditRecord {
   readonly type: 'dicomweb.request';
@@ -16,6 +19,8 @@ export interface AuditRecord {
   readonly durationMs: number;
   readonly callerObjectId: string | undefined;
   readonly callerAppId: string | undefined;
+  /** The storage round trips this request made, by kind (docs/storage.md, "Operations per request"). */
+  readonly storage: StorageCounts;
 }
 
 export type AuditSink = (record: AuditRecord) => void;

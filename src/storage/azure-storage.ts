@@ -5,6 +5,7 @@ import { AzureBlobStore, type BlockUploadOptions } from './azure-blob-store.js';
 import { AzureInstanceIndex } from './azure-index-store.js';
 import { AzurePendingBlobs } from './azure-pending-blobs.js';
 import { AzureChangeFeed } from './azure-change-feed.js';
+import { meterBlobs, meterTable } from './azure-storage-meter.js';
 import type { Storage } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
 
@@ -38,6 +39,9 @@ export async function openAzureStorage(config: StorageConfig, uploads?: BlockUpl
     table = new TableClient(target.tableEndpoint, config.table, credential);
     tableService = new TableServiceClient(target.tableEndpoint, credential);
   }
+  // Every round trip of a request is counted to its StorageMeter (docs/storage.md, "Operations per request").
+  meterBlobs(blobService);
+  meterTable(table);
   const container = blobService.getContainerClient(config.container);
   await guarded('creating the blob container', () => container.createIfNotExists());
   await guarded('creating the index table', async () => {

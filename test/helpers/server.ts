@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { createApp } from '../../src/app.js';
-import type { AuditSink } from '../../src/http/audit.js';
+import type { AuditRecord, AuditSink } from '../../src/http/audit.js';
 import { azuriteConnectionString } from '../../src/config.js';
 import type { AppConfig } from '../../src/http/context.js';
 import { createNodeServer, listen } from '../../src/host/node-host.js';
@@ -10,6 +10,7 @@ import type { SecurityOptions } from '../../src/security/security-options.js';
 import type { BlockUploadOptions } from '../../src/storage/azure-blob-store.js';
 import { openAzureStorage, type StorageConfig } from '../../src/storage/azure-storage.js';
 import type { Storage } from '../../src/storage/ports.js';
+import type { StorageCounts } from '../../src/util/storage-meter.js';
 
 export const defaultAppConfig: AppConfig = {
   publicBaseUrl: undefined,
@@ -91,5 +92,48 @@ export function useTestServer(config: Partial<AppConfig> = {}): () => TestServer
   return () => {
     if (!server) throw new Error('the test server has not started');
     return server;
+  };
+}
+
+export interface MeteredCall {
+  readonly status: number;
+  readonly body: Buffer;
+  /** The storage round trips the request made, from its audit record. */
+  readonly storage: StorageCounts;
+}
+
+export interface MeteredServer extends TestServer {
+  /** Sends one request, reads its whole response and returns the request's storage meter. */
+  call(path: string, init?: RequestInit): Promise<MeteredCall>;
+}
+
+/** The node host over this file's own Azurite container and table, reading each request's meter from its audit record. */
+export async function startMeteredServer(config: Partial<AppConfig> = {}): Promise<MeteredServer> {
+  const { storage, config: storageConfig } = await openTestStorage();
+  const records = new Map<string, AuditRecord>();
+  const served = await serveStorage(storage, config, {
+    audit: (record) => {
+      records.set(record.correlationId, record);
+    },
+  });
+  return {
+    ...served,
+    storage,
+    storageConfig,
+    async call(path, init = {}) {
+      const correlationId = `meter-${randomBytes(8).toString('hex')}`;
+      const headers = new Headers(init.headers);
+      headers.set('x-correlation-id', correlationId);
+      const response = await fetch(`${served.baseUrl}${path}`, { ...init, headers });
+      const body = Buffer.from(await response.arrayBuffer());
+      // The record is written when the response body has ended, just before its last bytes leave.
+      for (let waited = 0; !records.has(correlationId) && waited < 2000; waited += 10) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const record = records.get(correlationId);
+      if (!record) throw new Error(`no audit record for ${init.method ?? 'GET'} ${path}`);
+      records.delete(correlationId);
+      return { status: response.status, body, storage: record.storage };
+    },
   };
 }

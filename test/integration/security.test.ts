@@ -110,10 +110,11 @@ describe('authentication', () => {
     const owner = await token({ oid: 'audit-oid' });
     const uids = newInstanceUids();
     audit.length = 0;
-    await call(`/v2/studies/${uids.studyInstanceUid}/metadata`, {
+    const response = await call(`/v2/studies/${uids.studyInstanceUid}/metadata`, {
       token: owner,
       headers: { 'x-correlation-id': 'corr-123' },
     });
+    await response.text(); // the record is written when the response has ended
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({
       correlationId: 'corr-123',
@@ -123,6 +124,8 @@ describe('authentication', () => {
       status: 404,
       callerObjectId: 'audit-oid',
       callerAppId: 'app-1',
+      // the study's partition query, answered empty
+      storage: { operations: 1, byKind: { 'table.query': 1 }, batchEntities: 0, entitiesRead: 0, bytesWritten: 0 },
     });
     expect(JSON.stringify(audit)).not.toContain(owner.slice(0, 40));
   });

@@ -1,0 +1,260 @@
+/**
+ * The storage round trips each kind of request makes today, pinned (docs/storage.md, "Operations
+ * per request"). They are what Azure bills and what carries over from Azurite to Azure, so a
+ * change that adds a round trip must fail here and update the table in the docs. One client and
+ * fresh UIDs: no ETag race, so every count is exact. The steps run in order (the later ones read
+ * and delete what the earlier ones stored).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
+import { dicomParts, multipartBody } from '../../support/multipart.js';
+import type { StorageCounts } from '../../src/util/storage-meter.js';
+import { startMeteredServer, type MeteredServer } from '../helpers/server.js';
+
+let server: MeteredServer;
+beforeAll(async () => {
+  server = await startMeteredServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+type Uids = ReturnType<typeof newInstanceUids>;
+
+/** A 2×2 16-bit image with PatientName Test^Patient (two name words) and AccessionNumber, StudyDate, Modality set. */
+const instance = (uids: Uids, patientId: string) =>
+  buildInstance({
+    ...uids,
+    attributes: {
+      '00100020': { vr: 'LO', value: patientId },
+      '00280010': { vr: 'US', value: Buffer.from([2, 0]) },
+      '00280011': { vr: 'US', value: Buffer.from([2, 0]) },
+      '00280100': { vr: 'US', value: Buffer.from([16, 0]) },
+    },
+    pixelBytes: 8,
+  });
+
+async function stow(files: Buffer[]): Promise<StorageCounts> {
+  const result = await server.call('/v2/studies', {
+    method: 'POST',
+    headers: {
+      'content-type': 'multipart/related; type="application/dicom"; boundary=m',
+      accept: 'application/dicom+json',
+    },
+    body: multipartBody(dicomParts(files), 'm') as Uint8Array<ArrayBuffer>,
+  });
+  expect(result.status).toBe(200);
+  return result.storage;
+}
+
+async function get(path: string, accept: string, status = 200): Promise<StorageCounts> {
+  const result = await server.call(path, { headers: { accept } });
+  expect(result.status).toBe(status);
+  return result.storage;
+}
+
+async function remove(path: string): Promise<StorageCounts> {
+  const result = await server.call(path, { method: 'DELETE' });
+  expect(result.status).toBe(204);
+  return result.storage;
+}
+
+const sum = (byKind: Readonly<Record<string, number>>) => Object.values(byKind).reduce((a, b) => a + b, 0);
+
+/** Exact counts; bytes vary with UID lengths, so only their presence is checked. */
+function expectCounts(
+  counts: StorageCounts,
+  expected: { byKind: Record<string, number>; batchEntities: number; entitiesRead: number; wrote: boolean },
+): void {
+  expect(counts.byKind).toEqual(expected.byKind);
+  expect(counts.operations).toBe(sum(expected.byKind));
+  expect(counts.batchEntities).toBe(expected.batchEntities);
+  expect(counts.entitiesRead).toBe(expected.entitiesRead);
+  expect(counts.bytesRead).toBeGreaterThan(0);
+  if (expected.wrote) expect(counts.bytesWritten).toBeGreaterThan(0);
+  else expect(counts.bytesWritten).toBe(0);
+}
+
+const patientId = `PID-${testUid().slice(-12)}`;
+const first = newInstanceUids();
+const second = newInstanceUids(first.studyInstanceUid, first.seriesInstanceUid);
+const bigStudy = testUid();
+const bigSeries = testUid();
+const instancePath = (uids: Uids) =>
+  `/v2/studies/${uids.studyInstanceUid}/series/${uids.seriesInstanceUid}/instances/${uids.sopInstanceUid}`;
+const DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*';
+const JSON_TYPE = 'application/dicom+json';
+
+describe('storage operations per request (Azurite)', () => {
+  it('STOW of one instance into a new study: 25', async () => {
+    expectCounts(await stow([instance(first, patientId)]), {
+      byKind: {
+        'blob.put-block': 1, // the instance's bytes (one block)
+        'blob.put-block-list': 1, // its commit
+        'blob.put-blob': 2, // the sidecar; the series metadata log, created after its first append found none
+        'blob.append-block': 2, // the metadata log line: the append that found no log, then the append
+        'table.insert': 1, // the pending note
+        'table.get-entity': 6, // duplicate check (instance, series, study rows), addInstance (study, series rows), feed counter
+        'table.upsert': 9, // search pointers: PatientID, accession, 2 name words, StudyDate, recency, series, modality, SOP
+        'table.batch': 2, // the study partition's transaction (instance, series, study rows); the change feed append
+        'table.delete': 1, // the pending note
+      },
+      batchEntities: 7, // 3 index rows + feed counter, entry, marker, time row
+      entitiesRead: 0, // nothing existed; the feed counter is new too
+      wrote: true,
+    });
+  });
+
+  it('STOW of one instance into an existing series: 15', async () => {
+    expectCounts(await stow([instance(second, patientId)]), {
+      byKind: {
+        'blob.put-block': 1,
+        'blob.put-block-list': 1,
+        'blob.put-blob': 1, // the sidecar
+        'blob.append-block': 1, // the metadata log exists now
+        'table.insert': 1,
+        'table.get-entity': 6,
+        'table.upsert': 1, // the SOP pointer only: the other pointers exist
+        'table.batch': 2,
+        'table.delete': 1,
+      },
+      batchEntities: 7,
+      entitiesRead: 5, // series and study rows twice, the feed counter
+      wrote: true,
+    });
+  });
+
+  it('STOW of 50 instances into one new series: 615, 12.3 per instance', async () => {
+    const files = Array.from({ length: 50 }, () => instance(newInstanceUids(bigStudy, bigSeries), patientId));
+    expectCounts(await stow(files), {
+      byKind: {
+        'blob.put-block': 50,
+        'blob.put-block-list': 50,
+        'blob.put-blob': 51, // 50 sidecars, the series' metadata log
+        'blob.append-block': 2, // all 50 lines in one block (under 1 MiB): the append that found no log, then the append
+        'table.insert': 50, // pending notes
+        'table.get-entity': 252, // 50 × 3 duplicate checks, 50 × 2 addInstance reads, 2 feed counter reads
+        'table.upsert': 58, // 9 pointers for the first instance, then the SOP pointer for each of the other 49
+        'table.batch': 52, // 50 index transactions, 2 change feed appends (at most 33 entries each)
+        'table.delete': 50, // pending notes
+      },
+      batchEntities: 302, // 50 × 3 index rows + 50 × 3 feed rows + 2 counters
+      entitiesRead: 100, // the duplicate checks all run before indexing (nothing found); 49 × 2 addInstance reads, 2 counters
+      wrote: true,
+    });
+  });
+
+  it('STOW of one instance into a new series of an existing study: 19', async () => {
+    expectCounts(await stow([instance(newInstanceUids(bigStudy, testUid()), patientId)]), {
+      byKind: {
+        'blob.put-block': 1,
+        'blob.put-block-list': 1,
+        'blob.put-blob': 2, // the sidecar, the new series' metadata log
+        'blob.append-block': 2,
+        'table.insert': 1,
+        'table.get-entity': 6,
+        'table.upsert': 3, // series, modality and SOP pointers
+        'table.batch': 2,
+        'table.delete': 1,
+      },
+      batchEntities: 7,
+      entitiesRead: 3, // the study row twice, the feed counter
+      wrote: true,
+    });
+  });
+
+  it('QIDO by PatientID (2 studies): 3', async () => {
+    expectCounts(await get(`/v2/studies?PatientID=${patientId}`, JSON_TYPE), {
+      // the PatientID pointer partition; each candidate's study row (read 16 at a time)
+      byKind: { 'table.query': 1, 'table.get-entity': 2 },
+      batchEntities: 0,
+      entitiesRead: 4, // 2 pointers, 2 study rows
+      wrote: false,
+    });
+  });
+
+  it('QIDO by StudyInstanceUID: 1', async () => {
+    expectCounts(await get(`/v2/studies?StudyInstanceUID=${first.studyInstanceUid}`, JSON_TYPE), {
+      byKind: { 'table.get-entity': 1 }, // the study row
+      batchEntities: 0,
+      entitiesRead: 1,
+      wrote: false,
+    });
+  });
+
+  it('WADO instance retrieve: 4', async () => {
+    expectCounts(await get(instancePath(first), DICOM), {
+      byKind: { 'table.get-entity': 3, 'blob.get': 1 }, // getInstance (instance, series, study rows); the blob
+      batchEntities: 0,
+      entitiesRead: 3,
+      wrote: false,
+    });
+  });
+
+  it('WADO frame retrieve: 5', async () => {
+    const path = `${instancePath(first)}/frames/1`;
+    expectCounts(await get(path, 'multipart/related; type="application/octet-stream"; transfer-syntax=*'), {
+      // getInstance; the sidecar (frame table); one ranged read of the frame
+      byKind: { 'table.get-entity': 3, 'blob.get': 1, 'blob.get-range': 1 },
+      batchEntities: 0,
+      entitiesRead: 3,
+      wrote: false,
+    });
+  });
+
+  it('study metadata: 2', async () => {
+    expectCounts(await get(`/v2/studies/${first.studyInstanceUid}/metadata`, JSON_TYPE), {
+      byKind: { 'table.query': 1, 'blob.get': 1 }, // the study's partition; the series metadata log
+      batchEntities: 0,
+      entitiesRead: 4, // 2 instance rows, the series row, the study row
+      wrote: false,
+    });
+  });
+
+  it('WADO study retrieve of 51 instances: 52, the blob reads that stream the body included', async () => {
+    expectCounts(await get(`/v2/studies/${bigStudy}`, DICOM), {
+      byKind: { 'table.query': 1, 'blob.get': 51 }, // the study's partition; each instance's blob
+      batchEntities: 0,
+      entitiesRead: 54, // 51 instance rows, 2 series rows, the study row
+      wrote: false,
+    });
+  });
+
+  it('DELETE of one instance: 14', async () => {
+    expectCounts(await remove(instancePath(first)), {
+      byKind: {
+        // getInstance (instance, series, study rows); removeInstances re-reads the study and instance
+        // rows; the feed's create marker (has('create')); the feed counter
+        'table.get-entity': 7,
+        'table.upsert': 1, // the delete note
+        'table.query': 1, // removeInstances: the study's series rows (marks)
+        'table.batch': 2, // the removal (instance row deleted, series and study counts); the feed's delete entry
+        'blob.delete': 2, // the blob and its sidecar
+        'table.delete': 1, // the delete note
+      },
+      batchEntities: 7, // 3 index rows + feed counter, entry, marker, time row
+      entitiesRead: 8,
+      wrote: true,
+    });
+  });
+
+  it('DELETE of a 51-instance study (2 series): 334, 6.5 per instance', async () => {
+    expectCounts(await remove(`/v2/studies/${bigStudy}`), {
+      byKind: {
+        'table.upsert': 52, // the job note, 51 delete notes
+        'table.merge': 1, // the mark
+        // the study row before the mark; per batch of 48 (48 + 3): the study row and each instance
+        // row (53); 51 create markers; 3 feed counters; the series and study rows left at zero (3);
+        // dropEmpty's last look at the study row
+        'table.get-entity': 112,
+        'table.query': 5, // 2 listings of the hidden rows (the second finds none), 2 series ranges, dropEmpty's series range
+        'table.batch': 5, // 2 removals; 3 feed appends (48 deletes: 33 + 15; then 3)
+        'blob.delete': 104, // 51 blobs and sidecars, 2 series metadata logs
+        'table.delete': 55, // 51 delete notes, the job note, 2 series rows and the study row
+      },
+      batchEntities: 212, // 51 instance rows + 5 series/study count updates; 51 × 3 feed rows + 3 counters
+      entitiesRead: 169,
+      wrote: true,
+    });
+  });
+});
