@@ -26,7 +26,9 @@ const FLUSH_BYTES = 1024 * 1024;
  * readers fall back to the sidecar, so a failed append never fails the store; it is logged.
  */
 export class SeriesLogWriter {
-  private readonly batches = new Map<string, { lines: Buffer[]; bytes: number }>();
+  private readonly batches = new Map<string, { lines: Buffer[]; bytes: number; likelyNew: boolean }>();
+  /** Logs this request has appended to (a later block of a series is never its first). */
+  private readonly appended = new Set<string>();
   private readonly writes: Promise<void>[] = [];
 
   constructor(
@@ -34,7 +36,8 @@ export class SeriesLogWriter {
     private readonly log: FailureLog,
   ) {}
 
-  add(key: InstanceKey, version: string, metadataJson: string): void {
+  /** `newSeries`: this request created the series row, so its log most likely does not exist yet. */
+  add(key: InstanceKey, version: string, metadataJson: string, newSeries = false): void {
     // JSON text has no raw tab or newline (they are escaped), so a line splits unambiguously.
     const line = Buffer.from(`${key.sopInstanceUid}\t${version}\t${metadataJson}\n`, 'utf8');
     if (line.byteLength > APPEND_BLOCK_LIMIT) return;
@@ -45,9 +48,10 @@ export class SeriesLogWriter {
       batch = undefined;
     }
     if (!batch) {
-      batch = { lines: [], bytes: 0 };
+      batch = { lines: [], bytes: 0, likelyNew: false };
       this.batches.set(name, batch);
     }
+    if (newSeries && !this.appended.has(name)) batch.likelyNew = true;
     batch.lines.push(line);
     batch.bytes += line.byteLength;
     if (batch.bytes >= FLUSH_BYTES) this.flush(name);
@@ -64,8 +68,9 @@ export class SeriesLogWriter {
     this.batches.delete(name);
     if (!batch) return;
     const block = Buffer.concat(batch.lines, batch.bytes);
+    this.appended.add(name);
     this.writes.push(
-      this.storage.blobs.append(name, block, CONTENT_TYPE).catch((error: unknown) => {
+      this.storage.blobs.append(name, block, CONTENT_TYPE, { likelyNew: batch.likelyNew }).catch((error: unknown) => {
         this.log(`appending to the series metadata log ${name} failed; its readers use the sidecars`, error);
       }),
     );

@@ -159,7 +159,7 @@ async function indexAll(
   const seriesLog = new SeriesLogWriter(storage, log);
   let outage: StorageUnavailableError | undefined;
   for (const instance of staged) {
-    let failure: FailedInstance | undefined;
+    let failure: FailedInstance | 'added-series' | undefined;
     if (outage) failure = failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE);
     else {
       try {
@@ -173,12 +173,12 @@ async function indexAll(
         failure = failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE);
       }
     }
-    if (failure) {
+    if (failure && failure !== 'added-series') {
       failed.push(failure);
       await removeOrphan(storage, instance.note, log);
       continue;
     }
-    seriesLog.add(instance.record, instance.record.version, instance.metadataJson);
+    seriesLog.add(instance.record, instance.record.version, instance.metadataJson, failure === 'added-series');
     stored.push({
       key: instance.record,
       sopClassUid: instance.sopClassUid,
@@ -195,8 +195,14 @@ async function indexAll(
 
 const UNAVAILABLE = 'The storage service became unavailable before this instance was indexed; send it again.';
 
-/** Writes one staged instance's index rows; a failure when it cannot be. */
-async function indexOne(storage: Storage, instance: StagedInstance): Promise<FailedInstance | undefined> {
+/**
+ * Writes one staged instance's index rows; a failure when it cannot be, 'added-series' when this
+ * instance created its series row (its metadata log is most likely new).
+ */
+async function indexOne(
+  storage: Storage,
+  instance: StagedInstance,
+): Promise<FailedInstance | 'added-series' | undefined> {
   if (Date.now() - instance.note.createdAt.getTime() > RECHECK_AFTER_MS) {
     const sidecar = await storage.blobs.readSmall(sidecarBlobName(instance.note.blobName));
     if (!sidecar) {
@@ -216,7 +222,7 @@ async function indexOne(storage: Storage, instance: StagedInstance): Promise<Fai
       `The ${instance.record.studyInstanceUid} study (or this series) is being deleted; send the instance again once the delete has finished.`,
     );
   }
-  return undefined;
+  return outcome === 'added-series' ? outcome : undefined;
 }
 
 /** After an unexpected error: removes what is staged unless the index already refers to it. */
@@ -264,7 +270,7 @@ async function stageOne(
       rejection = verdict;
       return;
     }
-    if (await storage.index.getInstance(verdict.key)) {
+    if (await storage.index.hasInstance(verdict.key)) {
       rejection = alreadyStored(verdict.key, verdict.sopClassUid);
       return;
     }
@@ -409,13 +415,10 @@ async function publish(
   }
   await logged;
   const notes = stored.flatMap((instance) => (instance.note ? [instance.note] : []));
-  const removals = await Promise.allSettled(notes.map((note) => storage.pending.remove(note)));
-  const failures = removals.filter((removal): removal is PromiseRejectedResult => removal.status === 'rejected');
-  if (failures[0]) {
-    log(
-      `removing ${failures.length} of ${notes.length} pending notes of stored instances failed; the orphan sweep clears them`,
-      failures[0].reason,
-    );
+  try {
+    await storage.pending.removeAll(notes);
+  } catch (error) {
+    log(`removing the ${notes.length} pending notes of stored instances failed; the orphan sweep clears them`, error);
   }
 }
 

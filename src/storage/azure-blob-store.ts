@@ -228,15 +228,27 @@ export class AzureBlobStore implements BlobStore {
     });
   }
 
-  /** Appends one block to an append blob, creating the blob on first use. */
-  async append(name: string, bytes: Uint8Array, contentType: string): Promise<void> {
+  /**
+   * Appends one block to an append blob, creating the blob on first use. Usually one Append Block;
+   * a missing blob costs a failed append, a create and the append again, unless the caller expects
+   * it new: then a create conditional on no blob existing (If-None-Match: *, so a concurrent
+   * writer's blob and lines are never replaced; 409 means it exists) and one append.
+   */
+  async append(
+    name: string,
+    bytes: Uint8Array,
+    contentType: string,
+    options: { readonly likelyNew?: boolean } = {},
+  ): Promise<void> {
     const blob = this.container.getAppendBlobClient(name);
+    const create = () => blob.createIfNotExists({ blobHTTPHeaders: { blobContentType: contentType } });
     await guarded('a blob append', async () => {
+      if (options.likelyNew) await create();
       try {
         await blob.appendBlock(bytes, bytes.byteLength);
       } catch (error) {
         if (statusOf(error) !== 404) throw error;
-        await blob.createIfNotExists({ blobHTTPHeaders: { blobContentType: contentType } });
+        await create();
         await blob.appendBlock(bytes, bytes.byteLength);
       }
     });

@@ -81,6 +81,16 @@ export class AzureInstanceIndex implements InstanceIndex {
     return row && !isHidden(study, series) ? recordFromEntity(row) : undefined;
   }
 
+  /** The instance row alone; the marks are read only when it exists (a re-sent instance). */
+  async hasInstance(key: InstanceKey): Promise<boolean> {
+    if (!(await this.read(key.studyInstanceUid, instanceRowKey(key)))) return false;
+    const [study, series] = await Promise.all([
+      this.read(key.studyInstanceUid, StudyRowKey),
+      this.read(key.studyInstanceUid, seriesRowKey(key.seriesInstanceUid)),
+    ]);
+    return !isHidden(study, series);
+  }
+
   async getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined> {
     const row = await this.read(studyInstanceUid, StudyRowKey);
     return row && isVisible(row) ? studyFromEntity(row) : undefined;
@@ -290,7 +300,7 @@ export class AzureInstanceIndex implements InstanceIndex {
       ];
       try {
         await this.table.submitTransaction(actions);
-        return 'added';
+        return isNewSeries(series) ? 'added-series' : 'added';
       } catch (error) {
         const status = statusOf(error);
         // 404: the series or study row read above was dropped meanwhile (a delete finished), so

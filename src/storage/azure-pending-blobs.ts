@@ -1,4 +1,4 @@
-import { odata, type TableClient } from '@azure/data-tables';
+import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import { pendingPartitionKey, pendingPartitionsThrough, pendingRowKey, pendingVersionOf } from './keys.js';
 import type { PendingBlob, PendingBlobs } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
@@ -12,6 +12,9 @@ interface PendingRow {
   sop: string;
   createdAt: string;
 }
+
+/** Operations in one entity-group transaction (Azure's limit). */
+const MAX_TRANSACTION = 100;
 
 export class AzurePendingBlobs implements PendingBlobs {
   constructor(private readonly table: TableClient) {}
@@ -42,6 +45,46 @@ export class AzurePendingBlobs implements PendingBlobs {
     // A delete note written before delete notes had their own key. Removing a store note of the
     // same version with it is harmless: the delete has done all that note stood for.
     if (gone && pending.kind === 'delete') await this.deleteRow(partitionKey, pending.version);
+  }
+
+  /**
+   * The notes grouped by partition (hour and shard): a partition's notes go in entity-group
+   * transactions of at most 100 deletes, a lone note in one plain delete. A transaction fails
+   * whole when one of its notes is gone (a concurrent delete shared it, the sweep took it, a
+   * delete note from before they had their own key): its notes are then removed one by one.
+   */
+  async removeAll(notes: readonly PendingBlob[]): Promise<void> {
+    const partitions = new Map<string, Map<string, PendingBlob>>();
+    for (const note of notes) {
+      const partitionKey = pendingPartitionKey(note.createdAt, note.version);
+      let rows = partitions.get(partitionKey);
+      if (!rows) partitions.set(partitionKey, (rows = new Map<string, PendingBlob>()));
+      rows.set(pendingRowKey(note), note);
+    }
+    const batches: { partitionKey: string; notes: [string, PendingBlob][] }[] = [];
+    for (const [partitionKey, rows] of partitions) {
+      const entries = [...rows];
+      for (let i = 0; i < entries.length; i += MAX_TRANSACTION) {
+        batches.push({ partitionKey, notes: entries.slice(i, i + MAX_TRANSACTION) });
+      }
+    }
+    await Promise.all(
+      batches.map(async ({ partitionKey, notes: batch }) => {
+        const only = batch.length === 1 ? batch[0] : undefined;
+        if (only) return this.remove(only[1]);
+        const actions = batch.map(([rowKey]): TransactionAction => ['delete', { partitionKey, rowKey }]);
+        const removed = await guarded('removing pending notes', async () => {
+          try {
+            await this.table.submitTransaction(actions);
+            return true;
+          } catch (error) {
+            if (statusOf(error) !== 404) throw error;
+            return false;
+          }
+        });
+        if (!removed) await Promise.all(batch.map(([, note]) => this.remove(note)));
+      }),
+    );
   }
 
   /** False when the row was not there. */

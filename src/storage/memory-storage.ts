@@ -194,6 +194,11 @@ export class MemoryInstanceIndex implements InstanceIndex {
     return Promise.resolve(row && !this.hides(row) ? recordFromEntity(row) : undefined);
   }
 
+  hasInstance(key: InstanceKey): Promise<boolean> {
+    const row = this.row(key.studyInstanceUid, instanceRowKey(key));
+    return Promise.resolve(row !== undefined && !this.hides(row));
+  }
+
   getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined> {
     const row = this.row(studyInstanceUid, StudyRowKey);
     return Promise.resolve(row && isVisible(row) ? studyFromEntity(row) : undefined);
@@ -225,7 +230,7 @@ export class MemoryInstanceIndex implements InstanceIndex {
     ]) {
       this.set(pk, entity);
     }
-    return Promise.resolve('added');
+    return Promise.resolve(isNewSeries(series) ? 'added-series' : 'added');
   }
 
   markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<MarkOutcome> {
@@ -316,6 +321,11 @@ export class MemoryPendingBlobs implements PendingBlobs {
 
   remove(pending: PendingBlob): Promise<void> {
     this.notes.delete(pendingRowKey(pending));
+    return Promise.resolve();
+  }
+
+  removeAll(notes: readonly PendingBlob[]): Promise<void> {
+    for (const note of notes) this.notes.delete(pendingRowKey(note));
     return Promise.resolve();
   }
 

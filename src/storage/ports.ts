@@ -38,9 +38,16 @@ export interface BlobStore {
   readSmall(name: string): Promise<Uint8Array | undefined>;
   /**
    * Appends bytes (at most APPEND_BLOCK_LIMIT) to an append blob as one atomic block, creating it
-   * when missing; concurrent appends never interleave within a block.
+   * when missing; concurrent appends never interleave within a block. `likelyNew` (the caller has
+   * just created what the blob belongs to) creates the blob first unless it exists, sparing the
+   * append that would find it missing; a blob that exists is never replaced either way.
    */
-  append(name: string, bytes: Uint8Array, contentType: string): Promise<void>;
+  append(
+    name: string,
+    bytes: Uint8Array,
+    contentType: string,
+    options?: { readonly likelyNew?: boolean },
+  ): Promise<void>;
   /** Writes a small blob in one request (sidecar metadata). */
   writeSmall(name: string, bytes: Uint8Array, contentType: string, metadata: Record<string, string>): Promise<void>;
   /** Deletes a blob; a missing blob is not an error. */
@@ -77,8 +84,12 @@ export interface InstanceKey {
   readonly sopInstanceUid: string;
 }
 
-/** 'deleting': the study or series is marked for deletion; the index is unchanged. */
-export type AddInstanceOutcome = 'added' | 'exists' | 'deleting';
+/**
+ * 'added-series': added, and this call created the series row (a new series, or one left at zero
+ * instances counted afresh). 'deleting': the study or series is marked for deletion; the index is
+ * unchanged.
+ */
+export type AddInstanceOutcome = 'added' | 'added-series' | 'exists' | 'deleting';
 
 export interface StudyAggregate {
   readonly studyInstanceUid: string;
@@ -143,6 +154,12 @@ export type VersionKey = InstanceKey & { readonly version: string };
 export interface InstanceIndex {
   /** A visible instance (three point reads in parallel: instance, series and study rows). */
   getInstance(key: InstanceKey): Promise<InstanceRecord | undefined>;
+  /**
+   * Whether a visible instance is stored under this key (STOW's duplicate check). One point read
+   * of the instance row when there is none; only when there is one are the study and series rows
+   * read for their marks, so a row a deletion mark hides is not reported.
+   */
+  hasInstance(key: InstanceKey): Promise<boolean>;
   /**
    * Adds an instance and updates its study and series rows in one atomic step.
    * 'exists' when the SOP Instance UID is already stored in that study and series, 'deleting' when
@@ -213,6 +230,11 @@ export interface PendingBlobs {
    */
   add(pending: PendingBlob): Promise<void>;
   remove(pending: PendingBlob): Promise<void>;
+  /**
+   * Removes many notes (those of one request or one delete batch) in few round trips: one
+   * entity-group transaction per note partition. A note already gone is not an error.
+   */
+  removeAll(notes: readonly PendingBlob[]): Promise<void>;
   /** Notes written before `cutoff`, oldest first. */
   olderThan(cutoff: Date): AsyncIterable<PendingBlob>;
 }

@@ -42,9 +42,9 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     const seriesA = testUid();
     const seriesB = testUid();
     const first = record(newInstanceUids(study, seriesA), 'CT');
-    expect(await storage.index.addInstance(first)).toBe('added');
+    expect(await storage.index.addInstance(first)).toBe('added-series');
     expect(await storage.index.addInstance(record(newInstanceUids(study, seriesA), 'CT'))).toBe('added');
-    expect(await storage.index.addInstance(record(newInstanceUids(study, seriesB), 'MR'))).toBe('added');
+    expect(await storage.index.addInstance(record(newInstanceUids(study, seriesB), 'MR'))).toBe('added-series');
     expect(await storage.index.getStudy(study)).toMatchObject({
       numberOfSeries: 2,
       numberOfInstances: 3,
@@ -119,7 +119,7 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     expect(await storage.index.removeInstances(study, doomed, { hiddenOnly: true })).toBe(0);
     await storage.index.dropEmpty(study);
     // The mark went with the rows: the study can be stored again, from scratch.
-    expect(await storage.index.addInstance(record(newInstanceUids(study, a)))).toBe('added');
+    expect(await storage.index.addInstance(record(newInstanceUids(study, a)))).toBe('added-series');
     expect(await storage.index.getStudy(study)).toMatchObject({ numberOfSeries: 1, numberOfInstances: 1 });
   });
 
@@ -135,7 +135,7 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     expect(await storage.index.getInstance(visible)).toBeDefined();
     expect(await storage.index.removeInstances(study, [visible])).toBe(1);
     expect(await storage.index.getStudy(study)).toMatchObject({ numberOfSeries: 1, numberOfInstances: 1 });
-    expect(await storage.index.addInstance(record(newInstanceUids(study, a)))).toBe('added');
+    expect(await storage.index.addInstance(record(newInstanceUids(study, a)))).toBe('added-series');
     expect(await storage.index.getStudy(study)).toMatchObject({ numberOfSeries: 2, numberOfInstances: 2 });
   });
 
@@ -174,7 +174,9 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     const series = testUid();
     const records = Array.from({ length: 12 }, () => record(newInstanceUids(study, series)));
     const outcomes = await Promise.all(records.map((r) => storage.index.addInstance(r)));
-    expect(outcomes.every((outcome) => outcome === 'added')).toBe(true);
+    // Exactly one of them created the series row.
+    expect(outcomes.filter((outcome) => outcome === 'added-series')).toHaveLength(1);
+    expect(outcomes.filter((outcome) => outcome === 'added')).toHaveLength(11);
     expect(await storage.index.getStudy(study)).toMatchObject({ numberOfSeries: 1, numberOfInstances: 12 });
     expect((await storage.index.getSeries(study, series))?.numberOfInstances).toBe(12);
   });
@@ -239,5 +241,72 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     expect(await listed()).toEqual(['store']);
     await storage.pending.remove(store);
     expect(await listed()).toEqual([]);
+  });
+
+  it('tells whether a visible instance is stored (the duplicate check): not one a deletion mark hides', async () => {
+    const storage = await open();
+    const study = testUid();
+    const [kept, doomed] = [testUid(), testUid()];
+    const keptInstance = record(newInstanceUids(study, kept));
+    const doomedInstance = record(newInstanceUids(study, doomed));
+    expect(await storage.index.hasInstance(keptInstance)).toBe(false);
+    await storage.index.addInstance(keptInstance);
+    await storage.index.addInstance(doomedInstance);
+    expect(await storage.index.hasInstance(keptInstance)).toBe(true);
+    expect(await storage.index.hasInstance(doomedInstance)).toBe(true);
+    expect(await storage.index.hasInstance(newInstanceUids(study, kept))).toBe(false);
+    expect(await storage.index.markDeleting(study, doomed)).toBe('marked');
+    expect(await storage.index.hasInstance(doomedInstance)).toBe(false);
+    expect(await storage.index.hasInstance(keptInstance)).toBe(true);
+    expect(await storage.index.markDeleting(study)).toBe('marked');
+    expect(await storage.index.hasInstance(keptInstance)).toBe(false);
+  });
+
+  it('removes many pending notes at once, across partitions and past 100 in one, when some are gone already', async () => {
+    const storage = await open();
+    const hour = 60 * 60 * 1000;
+    const createdAt = new Date(Date.now() - 2 * hour);
+    const note = (at: Date, shard?: string) => {
+      const uids = newInstanceUids();
+      const fresh = newVersion(at.getTime());
+      const version = shard === undefined ? fresh : `${fresh.slice(0, -1)}${shard}`;
+      return { key: uids, version, blobName: instanceBlobName(uids, version), createdAt: at };
+    };
+    // 105 notes of one partition (one hour, one shard), others spread over shards and hours.
+    const notes = [
+      ...Array.from({ length: 105 }, () => note(createdAt, 'a')),
+      ...Array.from({ length: 20 }, () => note(createdAt)),
+      note(new Date(createdAt.getTime() - hour)),
+    ];
+    const gone = note(createdAt, 'a'); // never written: removing it is not an error
+    const deletes = [notes[0], notes[110]].map((each) => ({ ...(each as (typeof notes)[0]), kind: 'delete' as const }));
+    for (const each of [...notes, ...deletes]) await storage.pending.add(each);
+    const versions = new Set(notes.map((each) => each.version));
+    const listed = async () => {
+      const found: string[] = [];
+      for await (const each of storage.pending.olderThan(new Date())) {
+        if (versions.has(each.version)) found.push(`${each.kind ?? 'store'} ${each.version}`);
+      }
+      return found;
+    };
+    expect(await listed()).toHaveLength(notes.length + deletes.length);
+    await storage.pending.removeAll([...notes.slice(0, 60), gone, ...notes.slice(60), notes[3] as (typeof notes)[0]]);
+    // Only the delete notes are left: a version's store note goes without its delete note.
+    expect((await listed()).sort()).toEqual(deletes.map((each) => `delete ${each.version}`).sort());
+    await storage.pending.removeAll(deletes);
+    expect(await listed()).toEqual([]);
+    await storage.pending.removeAll([]);
+  });
+
+  it('appends to a log expected new without replacing one that exists', async () => {
+    const storage = await open();
+    const name = `${testUid()}/${testUid()}/metadata.log`;
+    await storage.blobs.append(name, Buffer.from('a\n'), 'text/plain', { likelyNew: true });
+    await storage.blobs.append(name, Buffer.from('b\n'), 'text/plain');
+    await storage.blobs.append(name, Buffer.from('c\n'), 'text/plain', { likelyNew: true });
+    const other = `${testUid()}/${testUid()}/metadata.log`;
+    await storage.blobs.append(other, Buffer.from('d\n'), 'text/plain');
+    expect(Buffer.from((await storage.blobs.readSmall(name)) ?? []).toString()).toBe('a\nb\nc\n');
+    expect(Buffer.from((await storage.blobs.readSmall(other)) ?? []).toString()).toBe('d\n');
   });
 });

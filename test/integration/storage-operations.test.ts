@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { dicomParts, multipartBody } from '../../support/multipart.js';
 import type { StorageCounts } from '../../src/util/storage-meter.js';
+import { pendingPartitionKey } from '../../src/storage/keys.js';
 import { startMeteredServer, type MeteredServer } from '../helpers/server.js';
 
 let server: MeteredServer;
@@ -86,15 +87,15 @@ const DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*';
 const JSON_TYPE = 'application/dicom+json';
 
 describe('storage operations per request (Azurite)', () => {
-  it('STOW of one instance into a new study: 25', async () => {
+  it('STOW of one instance into a new study: 22', async () => {
     expectCounts(await stow([instance(first, patientId)]), {
       byKind: {
         'blob.put-block': 1, // the instance's bytes (one block)
         'blob.put-block-list': 1, // its commit
-        'blob.put-blob': 2, // the sidecar; the series metadata log, created after its first append found none
-        'blob.append-block': 2, // the metadata log line: the append that found no log, then the append
+        'blob.put-blob': 2, // the sidecar; the series metadata log, created first since addInstance created the series
+        'blob.append-block': 1, // the metadata log line
         'table.insert': 1, // the pending note
-        'table.get-entity': 6, // duplicate check (instance, series, study rows), addInstance (study, series rows), feed counter
+        'table.get-entity': 4, // duplicate check (the instance row, missing), addInstance (study, series rows), feed counter
         'table.upsert': 9, // search pointers: PatientID, accession, 2 name words, StudyDate, recency, series, modality, SOP
         'table.batch': 2, // the study partition's transaction (instance, series, study rows); the change feed append
         'table.delete': 1, // the pending note
@@ -105,7 +106,7 @@ describe('storage operations per request (Azurite)', () => {
     });
   });
 
-  it('STOW of one instance into an existing series: 15', async () => {
+  it('STOW of one instance into an existing series: 13', async () => {
     expectCounts(await stow([instance(second, patientId)]), {
       byKind: {
         'blob.put-block': 1,
@@ -113,52 +114,69 @@ describe('storage operations per request (Azurite)', () => {
         'blob.put-blob': 1, // the sidecar
         'blob.append-block': 1, // the metadata log exists now
         'table.insert': 1,
-        'table.get-entity': 6,
+        'table.get-entity': 4,
         'table.upsert': 1, // the SOP pointer only: the other pointers exist
         'table.batch': 2,
         'table.delete': 1,
       },
       batchEntities: 7,
-      entitiesRead: 5, // series and study rows twice, the feed counter
+      entitiesRead: 3, // series and study rows (addInstance), the feed counter; the duplicate check found no row
       wrote: true,
     });
   });
 
-  it('STOW of 50 instances into one new series: 615, 12.3 per instance', async () => {
+  it('STOW of 50 instances into one new series: about 480, 9.6 per instance', async () => {
     const files = Array.from({ length: 50 }, () => instance(newInstanceUids(bigStudy, bigSeries), patientId));
-    expectCounts(await stow(files), {
+    const counts = await stow(files);
+    // The notes are removed per partition (hour and shard, the version's last, random, digit): a
+    // transaction for each partition holding several, a plain delete for one holding one.
+    const partitions = new Map<string, number>();
+    for (const stored of await server.storage.index.listInstances(bigStudy, bigSeries)) {
+      const key = pendingPartitionKey(new Date(stored.storedAt), stored.version);
+      partitions.set(key, (partitions.get(key) ?? 0) + 1);
+    }
+    const sizes = [...partitions.values()];
+    const lone = sizes.filter((size) => size === 1).length;
+    const grouped = sizes.filter((size) => size > 1);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(50);
+    expectCounts(counts, {
       byKind: {
         'blob.put-block': 50,
         'blob.put-block-list': 50,
-        'blob.put-blob': 51, // 50 sidecars, the series' metadata log
-        'blob.append-block': 2, // all 50 lines in one block (under 1 MiB): the append that found no log, then the append
+        'blob.put-blob': 51, // 50 sidecars, the series' metadata log (created first: the series is new)
+        'blob.append-block': 1, // all 50 lines in one block (under 1 MiB)
         'table.insert': 50, // pending notes
-        'table.get-entity': 252, // 50 × 3 duplicate checks, 50 × 2 addInstance reads, 2 feed counter reads
+        'table.get-entity': 152, // 50 duplicate checks (the instance row), 50 × 2 addInstance reads, 2 feed counter reads
         'table.upsert': 58, // 9 pointers for the first instance, then the SOP pointer for each of the other 49
-        'table.batch': 52, // 50 index transactions, 2 change feed appends (at most 33 entries each)
-        'table.delete': 50, // pending notes
+        // 50 index transactions, 2 change feed appends (at most 33 entries each), one per note
+        // partition of several notes (16 shards: about 12)
+        'table.batch': 52 + grouped.length,
+        'table.delete': lone, // notes alone in their partition (about 3)
       },
-      batchEntities: 302, // 50 × 3 index rows + 50 × 3 feed rows + 2 counters
+      // 50 × 3 index rows + 50 × 3 feed rows + 2 counters; the notes removed in transactions
+      batchEntities: 302 + 50 - lone,
       entitiesRead: 100, // the duplicate checks all run before indexing (nothing found); 49 × 2 addInstance reads, 2 counters
       wrote: true,
     });
+    // 615 before: the notes went one by one, the duplicate check read 3 rows, the log's first append failed.
+    expect(counts.operations).toBe(464 + lone + grouped.length);
   });
 
-  it('STOW of one instance into a new series of an existing study: 19', async () => {
+  it('STOW of one instance into a new series of an existing study: 16', async () => {
     expectCounts(await stow([instance(newInstanceUids(bigStudy, testUid()), patientId)]), {
       byKind: {
         'blob.put-block': 1,
         'blob.put-block-list': 1,
         'blob.put-blob': 2, // the sidecar, the new series' metadata log
-        'blob.append-block': 2,
+        'blob.append-block': 1,
         'table.insert': 1,
-        'table.get-entity': 6,
+        'table.get-entity': 4,
         'table.upsert': 3, // series, modality and SOP pointers
         'table.batch': 2,
         'table.delete': 1,
       },
       batchEntities: 7,
-      entitiesRead: 3, // the study row twice, the feed counter
+      entitiesRead: 2, // the study row (addInstance), the feed counter
       wrote: true,
     });
   });
