@@ -14,13 +14,13 @@ import { deleteSeriesLog } from './series-metadata.js';
 
 const JOB = 'job-';
 
-function noteOf(instance: InstanceRecord): PendingBlob {
+function noteOf(instance: InstanceRecord, createdAt: Date): PendingBlob {
   return {
     kind: 'delete',
     key: instance,
     version: instance.version,
     blobName: instance.blobName,
-    createdAt: new Date(),
+    createdAt,
   };
 }
 
@@ -73,14 +73,15 @@ async function deleteBatch(
   instances: readonly InstanceRecord[],
   hiddenOnly: boolean,
 ): Promise<number> {
-  const notes = instances.map(noteOf);
+  const createdAt = new Date();
+  const notes = instances.map((instance) => noteOf(instance, createdAt));
   await Promise.all(notes.map((note) => storage.pending.add(note)));
   const removed = await storage.index.removeInstances(studyInstanceUid, instances, { hiddenOnly });
   // Every listed version is gone now, removed by this call or a concurrent one. The rest is done
   // in full either way: a concurrent delete shares the notes, so none may go before its work.
   await logDeletes(storage, instances);
   await Promise.all(instances.map((instance) => deleteInstanceBlobs(storage, instance.blobName)));
-  await Promise.all(notes.map((note) => storage.pending.remove(note)));
+  await storage.pending.removeAll(notes);
   return removed;
 }
 
