@@ -159,26 +159,24 @@ async function indexAll(
   const seriesLog = new SeriesLogWriter(storage, log);
   let outage: StorageUnavailableError | undefined;
   for (const instance of staged) {
-    let failure: FailedInstance | 'added-series' | undefined;
-    if (outage) failure = failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE);
-    else {
+    let indexed: Indexed = { failed: failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE) };
+    if (!outage) {
       try {
-        failure = await indexOne(storage, instance);
+        indexed = await indexOne(storage, instance);
       } catch (error) {
         if (!(error instanceof StorageUnavailableError)) {
           await Promise.all(staged.map((each) => removeUnindexed(storage, each, log)));
           throw error;
         }
         outage = error;
-        failure = failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE);
       }
     }
-    if (failure && failure !== 'added-series') {
-      failed.push(failure);
+    if ('failed' in indexed) {
+      failed.push(indexed.failed);
       await removeOrphan(storage, instance.note, log);
       continue;
     }
-    seriesLog.add(instance.record, instance.record.version, instance.metadataJson, failure === 'added-series');
+    seriesLog.add(instance.record, instance.record.version, instance.metadataJson, indexed.newSeries);
     stored.push({
       key: instance.record,
       sopClassUid: instance.sopClassUid,
@@ -196,33 +194,37 @@ async function indexAll(
 const UNAVAILABLE = 'The storage service became unavailable before this instance was indexed; send it again.';
 
 /**
- * Writes one staged instance's index rows; a failure when it cannot be, 'added-series' when this
- * instance created its series row (its metadata log is most likely new).
+ * What indexing a staged instance came to: its failure, or indexed (`newSeries`: it created its
+ * series row, so the series' metadata log is most likely new).
  */
-async function indexOne(
-  storage: Storage,
-  instance: StagedInstance,
-): Promise<FailedInstance | 'added-series' | undefined> {
+type Indexed = { readonly failed: FailedInstance } | { readonly newSeries: boolean };
+
+/** Writes one staged instance's index rows. */
+async function indexOne(storage: Storage, instance: StagedInstance): Promise<Indexed> {
   if (Date.now() - instance.note.createdAt.getTime() > RECHECK_AFTER_MS) {
     const sidecar = await storage.blobs.readSmall(sidecarBlobName(instance.note.blobName));
     if (!sidecar) {
-      return failedFor(
-        instance,
-        FailureReason.ProcessingFailure,
-        'The request took so long that the staged copy of this instance was cleaned up; send it again.',
-      );
+      return {
+        failed: failedFor(
+          instance,
+          FailureReason.ProcessingFailure,
+          'The request took so long that the staged copy of this instance was cleaned up; send it again.',
+        ),
+      };
     }
   }
   const outcome = await storage.index.addInstance(instance.record);
-  if (outcome === 'exists') return alreadyStored(instance.record, instance.sopClassUid);
+  if (outcome === 'exists') return { failed: alreadyStored(instance.record, instance.sopClassUid) };
   if (outcome === 'deleting') {
-    return failedFor(
-      instance,
-      FailureReason.ProcessingFailure,
-      `The ${instance.record.studyInstanceUid} study (or this series) is being deleted; send the instance again once the delete has finished.`,
-    );
+    return {
+      failed: failedFor(
+        instance,
+        FailureReason.ProcessingFailure,
+        `The ${instance.record.studyInstanceUid} study (or this series) is being deleted; send the instance again once the delete has finished.`,
+      ),
+    };
   }
-  return outcome === 'added-series' ? outcome : undefined;
+  return { newSeries: outcome === 'added-series' };
 }
 
 /** After an unexpected error: removes what is staged unless the index already refers to it. */
@@ -288,12 +290,12 @@ async function stageOne(
    * The walk is synchronous except for deflated data sets: no await (and no turn of the event
    * loop) per chunk unless the walk hands back a promise.
    */
+  const refused = (error: unknown): false => {
+    if (!(error instanceof StructureError)) throw error;
+    rejection = incomplete(error, accepted);
+    return false;
+  };
   const checked = (check: () => void | Promise<void>): boolean | Promise<boolean> => {
-    const refused = (error: unknown): false => {
-      if (!(error instanceof StructureError)) throw error;
-      rejection = incomplete(error, accepted);
-      return false;
-    };
     try {
       const pending = check();
       return pending ? pending.then(() => true, refused) : true;

@@ -159,12 +159,17 @@ function splitOutsideQuotes(text: string, separator: string): string[] {
   return parts;
 }
 
-/** A range that admits `type/subtype` (wildcards included), or undefined. */
+/** A range that admits `type/subtype` (wildcards included). */
 function admits(range: MediaRange, type: string, subtype: string): boolean {
   return (
     (range.type === '*' && range.subtype === '*') ||
     (range.type === type && (range.subtype === '*' || range.subtype === subtype))
   );
+}
+
+/** The JSON answer of a STOW, QIDO or metadata request: `application/dicom+json` (or plain JSON). */
+function admitsDicomJson(range: MediaRange): boolean {
+  return admits(range, 'application', 'dicom+json') || admits(range, 'application', 'json');
 }
 
 /**
@@ -175,7 +180,7 @@ function admits(range: MediaRange, type: string, subtype: string): boolean {
 export function storeResponseType(ranges: readonly MediaRange[]): 'json' | 'xml' | undefined {
   const best = (test: (range: MediaRange) => boolean) =>
     Math.max(0, ...ranges.filter((range) => range.q > 0 && test(range)).map((range) => range.q));
-  const json = best((range) => admits(range, 'application', 'dicom+json') || admits(range, 'application', 'json'));
+  const json = best(admitsDicomJson);
   const xml = best((range) => range.type === 'application' && range.subtype === 'dicom+xml');
   if (json === 0 && xml === 0) return undefined;
   return json >= xml ? 'json' : 'xml';
@@ -183,11 +188,5 @@ export function storeResponseType(ranges: readonly MediaRange[]): 'json' | 'xml'
 
 /** True when some range with q > 0 admits the JSON response of a STOW or QIDO (dicom+json). */
 export function acceptsDicomJson(ranges: readonly MediaRange[]): boolean {
-  return ranges.some(
-    (range) =>
-      range.q > 0 &&
-      ((range.type === '*' && range.subtype === '*') ||
-        (range.type === 'application' &&
-          (range.subtype === '*' || range.subtype === 'dicom+json' || range.subtype === 'json'))),
-  );
+  return ranges.some((range) => range.q > 0 && admitsDicomJson(range));
 }
