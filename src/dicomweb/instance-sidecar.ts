@@ -1,3 +1,4 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { DicomJson } from '../dicom/dicom-json-model.js';
 import type { FrameRanges } from '../dicom/frame-table.js';
 import { stringifyDicomJson } from '../dicom/json-stringify.js';
@@ -40,4 +41,13 @@ export function metadataText(raw: Uint8Array, instanceUrl: string): string {
 
 export function decodeSidecar(raw: Uint8Array): InstanceSidecar {
   return JSON.parse(Buffer.from(raw).toString('utf8')) as InstanceSidecar;
+}
+
+/** A sidecar as kept in an index row: small, so compressed in one synchronous call. */
+export function deflateSidecar(raw: Uint8Array): Uint8Array {
+  return deflateRawSync(raw);
+}
+
+export function inflateSidecar(deflated: Uint8Array): Uint8Array {
+  return inflateRawSync(deflated);
 }

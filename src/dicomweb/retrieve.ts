@@ -2,7 +2,7 @@ import type { FrameRanges } from '../dicom/frame-table.js';
 import { sidecarBlobName } from '../storage/keys.js';
 import type { InstanceRecord, Storage } from '../storage/ports.js';
 import { DicomwebError } from './errors.js';
-import { decodeSidecar, type InstanceSidecar } from './instance-sidecar.js';
+import { decodeSidecar, inflateSidecar, type InstanceSidecar } from './instance-sidecar.js';
 import { compareText } from '../util/compare.js';
 
 export interface RetrieveTarget {
@@ -29,11 +29,12 @@ export async function findInstances(storage: Storage, target: RetrieveTarget): P
 }
 
 /**
- * An instance's sidecar, or undefined when the instance was deleted after it was listed: a delete
+ * An instance's sidecar (from its index row when kept there), or undefined when the instance was deleted after it was listed: a delete
  * removes the index row before the blobs, so a missing sidecar whose version the index no longer
  * shows is a delete that won the race, not damage (which stays an internal error).
  */
 export async function readStoredSidecar(storage: Storage, instance: InstanceRecord): Promise<Uint8Array | undefined> {
+  if (instance.inlineSidecar) return inflateSidecar(instance.inlineSidecar);
   const raw = await storage.blobs.readSmall(sidecarBlobName(instance.blobName));
   if (raw) return raw;
   if ((await storage.index.getInstance(instance))?.version !== instance.version) return undefined;

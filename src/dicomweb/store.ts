@@ -1,26 +1,27 @@
+import { randomInt } from 'node:crypto';
 import { DicomAttributes } from '../dicom/attributes.js';
 import { DicomHeaderReader, InvalidDicomError, type DicomHeader } from '../dicom/header-reader.js';
 import { FragmentScanner, type EncapsulatedLayout } from '../dicom/fragments.js';
 import { DicomStructureValidator, StructureError } from '../dicom/structure/structure-validator.js';
 import { instanceBlobMetadata, instanceBlobName, newVersion, sidecarBlobName } from '../storage/keys.js';
 import {
+  INLINE_SIDECAR_LIMIT,
   StorageUnavailableError,
   type BlobUpload,
   type InstanceKey,
   type InstanceRecord,
   type PendingBlob,
   type Storage,
+  type StudyAddOutcome,
 } from '../storage/ports.js';
 import { drain } from '../util/streams.js';
 import { deleteInstanceBlobs } from './delete.js';
 import { DicomwebError, type FailureLog } from './errors.js';
-import { encodeMetadata, encodeSidecar } from './instance-sidecar.js';
-import { SeriesLogWriter } from './series-metadata.js';
+import { deflateSidecar, encodeSidecar } from './instance-sidecar.js';
 import { buildSidecar } from './sidecar-builder.js';
 import { FailureReason, WarningReason, type FailureReasonCode, type WarningReasonCode } from './failure-codes.js';
 import type { ApiVersion } from './api-version.js';
 import { isInvalid, validateInstance, type ValidInstance } from './instance-validation.js';
-import { DEFAULT_ORPHAN_AGE_MS } from './sweep-orphans.js';
 
 /** One part of a STOW request as the HTTP layer hands it over. */
 export interface IncomingInstance {
@@ -77,32 +78,42 @@ export interface StoreResult {
 }
 
 /**
- * An instance whose bytes are committed (blob and sidecar, covered by a pending note) but not yet
- * indexed: nothing can find it until its index rows are written. Only what the index needs is
- * kept, not the header, so a request of many parts holds a few KiB per instance.
+ * An instance whose bytes are staged (uncommitted blocks, or held in memory while smaller than
+ * one block) but not committed: nothing exists under its name yet, and dropping it costs no
+ * storage operation. Only what the index needs is kept, not the header.
  */
 interface StagedInstance {
-  readonly record: InstanceRecord;
+  /** Position in the request, so answers keep the request's order. */
+  readonly position: number;
+  readonly key: InstanceKey;
+  readonly upload: BlobUpload;
+  /** The index record but for what the commit tells (its size). */
+  readonly record: Omit<InstanceRecord, 'size'>;
+  /** The sidecar when it is too large to keep in the index row, written beside the blob. */
+  readonly sidecarBlob: Uint8Array | undefined;
   readonly sopClassUid: string;
   readonly warningReason: WarningReasonCode | undefined;
   readonly problems: readonly string[];
-  readonly metadataJson: string;
-  readonly note: PendingBlob;
 }
 
 /**
- * A staged instance older than this is checked before it is indexed: the orphan sweep removes
- * the blobs of notes older than DEFAULT_ORPHAN_AGE_MS, and a very slow request could reach that.
+ * Small parts are held whole until the envelope closes (then one Put Blob each); past this many
+ * held bytes in one request the oldest are sent as staged blocks, so memory stays bounded.
  */
-const RECHECK_AFTER_MS = DEFAULT_ORPHAN_AGE_MS / 2;
+const MAX_HELD_BYTES = 32 * 1024 * 1024;
+
+/** Commits (block lists, Put Blobs) sent at once when the envelope has closed. */
+const COMMIT_PARALLELISM = 16;
 
 /**
  * STOW-RS (PS3.18 §10.5) in two phases. While the body streams, each part's header is read, the
- * instance validated and its bytes committed to a blob no index row refers to yet (invisible).
- * Only once the whole envelope has closed cleanly are the instances indexed, so a body that
- * breaks half-way (no close delimiter, a part cut short, the client gone, the size limit) makes
- * nothing visible and its blobs are removed. Failures of one instance are data; a broken request
- * body or a storage outage before anything was indexed is thrown.
+ * instance validated and its bytes staged as uncommitted blocks (invisible, and discarded by
+ * Azure when never committed). Only once the whole envelope has closed cleanly are the instances
+ * checked against the index, noted, committed and indexed, a study at a time in few round trips
+ * (docs/storage.md "Write order"), so a body that breaks half-way (no close delimiter, a part cut
+ * short, the client gone, the size limit) makes nothing visible and leaves nothing to remove.
+ * Failures of one instance are data; a broken request body or a storage outage before anything
+ * was indexed is thrown.
  */
 export async function storeInstances(
   storage: Storage,
@@ -114,10 +125,10 @@ export async function storeInstances(
   const log = options.log ?? warnOnConsole;
   try {
     for await (const incoming of instances) {
-      const first = staged.length + failed.length === 0;
+      const position = staged.length + failed.length;
       if (incoming.mediaType !== undefined && incoming.mediaType !== 'application/dicom') {
         // Azure answers 415 for the whole request; once earlier parts are stored, only this one can fail.
-        if (first) {
+        if (position === 0) {
           throw new DicomwebError(
             'UnsupportedMediaType',
             `The part's media type ${incoming.mediaType} is not supported; each part must be application/dicom.`,
@@ -130,12 +141,15 @@ export async function storeInstances(
         });
         continue;
       }
-      const outcome = await stageOne(storage, incoming, options, log);
+      const outcome = await stageOne(storage, incoming, options, position);
       if ('reason' in outcome) failed.push(outcome);
-      else staged.push(outcome);
+      else {
+        staged.push(outcome);
+        await limitHeldBytes(staged);
+      }
     }
   } catch (error) {
-    await Promise.all(staged.map((instance) => removeOrphan(storage, instance.note, log)));
+    await Promise.all(staged.map((instance) => instance.upload.abort()));
     throw error;
   }
   const stored = await indexAll(storage, staged, failed, log);
@@ -144,10 +158,21 @@ export async function storeInstances(
   return { stored, failed, studyInstanceUid: only ?? (stored.length === 0 ? options.studyInstanceUid : undefined) };
 }
 
+/** Sends the oldest held parts as staged blocks while the request holds more than MAX_HELD_BYTES. */
+async function limitHeldBytes(staged: readonly StagedInstance[]): Promise<void> {
+  let held = staged.reduce((sum, instance) => sum + instance.upload.held, 0);
+  for (const instance of staged) {
+    if (held <= MAX_HELD_BYTES) return;
+    held -= instance.upload.held;
+    await instance.upload.release();
+  }
+}
+
 /**
- * The envelope closed cleanly: index the staged instances in request order, then publish them.
- * If storage fails part-way, the instances already indexed stay (they are complete) and the
- * rest fail with 272; when none was indexed, the outage is thrown (503).
+ * The envelope closed cleanly: each study's instances go into the index together (in request
+ * order), then the request's change feed entries are published. If storage fails part-way, the
+ * instances already indexed stay (they are complete) and the rest fail with 272; when none was
+ * indexed, the outage is thrown (503).
  */
 async function indexAll(
   storage: Storage,
@@ -155,87 +180,202 @@ async function indexAll(
   failed: FailedInstance[],
   log: FailureLog,
 ): Promise<StoredInstance[]> {
-  const stored: StoredInstance[] = [];
-  const seriesLog = new SeriesLogWriter(storage, log);
-  let outage: StorageUnavailableError | undefined;
+  const stored: Positioned[] = [];
+  const studies = new Map<string, StagedInstance[]>();
   for (const instance of staged) {
-    let indexed: Indexed = { failed: failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE) };
-    if (!outage) {
-      try {
-        indexed = await indexOne(storage, instance);
-      } catch (error) {
-        if (!(error instanceof StorageUnavailableError)) {
-          await Promise.all(staged.map((each) => removeUnindexed(storage, each, log)));
-          throw error;
-        }
-        outage = error;
-      }
-    }
-    if ('failed' in indexed) {
-      failed.push(indexed.failed);
-      await removeOrphan(storage, instance.note, log);
+    const members = studies.get(instance.key.studyInstanceUid) ?? [];
+    members.push(instance);
+    studies.set(instance.key.studyInstanceUid, members);
+  }
+  // One request's notes share a partition, so they are written and removed in few transactions.
+  const noteGroup = randomInt(16).toString(16);
+  let outage: StorageUnavailableError | undefined;
+  for (const members of studies.values()) {
+    if (outage) {
+      await Promise.all(members.map((instance) => instance.upload.abort()));
+      failed.push(...members.map((instance) => failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE)));
       continue;
     }
-    seriesLog.add(instance.record, instance.record.version, instance.metadataJson, indexed.newSeries);
-    stored.push({
-      key: instance.record,
-      sopClassUid: instance.sopClassUid,
-      warningReason: instance.warningReason,
-      problems: instance.problems,
-      version: instance.record.version,
-      note: instance.note,
-    });
+    try {
+      const result = await indexStudy(storage, members, noteGroup, log);
+      stored.push(...result.stored);
+      failed.push(...result.failed);
+      outage = result.outage;
+    } catch (error) {
+      await Promise.all(members.map((instance) => instance.upload.abort()));
+      if (!(error instanceof StorageUnavailableError)) throw error;
+      outage = error;
+      failed.push(...members.map((instance) => failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE)));
+    }
   }
   if (stored.length === 0 && outage) throw outage;
-  await publish(storage, stored, seriesLog, log);
+  stored.sort((a, b) => a.position - b.position);
+  await publish(storage, stored, log);
   return stored;
 }
 
+/** A stored instance and its place in the request. */
+type Positioned = StoredInstance & { readonly position: number };
+
 const UNAVAILABLE = 'The storage service became unavailable before this instance was indexed; send it again.';
 
-/**
- * What indexing a staged instance came to: its failure, or indexed (`newSeries`: it created its
- * series row, so the series' metadata log is most likely new).
- */
-type Indexed = { readonly failed: FailedInstance } | { readonly newSeries: boolean };
-
-/** Writes one staged instance's index rows. */
-async function indexOne(storage: Storage, instance: StagedInstance): Promise<Indexed> {
-  if (Date.now() - instance.note.createdAt.getTime() > RECHECK_AFTER_MS) {
-    const sidecar = await storage.blobs.readSmall(sidecarBlobName(instance.note.blobName));
-    if (!sidecar) {
-      return {
-        failed: failedFor(
-          instance,
-          FailureReason.ProcessingFailure,
-          'The request took so long that the staged copy of this instance was cleaned up; send it again.',
-        ),
-      };
-    }
-  }
-  const outcome = await storage.index.addInstance(instance.record);
-  if (outcome === 'exists') return { failed: alreadyStored(instance.record, instance.sopClassUid) };
-  if (outcome === 'deleting') {
-    return {
-      failed: failedFor(
-        instance,
-        FailureReason.ProcessingFailure,
-        `The ${instance.record.studyInstanceUid} study (or this series) is being deleted; send the instance again once the delete has finished.`,
-      ),
-    };
-  }
-  return { newSeries: outcome === 'added-series' };
+interface StudyOutcome {
+  readonly stored: Positioned[];
+  readonly failed: FailedInstance[];
+  /** Set when storage failed on the way: the request's later studies are not tried. */
+  readonly outage?: StorageUnavailableError | undefined;
 }
 
-/** After an unexpected error: removes what is staged unless the index already refers to it. */
-async function removeUnindexed(storage: Storage, instance: StagedInstance, log: FailureLog): Promise<void> {
-  try {
-    if (await storage.index.isReferenced(instance.record, instance.record.version)) return;
-  } catch (error) {
-    log('checking whether a staged instance was indexed failed; its pending note stays for the orphan sweep', error);
-    return;
+/**
+ * One study's instances of the request: the index rows they need are read (re-sends and deletion
+ * marks found before anything is written), the survivors' pending notes written in one
+ * transaction, their blobs committed, and their index rows added in as few transactions as fit.
+ * Throws StorageUnavailableError while nothing is committed yet.
+ */
+async function indexStudy(
+  storage: Storage,
+  members: readonly StagedInstance[],
+  noteGroup: string,
+  log: FailureLog,
+): Promise<StudyOutcome> {
+  const study = (members[0] as StagedInstance).key.studyInstanceUid;
+  const write = await storage.index.prepareStudy(
+    study,
+    members.map((instance) => instance.key),
+  );
+  const failed: FailedInstance[] = [];
+  const going: StagedInstance[] = [];
+  const seen = new Set<string>();
+  for (const instance of members) {
+    const refusal = write.deleting(instance.key)
+      ? failedFor(instance, FailureReason.ProcessingFailure, beingDeleted(study))
+      : write.exists(instance.key) || seen.has(instance.key.sopInstanceUid)
+        ? alreadyStored(instance.key, instance.sopClassUid)
+        : undefined;
+    seen.add(instance.key.sopInstanceUid);
+    if (refusal) {
+      failed.push(refusal);
+      await instance.upload.abort();
+    } else going.push(instance);
   }
-  await removeOrphan(storage, instance.note, log);
+  if (going.length === 0) return { stored: [], failed };
+  const createdAt = new Date();
+  const notes = going.map((instance): PendingBlob => ({
+    key: instance.key,
+    version: instance.record.version,
+    blobName: instance.record.blobName,
+    createdAt,
+    group: noteGroup,
+  }));
+  await storage.pending.addAll(notes);
+  const committed = await commitAll(storage, going, notes, failed, log);
+  if (committed.length === 0) {
+    return { stored: [], failed, outage: new StorageUnavailableError('No blob of the request could be committed.') };
+  }
+  const records = committed.map(({ record }) => record);
+  let outcomes: StudyAddOutcome[];
+  try {
+    outcomes = await write.add(records);
+  } catch (error) {
+    if (!(error instanceof StorageUnavailableError)) throw error;
+    outcomes = records.map(() => 'unavailable');
+  }
+  const stored: Positioned[] = [];
+  let outage: StorageUnavailableError | undefined;
+  await Promise.all(
+    committed.map(async ({ instance, note, record }, i) => {
+      let outcome = outcomes[i];
+      if (outcome === 'unavailable') outcome = await settleUnconfirmed(storage, record, note, log);
+      if (outcome === 'added' || outcome === 'added-series') {
+        stored.push({
+          position: instance.position,
+          key: instance.key,
+          sopClassUid: instance.sopClassUid,
+          warningReason: instance.warningReason,
+          problems: instance.problems,
+          version: record.version,
+          note,
+        });
+      } else if (outcome === 'unavailable') {
+        outage ??= new StorageUnavailableError(UNAVAILABLE);
+        failed.push(failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE));
+      } else {
+        failed.push(
+          outcome === 'deleting'
+            ? failedFor(instance, FailureReason.ProcessingFailure, beingDeleted(study))
+            : alreadyStored(instance.key, instance.sopClassUid),
+        );
+        await removeOrphan(storage, note, log);
+      }
+    }),
+  );
+  return { stored, failed, outage };
+}
+
+/**
+ * Storage failed before confirming an instance's index transaction: whether it committed is
+ * asked once more. Indexed: it is stored. Not indexed: its blob and note go now ('unavailable').
+ * Still no answer: the note stays and the orphan sweep settles it later ('unavailable').
+ */
+async function settleUnconfirmed(
+  storage: Storage,
+  record: InstanceRecord,
+  note: PendingBlob,
+  log: FailureLog,
+): Promise<StudyAddOutcome> {
+  try {
+    if (await storage.index.isReferenced(record, record.version)) return 'added';
+  } catch (error) {
+    log('checking whether an instance was indexed failed; its pending note stays for the orphan sweep', error);
+    return 'unavailable';
+  }
+  await removeOrphan(storage, note, log);
+  return 'unavailable';
+}
+
+/**
+ * Commits the noted instances' blobs (and large sidecars), a bounded number at once. One that
+ * fails is reported and its blob removed; the others go on.
+ */
+async function commitAll(
+  storage: Storage,
+  going: readonly StagedInstance[],
+  notes: readonly PendingBlob[],
+  failed: FailedInstance[],
+  log: FailureLog,
+): Promise<{ instance: StagedInstance; note: PendingBlob; record: InstanceRecord }[]> {
+  const committed: ({ instance: StagedInstance; note: PendingBlob; record: InstanceRecord } | undefined)[] = [];
+  for (let start = 0; start < going.length; start += COMMIT_PARALLELISM) {
+    const batch = going.slice(start, start + COMMIT_PARALLELISM);
+    await Promise.all(
+      batch.map(async (instance, j) => {
+        const note = notes[start + j] as PendingBlob;
+        try {
+          const metadata = instanceBlobMetadata(instance.key, instance.record.version);
+          const [size] = await Promise.all([
+            instance.upload.commit(metadata),
+            instance.sidecarBlob &&
+              storage.blobs.writeSmall(
+                sidecarBlobName(instance.record.blobName),
+                instance.sidecarBlob,
+                'application/json',
+                metadata,
+              ),
+          ]);
+          committed[start + j] = { instance, note, record: { ...instance.record, size } };
+        } catch (error) {
+          if (!(error instanceof StorageUnavailableError)) throw error;
+          failed.push(failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE));
+          await removeOrphan(storage, note, log);
+        }
+      }),
+    );
+  }
+  return committed.filter((each) => each !== undefined);
+}
+
+function beingDeleted(study: string): string {
+  return `The ${study} study (or this series) is being deleted; send the instance again once the delete has finished.`;
 }
 
 function failedFor(instance: StagedInstance, reason: FailureReasonCode, problem: string): FailedInstance {
@@ -251,7 +391,7 @@ async function stageOne(
   storage: Storage,
   incoming: IncomingInstance,
   options: StoreOptions,
-  log: FailureLog,
+  position: number,
 ): Promise<StagedInstance | FailedInstance> {
   const reader = new DicomHeaderReader(options.maxHeaderBytes);
   const structure = options.validateStructure === false ? undefined : new DicomStructureValidator();
@@ -270,10 +410,6 @@ async function stageOne(
     const verdict = validateInstance(new DicomAttributes(header.dataSet), options.apiVersion, options.studyInstanceUid);
     if (isInvalid(verdict)) {
       rejection = verdict;
-      return;
-    }
-    if (await storage.index.hasInstance(verdict.key)) {
-      rejection = alreadyStored(verdict.key, verdict.sopClassUid);
       return;
     }
     accepted = verdict;
@@ -333,62 +469,45 @@ async function stageOne(
     return rejection;
   }
   if (!upload || !accepted || !header) throw new Error('store: a part ended with neither an upload nor a failure');
-  return stage(storage, upload, accepted, header, version, scanner?.layout(), log);
+  return staged(upload, accepted, header, version, scanner?.layout(), position);
 }
 
-/**
- * The first steps of docs/storage.md's write order: pending note → blob commit and sidecar. The
- * blob is complete but unreferenced; a failure removes both, and a crash leaves the note for the
- * orphan sweep.
- */
-async function stage(
-  storage: Storage,
+/** What the index needs of a staged instance; its sidecar kept inline when small enough. */
+function staged(
   upload: BlobUpload,
   instance: ValidInstance,
   header: DicomHeader,
   version: string,
   layout: EncapsulatedLayout | undefined,
-  log: FailureLog,
-): Promise<StagedInstance> {
+  position: number,
+): StagedInstance {
   const blobName = instanceBlobName(instance.key, version);
-  const built = buildSidecar(header, layout);
-  const metadataJson = encodeMetadata(built);
-  const sidecar = encodeSidecar(built, metadataJson);
-  const note: PendingBlob = { key: instance.key, version, blobName, createdAt: new Date() };
-  await storage.pending.add(note);
-  let size: number;
-  try {
-    const metadata = instanceBlobMetadata(instance.key, version);
-    // Independent writes, both covered by the note: a failure of either removes both.
-    [size] = await Promise.all([
-      upload.commit(metadata),
-      storage.blobs.writeSmall(sidecarBlobName(blobName), sidecar, 'application/json', metadata),
-    ]);
-  } catch (error) {
-    await removeOrphan(storage, note, log);
-    throw error;
-  }
+  const sidecar = encodeSidecar(buildSidecar(header, layout));
+  const deflated = deflateSidecar(sidecar);
+  const inline = deflated.byteLength <= INLINE_SIDECAR_LIMIT;
   return {
+    position,
+    key: instance.key,
+    upload,
     record: {
       ...instance.key,
       sopClassUid: instance.sopClassUid,
       version,
       blobName,
       transferSyntaxUid: header.transferSyntax.uid,
-      size,
-      storedAt: note.createdAt.toISOString(),
+      storedAt: new Date().toISOString(),
       pixelDataOffset: header.pixelDataOffset,
       pixelDataLength: header.pixelDataLength,
       numberOfFrames: instance.numberOfFrames,
       study: instance.study,
       series: instance.series,
       instance: instance.instance,
+      inlineSidecar: inline ? deflated : undefined,
     },
+    sidecarBlob: inline ? undefined : sidecar,
     sopClassUid: instance.sopClassUid,
     warningReason: warningReason(instance, header),
     problems: instance.problems,
-    metadataJson,
-    note,
   };
 }
 
@@ -397,25 +516,16 @@ async function stage(
  * a whole study), then their pending notes go. If storage fails here, the instances are still
  * stored; the notes stay and the orphan sweep appends the missing entries later.
  */
-async function publish(
-  storage: Storage,
-  stored: readonly StoredInstance[],
-  seriesLog: SeriesLogWriter,
-  log: FailureLog,
-): Promise<void> {
+async function publish(storage: Storage, stored: readonly StoredInstance[], log: FailureLog): Promise<void> {
   if (stored.length === 0) return;
-  // The metadata log appends run alongside the change feed append; both are done before the response.
-  const logged = seriesLog.done();
   try {
     await storage.changeFeed.append(
       stored.map((instance) => ({ action: 'create', key: instance.key, version: instance.version })),
     );
   } catch (error) {
-    await logged;
     log('change feed append failed; the orphan sweep will add the entries', error);
     return;
   }
-  await logged;
   const notes = stored.flatMap((instance) => (instance.note ? [instance.note] : []));
   try {
     await storage.pending.removeAll(notes);

@@ -94,18 +94,39 @@ class StagedBlockUpload implements BlobUpload {
     }
   }
 
+  /** Bytes held in memory until commit or release: a blob smaller than one block. */
+  get held(): number {
+    return this.block === undefined && this.blockIds.length === 0 ? this.filled : 0;
+  }
+
+  async release(): Promise<void> {
+    this.throwIfFailed();
+    if (this.held === 0) return;
+    await this.stage(this.takeChunks(), undefined);
+    this.filled = 0;
+  }
+
   async commit(metadata: Record<string, string>): Promise<number> {
     this.throwIfFailed();
+    const headers = { blobContentType: this.contentType };
+    if (this.block === undefined && this.blockIds.length === 0) {
+      // Smaller than one block and never released: one Put Blob instead of a block and a block list.
+      const body = this.takeChunks();
+      this.filled = 0;
+      await guarded('the blob commit', () =>
+        this.blob.upload(body, body.byteLength, {
+          metadata,
+          blobHTTPHeaders: headers,
+          conditions: { ifNoneMatch: '*' },
+        }),
+      );
+      return this.size;
+    }
     if (this.block !== undefined) {
       const block = this.block;
       this.block = undefined;
       if (this.filled > 0) await this.stage(block.subarray(0, this.filled), block);
       else this.pool.give(block);
-    } else if (this.filled > 0 || this.blockIds.length === 0) {
-      // A blob smaller than one block (or empty): its chunks are the only block.
-      const only = this.chunks.length === 1 ? (this.chunks[0] as Uint8Array) : Buffer.concat(this.chunks, this.filled);
-      this.chunks = [];
-      await this.stage(only, undefined);
     }
     this.filled = 0;
     await Promise.all(this.inFlight);
@@ -113,11 +134,18 @@ class StagedBlockUpload implements BlobUpload {
     await guarded('the blob commit', () =>
       this.blob.commitBlockList(this.blockIds, {
         metadata,
-        blobHTTPHeaders: { blobContentType: this.contentType },
+        blobHTTPHeaders: headers,
         conditions: { ifNoneMatch: '*' },
       }),
     );
     return this.size;
+  }
+
+  /** The chunks collected while the blob is smaller than one block, as one buffer. */
+  private takeChunks(): Uint8Array {
+    const only = this.chunks.length === 1 ? (this.chunks[0] as Uint8Array) : Buffer.concat(this.chunks, this.filled);
+    this.chunks = [];
+    return only;
   }
 
   async abort(): Promise<void> {

@@ -1,20 +1,10 @@
-import {
-  odata,
-  type TableClient,
-  type TableEntity,
-  type TableEntityResult,
-  type TransactionAction,
-} from '@azure/data-tables';
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import { followAzurePath } from './azure-search-paths.js';
 import {
   instanceCount,
-  instanceEntity,
   isHidden,
   isMarked,
-  isNewSeries,
   isVisible,
-  nextSeriesEntity,
-  nextStudyEntity,
   recordFromEntity,
   seriesFromEntity,
   studyFromEntity,
@@ -39,12 +29,13 @@ import {
   type SearchPointer,
   type SeriesAggregate,
   type StudyAggregate,
+  type StudyWrite,
   type VersionKey,
 } from './ports.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 import { planRemoval } from './index-removal.js';
-import { pointerEntity, pointerRows, type PointerRow } from './search-pointers.js';
-import { checkBatch, checkEntity } from './table-limits.js';
+import { addOneInstance } from './add-instance.js';
+import { AzureStudyWrite } from './azure-study-write.js';
 import { collectRows } from './table-query.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
@@ -81,14 +72,12 @@ export class AzureInstanceIndex implements InstanceIndex {
     return row && !isHidden(study, series) ? recordFromEntity(row) : undefined;
   }
 
-  /** The instance row alone; the marks are read only when it exists (a re-sent instance). */
-  async hasInstance(key: InstanceKey): Promise<boolean> {
-    if (!(await this.read(key.studyInstanceUid, instanceRowKey(key)))) return false;
-    const [study, series] = await Promise.all([
-      this.read(key.studyInstanceUid, StudyRowKey),
-      this.read(key.studyInstanceUid, seriesRowKey(key.seriesInstanceUid)),
-    ]);
-    return !isHidden(study, series);
+  prepareStudy(studyInstanceUid: string, keys: readonly InstanceKey[]): Promise<StudyWrite> {
+    return AzureStudyWrite.prepare(this.table, studyInstanceUid, keys);
+  }
+
+  addInstance(record: InstanceRecord): Promise<AddInstanceOutcome> {
+    return addOneInstance(this, record);
   }
 
   async getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined> {
@@ -272,60 +261,6 @@ export class AzureInstanceIndex implements InstanceIndex {
     return collectRows(this.table, filter, 'an index query');
   }
 
-  /**
-   * One entity-group transaction in the study's partition: create the instance row (fails if it
-   * exists), and update the series and study rows conditionally on the ETags just read. A writer
-   * that loses the race on the study or series row reads again and retries.
-   */
-  async addInstance(record: InstanceRecord): Promise<AddInstanceOutcome> {
-    const instance = withoutUndefined(instanceEntity(record));
-    const written = new Set<string>();
-    const now = new Date();
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
-      const [study, series] = await Promise.all([
-        this.read(record.studyInstanceUid, StudyRowKey),
-        this.read(record.studyInstanceUid, seriesRowKey(record.seriesInstanceUid)),
-      ]);
-      // Both rows are replaced conditionally on the ETags read here, so a mark set after this read
-      // makes the transaction fail and the next attempt sees it.
-      if (isHidden(study, series)) return 'deleting';
-      await this.writePointers(pointerRows(record, study, series, now), written);
-      const nextSeries = withoutUndefined(nextSeriesEntity(record, series));
-      const nextStudy = withoutUndefined(nextStudyEntity(record, study, isNewSeries(series)));
-      checkBatch([instance, nextSeries, nextStudy]);
-      const actions: TransactionAction[] = [
-        ['create', instance],
-        conditional(nextSeries, series),
-        conditional(nextStudy, study),
-      ];
-      try {
-        await this.table.submitTransaction(actions);
-        return isNewSeries(series) ? 'added-series' : 'added';
-      } catch (error) {
-        const status = statusOf(error);
-        // 404: the series or study row read above was dropped meanwhile (a delete finished), so
-        // the next attempt creates it; 409: a row to create exists; 412: a row changed.
-        if (status !== 404 && status !== 409 && status !== 412) translateStorageError(error, 'the index update');
-        if (await this.read(record.studyInstanceUid, instanceRowKey(record))) return 'exists';
-        await pause(attempt);
-      }
-    }
-    throw new StorageUnavailableError('The study index is too busy; the instance was not stored.');
-  }
-
-  /** Search pointers go first (write-ahead); readers verify them, so early ones are harmless. */
-  private async writePointers(rows: readonly PointerRow[], written: Set<string>): Promise<void> {
-    const pending = rows.filter((row) => !written.has(`${row.partitionKey}\n${row.rowKey}`));
-    await Promise.all(
-      pending.map(async (row) => {
-        const entity = pointerEntity(row);
-        checkEntity(entity);
-        await guarded('a search pointer write', () => this.table.upsertEntity(entity, 'Replace'));
-        written.add(`${row.partitionKey}\n${row.rowKey}`);
-      }),
-    );
-  }
-
   private async read(partitionKey: string, rowKey: string): Promise<StoredRow | undefined> {
     return guarded('an index read', async () => {
       try {
@@ -336,9 +271,4 @@ export class AzureInstanceIndex implements InstanceIndex {
       }
     });
   }
-}
-
-/** Create the row if it was absent when read, otherwise replace it only if nobody changed it since. */
-function conditional(next: TableEntity, current: StoredRow | undefined): TransactionAction {
-  return current ? ['update', next, 'Replace', { etag: current.etag }] : ['create', next];
 }

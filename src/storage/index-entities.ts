@@ -7,7 +7,32 @@ import type { InstanceRecord, SeriesAggregate, StudyAggregate } from './ports.js
  * keyword (PatientID, StudyDate, ...) so the search issue can filter on them directly; our own
  * bookkeeping properties start with an underscore-free lower-case name so they never collide.
  */
-type Row = Record<string, string | number | undefined>;
+type Row = Record<string, string | number | Uint8Array | undefined>;
+
+/** Bytes per binary property of an inline sidecar (Table Storage allows 64 KiB per property). */
+const SIDECAR_PART_BYTES = 64_000;
+const SIDECAR_PROPERTY = 'sidecar';
+
+/** An inline sidecar as binary properties sidecar0, sidecar1, ... */
+function sidecarProperties(bytes: Uint8Array | undefined): Row {
+  const row: Row = {};
+  if (!bytes) return row;
+  for (let part = 0; part * SIDECAR_PART_BYTES < bytes.byteLength; part += 1) {
+    row[`${SIDECAR_PROPERTY}${part}`] = bytes.subarray(part * SIDECAR_PART_BYTES, (part + 1) * SIDECAR_PART_BYTES);
+  }
+  return row;
+}
+
+function sidecarOf(row: StoredRow): Uint8Array | undefined {
+  const parts: Uint8Array[] = [];
+  for (let part = 0; ; part += 1) {
+    const value = row[`${SIDECAR_PROPERTY}${part}`];
+    if (!(value instanceof Uint8Array)) break;
+    parts.push(value);
+  }
+  if (parts.length === 0) return undefined;
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+}
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
 export function textOf(value: unknown, fallback = ''): string {
@@ -33,6 +58,7 @@ export function instanceEntity(record: InstanceRecord): TableEntity<Row> {
     numberOfFrames: record.numberOfFrames,
     studyJson: JSON.stringify(record.study),
     seriesJson: JSON.stringify(record.series),
+    ...sidecarProperties(record.inlineSidecar),
   };
 }
 
@@ -59,6 +85,7 @@ export function recordFromEntity(row: StoredRow): InstanceRecord {
     study: JSON.parse(text('studyJson') || '{}') as Record<string, string>,
     series: JSON.parse(text('seriesJson') || '{}') as Record<string, string>,
     instance,
+    inlineSidecar: sidecarOf(row),
   };
 }
 

@@ -47,8 +47,10 @@ import type {
   SeriesAggregate,
   Storage,
   StudyAggregate,
+  StudyWrite,
   VersionKey,
 } from './ports.js';
+import { addOneInstance } from './add-instance.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
@@ -65,6 +67,8 @@ export class MemoryBlobStore implements BlobStore {
   beginUpload(name: string): BlobUpload {
     const chunks: Buffer[] = [];
     return {
+      held: 0,
+      release: () => Promise.resolve(),
       write: (chunk) => {
         chunks.push(Buffer.from(chunk));
         return Promise.resolve();
@@ -195,9 +199,25 @@ export class MemoryInstanceIndex implements InstanceIndex {
     return Promise.resolve(row && !this.hides(row) ? recordFromEntity(row) : undefined);
   }
 
-  hasInstance(key: InstanceKey): Promise<boolean> {
-    const row = this.row(key.studyInstanceUid, instanceRowKey(key));
-    return Promise.resolve(row !== undefined && !this.hides(row));
+  /** Reads live rows: the fake has no ETags to race on, so nothing needs to be read ahead. */
+  prepareStudy(studyInstanceUid: string): Promise<StudyWrite> {
+    const write: StudyWrite = {
+      exists: (key) => {
+        const row = this.row(studyInstanceUid, instanceRowKey(key));
+        return row !== undefined && !this.hides(row);
+      },
+      deleting: (key) =>
+        isHidden(
+          this.row(studyInstanceUid, StudyRowKey),
+          this.row(studyInstanceUid, seriesRowKey(key.seriesInstanceUid)),
+        ),
+      add: (records) => Promise.resolve(records.map((record) => this.addNow(record))),
+    };
+    return Promise.resolve(write);
+  }
+
+  addInstance(record: InstanceRecord): Promise<AddInstanceOutcome> {
+    return addOneInstance(this, record);
   }
 
   getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined> {
@@ -215,12 +235,12 @@ export class MemoryInstanceIndex implements InstanceIndex {
     return Promise.resolve(this.row(key.studyInstanceUid, instanceRowKey(key))?.['version'] === version);
   }
 
-  addInstance(record: InstanceRecord): Promise<AddInstanceOutcome> {
+  private addNow(record: InstanceRecord): AddInstanceOutcome {
     const pk = record.studyInstanceUid;
-    if (this.row(pk, instanceRowKey(record))) return Promise.resolve('exists');
+    if (this.row(pk, instanceRowKey(record))) return 'exists';
     const series = this.row(pk, seriesRowKey(record.seriesInstanceUid));
     const study = this.row(pk, StudyRowKey);
-    if (isHidden(study, series)) return Promise.resolve('deleting');
+    if (isHidden(study, series)) return 'deleting';
     for (const pointer of pointerRows(record, study, series, new Date())) {
       this.pointers.set(`${pointer.partitionKey}\n${pointer.rowKey}`, pointer);
     }
@@ -231,7 +251,7 @@ export class MemoryInstanceIndex implements InstanceIndex {
     ]) {
       this.set(pk, entity);
     }
-    return Promise.resolve(isNewSeries(series) ? 'added-series' : 'added');
+    return isNewSeries(series) ? 'added-series' : 'added';
   }
 
   markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<MarkOutcome> {

@@ -12,6 +12,13 @@ export class StorageUnavailableError extends Error {
 export interface BlobUpload {
   /** Appends bytes; resolves when the caller may send more (backpressure). */
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Bytes held in memory rather than sent: a blob smaller than one block is kept whole until it
+   * is committed (then one Put Blob instead of a block and a block list) or released.
+   */
+  readonly held: number;
+  /** Sends the held bytes as staged (still invisible) data, so they no longer take memory. */
+  release(): Promise<void>;
   /** Makes the blob visible with all bytes written so far; returns its size in bytes. */
   commit(metadata: Record<string, string>): Promise<number>;
   /** Abandons the upload; staged bytes are discarded and nothing becomes visible. */
@@ -76,7 +83,19 @@ export interface InstanceRecord {
   readonly study: Readonly<Record<string, string>>;
   readonly series: Readonly<Record<string, string>>;
   readonly instance: Readonly<Record<string, string>>;
+  /**
+   * The instance's sidecar (metadata and frame table), compressed, when it is kept in the index
+   * row (at most INLINE_SIDECAR_LIMIT bytes); otherwise it is a blob beside the instance.
+   */
+  readonly inlineSidecar?: Uint8Array | undefined;
 }
+
+/**
+ * The largest compressed sidecar kept in an index row: three binary properties below Table
+ * Storage's 64 KiB each, a fifth of its 1 MiB entity limit. Typical CT or MR headers compress to
+ * a few KiB; enhanced multi-frame headers with large per-frame sequences go to a blob.
+ */
+export const INLINE_SIDECAR_LIMIT = 3 * 64_000;
 
 export interface InstanceKey {
   readonly studyInstanceUid: string;
@@ -90,6 +109,9 @@ export interface InstanceKey {
  * unchanged.
  */
 export type AddInstanceOutcome = 'added' | 'added-series' | 'exists' | 'deleting';
+
+/** AddInstanceOutcome, or 'unavailable': storage failed before the record's addition was confirmed. */
+export type StudyAddOutcome = AddInstanceOutcome | 'unavailable';
 
 export interface StudyAggregate {
   readonly studyInstanceUid: string;
@@ -155,13 +177,14 @@ export interface InstanceIndex {
   /** A visible instance (three point reads in parallel: instance, series and study rows). */
   getInstance(key: InstanceKey): Promise<InstanceRecord | undefined>;
   /**
-   * Whether a visible instance is stored under this key (STOW's duplicate check). One point read
-   * of the instance row when there is none; only when there is one are the study and series rows
-   * read for their marks, so a row a deletion mark hides is not reported.
+   * Reads what a request's instances of one study need before their blobs are committed (the
+   * study row, their series rows and, for series that already have instances, their instance
+   * rows: a few queries, not one read per instance), so re-sends and deletions in progress are
+   * known before anything is written. The returned write adds the rest.
    */
-  hasInstance(key: InstanceKey): Promise<boolean>;
+  prepareStudy(studyInstanceUid: string, keys: readonly InstanceKey[]): Promise<StudyWrite>;
   /**
-   * Adds an instance and updates its study and series rows in one atomic step.
+   * Adds one instance (prepareStudy and add in one call).
    * 'exists' when the SOP Instance UID is already stored in that study and series, 'deleting' when
    * the study or series is being deleted: in both cases the index is unchanged.
    */
@@ -205,6 +228,24 @@ export interface InstanceIndex {
    * UIDs can be stored again. Rows a later store has filled again stay.
    */
   dropEmpty(studyInstanceUid: string, seriesInstanceUid?: string): Promise<void>;
+}
+
+/** One study's share of a STOW request, between InstanceIndex.prepareStudy and its index rows. */
+export interface StudyWrite {
+  /** Whether a visible instance is stored under this key (a re-send: 45070). */
+  exists(key: InstanceKey): boolean;
+  /** Whether a deletion mark hides the study or the key's series: nothing can be stored into it now. */
+  deleting(key: InstanceKey): boolean;
+  /**
+   * Adds the instances (all of this study, none a re-send found by `exists`, no SOP Instance UID
+   * twice) with their search pointers, and updates their series and study rows: the fewest
+   * entity-group transactions that fit Table Storage's limits (up to about 95 instances each),
+   * each atomic and conditional on the rows it replaces, retried when a concurrent writer wins.
+   * One outcome per record, in order; a record that lost to a concurrent store of the same
+   * instance is 'exists', one a deletion mark now hides is 'deleting', and 'unavailable' one
+   * whose transaction storage failed to confirm (it may or may not be in the index).
+   */
+  add(records: readonly InstanceRecord[]): Promise<StudyAddOutcome[]>;
 }
 
 /** Instance rows removed per transaction: with their series and study rows, within 100 operations. */

@@ -5,13 +5,7 @@ import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../src/config.js';
 import { sweepOrphans } from '../../src/dicomweb/sweep-orphans.js';
 import { AzureBlobStore } from '../../src/storage/azure-blob-store.js';
 import { AzureInstanceIndex } from '../../src/storage/azure-index-store.js';
-import {
-  instanceBlobMetadata,
-  instanceBlobName,
-  newVersion,
-  seriesMetadataLogName,
-  sidecarBlobName,
-} from '../../src/storage/keys.js';
+import { instanceBlobMetadata, instanceBlobName, newVersion } from '../../src/storage/keys.js';
 import { StorageUnavailableError, type InstanceRecord, type Storage } from '../../src/storage/ports.js';
 import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
 import { dicomParts, multipartBody } from '../../support/multipart.js';
@@ -20,13 +14,26 @@ import { openTestStorage, serveStorage, useTestServer } from '../helpers/server.
 
 const serve = (storage: Storage) => serveStorage(storage);
 
-/** What a stored instance leaves in its study's folder: its blob, its sidecar and its series' metadata log. */
-const storedBlobs = (record: InstanceRecord | undefined) =>
-  [
-    record?.blobName ?? '',
-    sidecarBlobName(record?.blobName ?? ''),
-    seriesMetadataLogName(record?.studyInstanceUid ?? '', record?.seriesInstanceUid ?? ''),
-  ].sort();
+/** What a stored instance leaves in its study's folder: its blob (its sidecar is in its index row). */
+const storedBlobs = (record: InstanceRecord | undefined) => [record?.blobName ?? ''];
+
+/** The index with every study write failing as storage does when it goes away after `healthyWrites` of them. */
+function failingAfter(healthy: Storage, healthyWrites: number): Storage['index'] {
+  let writes = 0;
+  const index = Object.create(healthy.index) as Storage['index'];
+  index.prepareStudy = async (study, keys) => {
+    const write = await healthy.index.prepareStudy(study, keys);
+    return {
+      exists: (key) => write.exists(key),
+      deleting: (key) => write.deleting(key),
+      add: (records) => {
+        writes += 1;
+        return writes <= healthyWrites ? write.add(records) : Promise.reject(new StorageUnavailableError('injected'));
+      },
+    };
+  };
+  return index;
+}
 
 async function blobNames(storage: Storage, prefix: string): Promise<string[]> {
   const names: string[] = [];
@@ -88,9 +95,7 @@ describe('storage failures', () => {
   });
 
   it('removes the blob again when the index write fails after the blob was committed', async () => {
-    const failingIndex = Object.create(healthy.index) as Storage['index'];
-    failingIndex.addInstance = () => Promise.reject(new StorageUnavailableError('injected'));
-    const server = await serve({ ...healthy, index: failingIndex });
+    const server = await serve({ ...healthy, index: failingAfter(healthy, 0) });
     try {
       const uids = newInstanceUids();
       const response = await post(server.baseUrl, buildInstance({ ...uids, pixelBytes: 1000 }));
@@ -109,13 +114,7 @@ describe('storage failures', () => {
   it('an outage while indexing: what was indexed stays and is reported stored (202), the rest fail with 272 and leave no blob', async () => {
     const first = newInstanceUids();
     const second = newInstanceUids();
-    let calls = 0;
-    const flaky = Object.create(healthy.index) as Storage['index'];
-    flaky.addInstance = (record) => {
-      calls += 1;
-      return calls === 1 ? healthy.index.addInstance(record) : Promise.reject(new StorageUnavailableError('injected'));
-    };
-    const server = await serve({ ...healthy, index: flaky });
+    const server = await serve({ ...healthy, index: failingAfter(healthy, 1) });
     try {
       const body = multipartBody(
         dicomParts([buildInstance({ ...first, pixelBytes: 10 }), buildInstance({ ...second, pixelBytes: 10 })]),

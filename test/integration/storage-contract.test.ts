@@ -243,23 +243,48 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     expect(await listed()).toEqual([]);
   });
 
-  it('tells whether a visible instance is stored (the duplicate check): not one a deletion mark hides', async () => {
+  it('prepares a study write that knows re-sends and deletion marks before anything is written', async () => {
     const storage = await open();
     const study = testUid();
     const [kept, doomed] = [testUid(), testUid()];
     const keptInstance = record(newInstanceUids(study, kept));
     const doomedInstance = record(newInstanceUids(study, doomed));
-    expect(await storage.index.hasInstance(keptInstance)).toBe(false);
+    const fresh = newInstanceUids(study, kept);
+    expect((await storage.index.prepareStudy(study, [keptInstance])).exists(keptInstance)).toBe(false);
     await storage.index.addInstance(keptInstance);
     await storage.index.addInstance(doomedInstance);
-    expect(await storage.index.hasInstance(keptInstance)).toBe(true);
-    expect(await storage.index.hasInstance(doomedInstance)).toBe(true);
-    expect(await storage.index.hasInstance(newInstanceUids(study, kept))).toBe(false);
+    let write = await storage.index.prepareStudy(study, [keptInstance, doomedInstance, fresh]);
+    expect([write.exists(keptInstance), write.exists(doomedInstance), write.exists(fresh)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
     expect(await storage.index.markDeleting(study, doomed)).toBe('marked');
-    expect(await storage.index.hasInstance(doomedInstance)).toBe(false);
-    expect(await storage.index.hasInstance(keptInstance)).toBe(true);
+    write = await storage.index.prepareStudy(study, [keptInstance, doomedInstance]);
+    expect([write.exists(doomedInstance), write.deleting(doomedInstance)]).toEqual([false, true]);
+    expect([write.exists(keptInstance), write.deleting(keptInstance)]).toEqual([true, false]);
     expect(await storage.index.markDeleting(study)).toBe('marked');
-    expect(await storage.index.hasInstance(keptInstance)).toBe(false);
+    write = await storage.index.prepareStudy(study, [keptInstance]);
+    expect([write.exists(keptInstance), write.deleting(keptInstance)]).toEqual([false, true]);
+  });
+
+  it('adds a request of 130 instances in 3 series at once, and settles one a concurrent store took', async () => {
+    const storage = await open();
+    const study = testUid();
+    const series = [testUid(), testUid(), testUid()];
+    const records = Array.from({ length: 130 }, (_, i) => record(newInstanceUids(study, series[i % 3])));
+    const write = await storage.index.prepareStudy(study, records);
+    const taken = records[70] as InstanceRecord;
+    await storage.index.addInstance({ ...taken, version: newVersion() });
+    const outcomes = await write.add(records);
+    // The concurrent store created the second series first.
+    expect(outcomes.slice(0, 3)).toEqual(['added-series', 'added', 'added-series']);
+    expect(outcomes[70]).toBe('exists');
+    expect(outcomes.filter((outcome) => outcome === 'added')).toHaveLength(127);
+    const aggregate = await storage.index.getStudy(study);
+    expect([aggregate?.numberOfInstances, aggregate?.numberOfSeries]).toEqual([130, 3]);
+    expect(await storage.index.listInstances(study)).toHaveLength(130);
+    expect((await storage.index.getSeries(study, series[1] as string))?.numberOfInstances).toBe(43);
   });
 
   it('removes many pending notes at once, across partitions and past 100 in one, when some are gone already', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { seriesMetadataLogName } from '../../src/storage/keys.js';
+import { inflateSidecar } from '../../src/dicomweb/instance-sidecar.js';
+import { seriesMetadataLogName, sidecarBlobName } from '../../src/storage/keys.js';
 import { memoryApp } from '../helpers/memory-app.js';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 
@@ -36,22 +37,21 @@ function setup() {
 
 const sopOf = (item: Json | undefined) => item?.['00080018']?.Value?.[0];
 
-describe('study and series metadata from the series metadata log', () => {
-  it('reads one log per series, skips deleted versions, and falls back to sidecars without a log', async () => {
-    const { storage, call, counted } = setup();
+describe('study and series metadata', () => {
+  it('come from the index rows: no blob read, deleted versions gone, each item as the instance resource answers', async () => {
+    const { call, counted } = setup();
     const study = testUid();
     const big = testUid();
     const small = testUid();
     const stored = [...Array.from({ length: 12 }, () => newInstanceUids(study, big)), newInstanceUids(study, small)];
     for (const uids of stored) {
-      const file = buildInstance({ ...uids, attributes: { '00291010': { vr: 'OB', value: Buffer.alloc(3000, 1) } } });
-      expect((await call('/studies', 'POST', file)).status).toBe(200);
+      expect((await call('/studies', 'POST', withBulkData(uids))).status).toBe(200);
     }
 
     const all = await counted(`/studies/${study}/metadata`);
     expect(all.status).toBe(200);
     expect(all.json.map(sopOf)).toEqual(stored.map((uids) => uids.sopInstanceUid));
-    expect(all.reads).toBe(2);
+    expect(all.reads).toBe(0);
     // Each item is what the instance-level resource answers, bulk data URIs pointing at its own instance.
     for (const [i, uids] of stored.entries()) {
       const one = await call(
@@ -67,14 +67,40 @@ describe('study and series metadata from the series metadata log', () => {
     expect(after.json.map(sopOf)).toEqual(
       stored.filter((uids) => uids.seriesInstanceUid === big && uids !== gone).map((uids) => uids.sopInstanceUid),
     );
-    expect(after.reads).toBe(1);
+    expect(after.reads).toBe(0);
+  });
 
+  it('of instances stored before sidecars moved into the index: one log per series, sidecars without a log', async () => {
+    const { storage, call, counted } = setup();
+    const study = testUid();
+    const big = testUid();
+    const stored = Array.from({ length: 12 }, () => newInstanceUids(study, big));
+    for (const uids of stored) expect((await call('/studies', 'POST', withBulkData(uids))).status).toBe(200);
+    const expected = await call(`/studies/${study}/metadata`);
+    // Rewrite them as older versions stored them: a sidecar blob each and the series' metadata log.
+    const lines: string[] = [];
+    for (const record of await storage.index.listInstances(study)) {
+      const sidecar = inflateSidecar(record.inlineSidecar ?? new Uint8Array());
+      await storage.blobs.writeSmall(sidecarBlobName(record.blobName), sidecar, 'application/json', {});
+      const text = Buffer.from(sidecar).toString('utf8');
+      const metadata = text.slice(text.indexOf(':') + 1, text.lastIndexOf(',"frames":'));
+      lines.push(`${record.sopInstanceUid}\t${record.version}\t${metadata}\n`);
+      await storage.index.removeInstances(study, [record]);
+      await storage.index.addInstance({ ...record, inlineSidecar: undefined });
+    }
+    await storage.blobs.append(seriesMetadataLogName(study, big), Buffer.from(lines.join('')), 'text/plain');
+
+    const fromLog = await counted(`/studies/${study}/metadata`);
+    expect(fromLog.json).toEqual(expected.json);
+    expect(fromLog.reads).toBe(1);
     await storage.blobs.delete(seriesMetadataLogName(study, big));
-    const fallback = await counted(`/studies/${study}/series/${big}/metadata`);
-    expect(fallback.json).toEqual(after.json);
-    expect(fallback.reads).toBe(1 + 11);
-
-    expect((await call(`/studies/${study}/series/${small}`, 'DELETE')).status).toBe(204);
-    expect(await storage.blobs.readSmall(seriesMetadataLogName(study, small))).toBeUndefined();
+    const fromSidecars = await counted(`/studies/${study}/metadata`);
+    expect(fromSidecars.json).toEqual(expected.json);
+    expect(fromSidecars.reads).toBe(1 + 12);
   });
 });
+
+/** An instance with a 3000-byte private OB element, served as bulk data. */
+function withBulkData(uids: ReturnType<typeof newInstanceUids>): Uint8Array {
+  return buildInstance({ ...uids, attributes: { '00291010': { vr: 'OB', value: Buffer.alloc(3000, 1) } } });
+}

@@ -1,0 +1,260 @@
+import {
+  odata,
+  type TableClient,
+  type TableEntity,
+  type TableEntityResult,
+  type TransactionAction,
+} from '@azure/data-tables';
+import {
+  instanceCount,
+  instanceEntity,
+  isHidden,
+  isNewSeries,
+  nextSeriesEntity,
+  nextStudyEntity,
+} from './index-entities.js';
+import { instanceRowKey, SeriesRowRange, seriesRowKey, StudyPartitionEnd, StudyRowKey } from './keys.js';
+import {
+  StorageUnavailableError,
+  type AddInstanceOutcome,
+  type InstanceKey,
+  type InstanceRecord,
+  type StudyAddOutcome,
+  type StudyWrite,
+} from './ports.js';
+import { pointerEntity, pointerRows, type PointerRow } from './search-pointers.js';
+import { guarded, statusOf, translateStorageError } from './storage-errors.js';
+import { checkBatch, entityBytes, TableLimits } from './table-limits.js';
+import { collectRows } from './table-query.js';
+
+type StoredRow = TableEntityResult<Record<string, unknown>>;
+type Row = TableEntity;
+
+/**
+ * RowKey comparisons per query: Azure allows at most 15 comparisons in one $filter
+ * (learn.microsoft.com "Querying tables and entities"), and one is the PartitionKey.
+ */
+const KEYS_PER_QUERY = 14;
+
+/** Lost races (another writer of the study, a deletion mark) retried before giving up with 503. */
+const MAX_ATTEMPTS = 12;
+
+/** A transaction's payload, kept below Azure's 4 MiB with room for the multipart framing. */
+const MAX_PAYLOAD = TableLimits.maxBatchBytes - 64 * 1024;
+
+function pause(attempt: number): Promise<void> {
+  const ms = Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random());
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function withoutUndefined<T extends object>(entity: T): T {
+  return Object.fromEntries(Object.entries(entity).filter(([, value]) => value !== undefined)) as T;
+}
+
+/** Rows of one partition by RowKey, in as few queries as the filter limit allows (in parallel). */
+async function readRows(table: TableClient, partitionKey: string, rowKeys: readonly string[]): Promise<StoredRow[]> {
+  const chunks: string[][] = [];
+  for (let i = 0; i < rowKeys.length; i += KEYS_PER_QUERY) chunks.push(rowKeys.slice(i, i + KEYS_PER_QUERY));
+  const pages = await Promise.all(
+    chunks.map((keys) => {
+      const any = keys.map((key) => odata`RowKey eq ${key}`).join(' or ');
+      return collectRows<Record<string, unknown>>(
+        table,
+        `${odata`PartitionKey eq ${partitionKey}`} and (${any})`,
+        'an index read',
+      );
+    }),
+  );
+  return pages.flat();
+}
+
+/**
+ * The study row, the series rows of `keys` and the instance rows of those whose series already
+ * has instances. A single-instance request into a known series is one query; a new series needs
+ * no instance rows at all (nothing can be stored in it yet).
+ */
+async function readStudyState(
+  table: TableClient,
+  studyInstanceUid: string,
+  keys: readonly InstanceKey[],
+): Promise<Map<string, StoredRow>> {
+  const rows = new Map<string, StoredRow>();
+  const head = [StudyRowKey, ...new Set(keys.map((key) => seriesRowKey(key.seriesInstanceUid)))];
+  let first: StoredRow[];
+  let rest: readonly InstanceKey[] = keys;
+  if (head.length <= KEYS_PER_QUERY) {
+    // Spare places in the first query go to instance rows, so one query often does it all.
+    const spare = KEYS_PER_QUERY - head.length;
+    first = await readRows(table, studyInstanceUid, [...head, ...keys.slice(0, spare).map(instanceRowKey)]);
+    rest = keys.slice(spare);
+  } else {
+    // Many series: their rows and the study row are one key range ("series|…" < "study" < "study|").
+    const filter = odata`PartitionKey eq ${studyInstanceUid} and RowKey ge ${SeriesRowRange.from} and RowKey lt ${StudyPartitionEnd}`;
+    first = await collectRows(table, filter, 'an index read');
+  }
+  for (const row of first) rows.set(row.rowKey ?? '', row);
+  const known = rest.filter((key) => instanceCount(rows.get(seriesRowKey(key.seriesInstanceUid))) > 0);
+  for (const row of await readRows(table, studyInstanceUid, known.map(instanceRowKey))) rows.set(row.rowKey ?? '', row);
+  return rows;
+}
+
+/** Create the row if it was absent when read, otherwise replace it only if nobody changed it since. */
+function conditional(next: Row, current: StoredRow | undefined): TransactionAction {
+  return current ? ['update', next, 'Replace', { etag: current.etag }] : ['create', next];
+}
+
+/** The rows one transaction writes, and what it decides for its records. */
+interface Chunk {
+  /** The records it adds, with their outcome once it commits ('added-series' for a series' first). */
+  readonly taken: ReadonlyMap<number, AddInstanceOutcome>;
+  /** Records a deletion mark hides: 'deleting' without a write. */
+  readonly hidden: readonly number[];
+  readonly actions: TransactionAction[];
+  readonly pointers: readonly PointerRow[];
+  /** The study and series rows as the transaction leaves them (without ETags). */
+  readonly next: ReadonlyMap<string, Row>;
+}
+
+export class AzureStudyWrite implements StudyWrite {
+  private readonly pointersWritten = new Set<string>();
+
+  private constructor(
+    private readonly table: TableClient,
+    private readonly studyInstanceUid: string,
+    private readonly rows: Map<string, StoredRow>,
+  ) {}
+
+  static async prepare(table: TableClient, studyInstanceUid: string, keys: readonly InstanceKey[]) {
+    return new AzureStudyWrite(table, studyInstanceUid, await readStudyState(table, studyInstanceUid, keys));
+  }
+
+  exists(key: InstanceKey): boolean {
+    return this.rows.has(instanceRowKey(key)) && !this.deleting(key);
+  }
+
+  deleting(key: InstanceKey): boolean {
+    return isHidden(this.rows.get(StudyRowKey), this.rows.get(seriesRowKey(key.seriesInstanceUid)));
+  }
+
+  async add(records: readonly InstanceRecord[]): Promise<StudyAddOutcome[]> {
+    const outcomes = new Array<StudyAddOutcome | undefined>(records.length);
+    try {
+      await this.addUntilSettled(records, outcomes);
+    } catch (error) {
+      if (!(error instanceof StorageUnavailableError)) throw error;
+      return outcomes.map((outcome) => outcome ?? 'unavailable');
+    }
+    return outcomes.map((outcome) => outcome ?? 'exists');
+  }
+
+  /** Fills `outcomes` transaction by transaction; throws StorageUnavailableError on an outage. */
+  private async addUntilSettled(
+    records: readonly InstanceRecord[],
+    outcomes: (StudyAddOutcome | undefined)[],
+  ): Promise<void> {
+    const now = new Date();
+    let failures = 0;
+    for (let pending = records.map((_, i) => i); pending.length > 0; pending = pending.filter((i) => !outcomes[i])) {
+      const chunk = this.chunk(records, pending, now);
+      for (const i of chunk.hidden) outcomes[i] = 'deleting';
+      if (chunk.taken.size === 0) continue;
+      await this.writePointers(chunk.pointers);
+      try {
+        const response = await this.table.submitTransaction(chunk.actions);
+        for (const [i, outcome] of chunk.taken) outcomes[i] = outcome;
+        let stale = false;
+        for (const [rowKey, row] of chunk.next) {
+          const etag = response.getResponseForEntity(rowKey)?.etag;
+          if (etag) this.rows.set(rowKey, { ...row, etag });
+          else stale = true;
+        }
+        const rest = records.filter((_, i) => !outcomes[i]);
+        if (stale && rest.length > 0) await this.refresh(rest);
+        failures = 0;
+      } catch (error) {
+        const status = statusOf(error);
+        // 404: a row read was dropped since (a delete finished): create it afresh; 409: a row to
+        // create exists (a concurrent store); 412: a row changed (a store, or a deletion mark).
+        if (status !== 404 && status !== 409 && status !== 412) translateStorageError(error, 'the index update');
+        failures += 1;
+        if (failures >= MAX_ATTEMPTS) {
+          throw new StorageUnavailableError('The study index is too busy; the instances were not stored.');
+        }
+        await this.refresh(records.filter((_, i) => !outcomes[i]));
+        for (const [i, outcome] of chunk.taken) {
+          const record = records[i] as InstanceRecord;
+          const row = this.rows.get(instanceRowKey(record));
+          // Our own version: the transaction committed and only its answer was lost (a retry).
+          if (row) outcomes[i] = row['version'] === record.version ? outcome : 'exists';
+        }
+        await pause(failures);
+      }
+    }
+  }
+
+  /**
+   * The next transaction: records in order while they fit 100 operations and the payload limit,
+   * with the series and study rows they change.
+   */
+  private chunk(records: readonly InstanceRecord[], pending: readonly number[], now: Date): Chunk {
+    const next = new Map<string, Row>();
+    const taken = new Map<number, AddInstanceOutcome>();
+    const hidden: number[] = [];
+    const actions: TransactionAction[] = [];
+    const pointers: PointerRow[] = [];
+    let payload = 0;
+    const current = (rowKey: string) => (next.get(rowKey) ?? this.rows.get(rowKey)) as StoredRow | undefined;
+    for (const i of pending) {
+      const record = records[i] as InstanceRecord;
+      const seriesKey = seriesRowKey(record.seriesInstanceUid);
+      const study = current(StudyRowKey);
+      const series = current(seriesKey);
+      if (isHidden(study, series)) {
+        hidden.push(i);
+        continue;
+      }
+      const instance = withoutUndefined(instanceEntity(record)) as Row;
+      const bytes = entityBytes(instance as never) * 2;
+      const operations = actions.length + 1 + new Set([...next.keys(), seriesKey, StudyRowKey]).size;
+      if (taken.size > 0 && (operations > TableLimits.maxBatchOperations || payload + bytes > MAX_PAYLOAD / 2)) break;
+      payload += bytes;
+      pointers.push(...pointerRows(record, study, series, now));
+      taken.set(i, isNewSeries(series) ? 'added-series' : 'added');
+      actions.push(['create', instance]);
+      next.set(seriesKey, withoutUndefined(nextSeriesEntity(record, series)));
+      next.set(StudyRowKey, withoutUndefined(nextStudyEntity(record, study, isNewSeries(series))));
+    }
+    for (const [rowKey, row] of next) actions.push(conditional(row, this.rows.get(rowKey)));
+    checkBatch(actions.map(([, entity]) => entity as never));
+    return { taken, hidden, actions, pointers, next };
+  }
+
+  /** Reads again the study row and the series and instance rows of the records still to add. */
+  private async refresh(keys: readonly InstanceKey[]): Promise<void> {
+    const series = [...new Set(keys.map((key) => seriesRowKey(key.seriesInstanceUid)))];
+    const fresh = await readRows(this.table, this.studyInstanceUid, [
+      StudyRowKey,
+      ...series,
+      ...keys.map(instanceRowKey),
+    ]);
+    for (const rowKey of [StudyRowKey, ...series]) this.rows.delete(rowKey);
+    for (const row of fresh) this.rows.set(row.rowKey ?? '', row);
+  }
+
+  /** Search pointers go first (write-ahead); readers verify them, so early ones are harmless. */
+  private async writePointers(rows: readonly PointerRow[]): Promise<void> {
+    const unique = new Map<string, PointerRow>();
+    for (const row of rows) {
+      const key = `${row.partitionKey}\n${row.rowKey}`;
+      if (!this.pointersWritten.has(key)) unique.set(key, row);
+    }
+    await Promise.all(
+      [...unique].map(async ([key, row]) => {
+        const entity = pointerEntity(row);
+        checkBatch([entity]);
+        await guarded('a search pointer write', () => this.table.upsertEntity(entity, 'Replace'));
+        this.pointersWritten.add(key);
+      }),
+    );
+  }
+}
