@@ -11,18 +11,23 @@ import { FILE_CHUNK } from './stow-client.js';
 import type { Body } from './workloads.js';
 
 /**
- * uploadStream rather than uploadData/uploadFile: those send anything under 256 MiB as a single
- * Put Blob, while the server always stages blocks and commits a block list.
+ * As the server writes: a blob under one block in a single Put Blob, a larger one as staged
+ * blocks of the server's size and concurrency (uploadStream; uploadData would send anything under
+ * 256 MiB as a single Put Blob) and one Put Block List.
  */
 export async function uploadRaw(container: ContainerClient, name: string, body: Body): Promise<void> {
+  const blob = container.getBlockBlobClient(name);
+  const options = {
+    blobHTTPHeaders: { blobContentType: 'application/dicom' },
+    conditions: { ifNoneMatch: '*' },
+  };
+  if (body.kind === 'buffer' && body.bytes.byteLength < DEFAULT_BLOCK_UPLOAD.blockSize) {
+    await blob.upload(body.bytes, body.bytes.byteLength, options);
+    return;
+  }
   const source =
     body.kind === 'buffer' ? Readable.from([body.bytes]) : createReadStream(body.path, { highWaterMark: FILE_CHUNK });
-  await container
-    .getBlockBlobClient(name)
-    .uploadStream(source, DEFAULT_BLOCK_UPLOAD.blockSize, DEFAULT_BLOCK_UPLOAD.concurrency, {
-      blobHTTPHeaders: { blobContentType: 'application/dicom' },
-      conditions: { ifNoneMatch: '*' },
-    });
+  await blob.uploadStream(source, DEFAULT_BLOCK_UPLOAD.blockSize, DEFAULT_BLOCK_UPLOAD.concurrency, options);
 }
 
 export interface ContainerContents {

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { median, MiB, percentile } from './measure.js';
 import type { BenchSettings } from './settings.js';
+import type { StorageTally } from './server-child.js';
 
 export interface ServerRun {
   readonly seconds: number;
@@ -14,6 +15,16 @@ export interface ServerRun {
   /** Blobs besides the instances (warm-up included) that the server wrote, e.g. metadata sidecars. */
   readonly otherBlobs: number;
   readonly otherBlobBytes: number;
+  /** Storage operations of the timed requests, from the server's audit records (the storage meter). */
+  readonly storage?: StorageTally | undefined;
+}
+
+/** Storage operations per instance or request, the server's beside the raw floor's, as measured. */
+export interface OperationsFigure {
+  readonly server: number;
+  readonly raw?: number | undefined;
+  /** The server's, by kind (docs/storage.md "Operations per request"). */
+  readonly byKind: Readonly<Record<string, number>>;
 }
 
 export interface WorkloadResult {
@@ -36,6 +47,8 @@ export interface WorkloadResult {
   readonly serverPeakRssBytes: number;
   /** Share of the machine's CPU used by unrelated processes meanwhile (Linux), 0–1. */
   readonly otherCpuShare: number | undefined;
+  /** Storage operations per instance (first repetition), server and raw. */
+  readonly operations?: OperationsFigure | undefined;
   readonly runs: { readonly server: readonly ServerRun[]; readonly rawSeconds: readonly number[] };
 }
 
@@ -56,6 +69,8 @@ export interface TimedResult {
   readonly otherCpuShare: number | undefined;
   readonly samplesMs: readonly number[];
   readonly rawSamplesMs?: readonly number[] | undefined;
+  /** Storage operations per request, server and raw. */
+  readonly operations?: OperationsFigure | undefined;
 }
 
 /** One QIDO query at one data set size. */
@@ -112,9 +127,11 @@ export function timedResult(
   rawSamplesMs: readonly number[] | undefined,
   otherCpuShare: number | undefined,
   rate?: { value: number; unit: string },
+  operations?: OperationsFigure,
 ): TimedResult {
   return {
     ...head,
+    operations,
     runs: samplesMs.length,
     p50Ms: median(samplesMs),
     p95Ms: percentile(samplesMs, 95),
@@ -136,6 +153,7 @@ export function summarize(
   server: readonly ServerRun[],
   rawSeconds: readonly number[],
   otherCpuShare: number | undefined,
+  rawOperations?: number,
 ): WorkloadResult {
   const serverSeconds = median(server.map((run) => run.seconds));
   const rawMedian = median(rawSeconds);
@@ -153,8 +171,34 @@ export function summarize(
     ratio: mibPerSecond / rawMibPerSecond,
     serverPeakRssBytes: Math.max(...server.map((run) => run.peakRssBytes)),
     otherCpuShare,
+    operations: perItem(server[0]?.storage, instances, rawOperations),
     runs: { server, rawSeconds },
   };
+}
+
+/** A tally's operations per item (instance or request), beside the raw floor's total for as many. */
+export function perItem(
+  tally: StorageTally | undefined,
+  items: number,
+  rawOperations?: number,
+): OperationsFigure | undefined {
+  if (!tally || items === 0) return undefined;
+  const byKind = Object.fromEntries(
+    Object.entries(tally.byKind).map(([kind, count]) => [kind, Number((count / items).toFixed(2))]),
+  );
+  return {
+    server: Number((tally.operations / items).toFixed(2)),
+    raw: rawOperations === undefined ? undefined : Number((rawOperations / items).toFixed(2)),
+    byKind,
+  };
+}
+
+/** "2.3 (raw 1.0)": a figure's operations per item. */
+export function operationsCell(figure: OperationsFigure | undefined): string {
+  if (!figure) return '-';
+  return figure.raw === undefined
+    ? figure.server.toFixed(1)
+    : `${figure.server.toFixed(1)} (raw ${figure.raw.toFixed(1)})`;
 }
 
 export interface BenchReport {
@@ -252,6 +296,7 @@ const COLUMNS = [
   'raw MiB/s',
   'ratio',
   'srv peak RSS MiB',
+  'ops/inst',
   'other load',
 ];
 
@@ -273,7 +318,7 @@ const times = (value: number): string => `${value.toFixed(value >= 10 ? 0 : 2)}�
 
 function timingRows(timings: readonly TimedResult[]): string[] {
   return table(
-    ['measure', 'runs', 'p50 ms', 'p95 ms', 'raw p50', 'raw p95', 'p50 ×raw', 'rate', 'other load'],
+    ['measure', 'runs', 'p50 ms', 'p95 ms', 'raw p50', 'raw p95', 'p50 ×raw', 'rate', 'ops/req', 'other load'],
     timings.map((t) => [
       `${t.id} ${t.title}`,
       String(t.runs),
@@ -283,6 +328,7 @@ function timingRows(timings: readonly TimedResult[]): string[] {
       t.raw && t.runs > 1 ? ms(t.raw.p95Ms) : '-',
       t.raw ? times(t.p50Ms / t.raw.p50Ms) : '-',
       t.rate ? `${t.rate.value.toFixed(t.rate.value >= 100 ? 0 : 1)} ${t.rate.unit}` : '-',
+      operationsCell(t.operations),
       share(t.otherCpuShare),
     ]),
   );
@@ -349,6 +395,7 @@ export function formatReport(report: BenchReport): string {
     w.rawMibPerSecond.toFixed(1),
     w.ratio.toFixed(2),
     (w.serverPeakRssBytes / MiB).toFixed(0),
+    operationsCell(w.operations),
     share(w.otherCpuShare),
   ]);
   const { machine, largeUpload, source } = report;

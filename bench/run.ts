@@ -21,6 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { azuriteConnectionString } from '../src/config.js';
+import { meterBlobs } from '../src/storage/azure-storage-meter.js';
+import { StorageMeter, withStorageMeter } from '../src/util/storage-meter.js';
 import { startAzurite, type AzuriteProcess } from '../src/host/azurite.js';
 import { watchOtherLoad } from './machine-load.js';
 import { takingTurns, timedPool } from './measure.js';
@@ -58,7 +60,7 @@ const RESULTS = process.env['BENCH_RESULTS'] ?? join(import.meta.dirname, 'resul
 
 const NOTES = [
   'Every server run is a fresh server process with a fresh container and table; one 1 KiB instance is stored first (untimed) to warm connections and JIT, then the peak RSS is reset. With repetitions, server and raw take turns going first.',
-  'raw = the same instance bytes, one blob each, same client concurrency, BlockBlobClient.uploadStream with the server’s block size and blocks in flight (4 MiB × 4), into the same Azurite; no index rows, no HTTP hop through the server.',
+  'raw = the same instance bytes, one blob each, same client concurrency, written as the server writes them (one Put Blob under 4 MiB, else staged blocks of the server’s size and blocks in flight, 4 MiB × 4, and a block list), into the same Azurite; no index rows, no HTTP hop through the server. ops/inst and ops/req: storage operations per instance or request, the server’s from its audit records (the storage meter), raw’s counted by the same meter on the bench’s own client.',
   'MiB/s counts instance bytes only (multipart framing excluded), so server and raw move the same bytes; inst/s and MiB/s use the median seconds.',
   'other load = CPU time of processes outside the bench (and its Azurite and server) as a share of the machine during the workload; more than a few % means the figures are disturbed.',
 ];
@@ -105,7 +107,9 @@ async function throughServer(
     const warmUp = warmUpRequest();
     await stow(agent, url, warmUp);
     await server.resetPeak();
+    await server.takeStorage(); // not the warm-up's
     const seconds = await timedPool(work.requests, plan.concurrency, (request) => stow(agent, url, request));
+    const storage = await server.takeStorage();
     const memory = await server.memory();
     const bytes = work.instances.reduce((sum, body) => sum + bodySize(body), bodySize(warmUp.body));
     const others = await expectInstances(target, container, work.instances.length + 1, bytes);
@@ -117,6 +121,7 @@ async function throughServer(
       peakRssBytes: memory.peakRssBytes,
       otherBlobs: others.count,
       otherBlobBytes: others.bytes,
+      storage,
     };
   } finally {
     agent.destroy();
@@ -124,22 +129,26 @@ async function throughServer(
   }
 }
 
+/** Seconds, and the storage operations the raw uploads made (the floor). */
 async function straightToAzurite(
   plan: WorkloadPlan,
   work: PreparedWorkload,
   target: Target,
   run: number,
-): Promise<number> {
+): Promise<{ seconds: number; operations: number }> {
   const name = `raw-${plan.id}-${run}-${suffix()}`;
   const container = target.blobs.getContainerClient(name);
   await container.create();
   const warmUp = warmUpRequest().body;
   await uploadRaw(container, 'warm-up', warmUp);
   const blobs = work.instances.map((body, i) => ({ body, name: `instance-${i}.dcm` }));
-  const seconds = await timedPool(blobs, plan.concurrency, (blob) => uploadRaw(container, blob.name, blob.body));
+  const meter = new StorageMeter();
+  const seconds = await withStorageMeter(meter, () =>
+    timedPool(blobs, plan.concurrency, (blob) => uploadRaw(container, blob.name, blob.body)),
+  );
   const bytes = work.instances.reduce((sum, body) => sum + bodySize(body), bodySize(warmUp));
   await expectInstances(target, name, blobs.length + 1, bytes);
-  return seconds;
+  return { seconds, operations: meter.counts().operations };
 }
 
 async function measure(
@@ -152,11 +161,16 @@ async function measure(
   try {
     const server: ServerRun[] = [];
     const raw: number[] = [];
+    let rawOperations: number | undefined;
     for (let run = 1; run <= plan.repeats; run++) {
       await takingTurns(
         run - 1,
         async () => void server.push(await throughServer(plan, work, target, run)),
-        async () => void raw.push(await straightToAzurite(plan, work, target, run)),
+        async () => {
+          const measured = await straightToAzurite(plan, work, target, run);
+          raw.push(measured.seconds);
+          rawOperations ??= measured.operations;
+        },
       );
       const last = server.at(-1);
       process.stderr.write(
@@ -164,7 +178,10 @@ async function measure(
       );
     }
     const bytes = work.instances.reduce((sum, body) => sum + bodySize(body), 0);
-    return { result: summarize(plan, work.instances.length, bytes, server, raw, otherLoad()), keys: work.keys };
+    return {
+      result: summarize(plan, work.instances.length, bytes, server, raw, otherLoad(), rawOperations),
+      keys: work.keys,
+    };
   } finally {
     await work.dispose();
   }
@@ -216,7 +233,10 @@ async function main(): Promise<void> {
     await prepareServer(settings.serverRuntime);
     azurite = await startAzurite({ location: join(tempDir, 'azurite'), inMemory: settings.azurite === 'memory' });
     const connectionString = azuriteConnectionString(azurite.blobPort, azurite.tablePort);
-    const target: Target = { connectionString, blobs: BlobServiceClient.fromConnectionString(connectionString) };
+    const blobs = BlobServiceClient.fromConnectionString(connectionString);
+    // The raw floors' storage operations are counted as the server's are (only inside a meter's scope).
+    meterBlobs(blobs);
+    const target: Target = { connectionString, blobs };
     const wants = (id: string): boolean => !settings.only || settings.only.includes(id);
     const context: BenchContext = {
       settings,

@@ -12,7 +12,50 @@ export interface ServerChild {
   memory(): Promise<MemoryReport>;
   /** Restarts the peak RSS from the current RSS. */
   resetPeak(): Promise<void>;
+  /**
+   * The storage operations of the requests answered since the last call, summed from their audit
+   * records (the storage meter's counts: docs/storage.md "Operations per request").
+   */
+  takeStorage(): Promise<StorageTally>;
   stop(): Promise<void>;
+}
+
+export interface StorageTally {
+  readonly requests: number;
+  readonly operations: number;
+  readonly byKind: Readonly<Record<string, number>>;
+}
+
+/** Sums audit records' storage counts; a record is written just after its response ends. */
+class StorageTallies {
+  private requests = 0;
+  private operations = 0;
+  private byKind = new Map<string, number>();
+
+  add(line: string): void {
+    let record: { type?: unknown; storage?: { operations?: unknown; byKind?: unknown } };
+    try {
+      record = JSON.parse(line) as typeof record;
+    } catch {
+      return;
+    }
+    if (record.type !== 'dicomweb.request' || typeof record.storage?.operations !== 'number') return;
+    this.requests += 1;
+    this.operations += record.storage.operations;
+    for (const [kind, count] of Object.entries((record.storage.byKind ?? {}) as Record<string, number>)) {
+      this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + count);
+    }
+  }
+
+  async take(): Promise<StorageTally> {
+    // The last response's record follows its body's end by a moment.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const tally = { requests: this.requests, operations: this.operations, byKind: Object.fromEntries(this.byKind) };
+    this.requests = 0;
+    this.operations = 0;
+    this.byKind = new Map();
+    return tally;
+  }
 }
 
 export interface ServerStorage {
@@ -90,8 +133,9 @@ export async function startServerChild(
   );
 
   let ready: ServerReady;
+  const tallies = new StorageTallies();
   try {
-    ready = await readyLine(child);
+    ready = await readyLine(child, tallies);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -105,6 +149,7 @@ export async function startServerChild(
       if (!response.ok) throw new Error(`${MEMORY_PATH} answered ${response.status}`);
       return (await response.json()) as MemoryReport;
     },
+    takeStorage: () => tallies.take(),
     resetPeak: async () => {
       const response = await fetch(`${baseUrl}${RESET_PEAK_PATH}`, { method: 'POST' });
       if (!response.ok) throw new Error(`${RESET_PEAK_PATH} answered ${response.status}`);
@@ -136,7 +181,7 @@ function isQuietAuditLine(line: string): boolean {
 }
 
 /** The first stdout line is the ready message; later lines (there should be none) go to stderr. */
-function readyLine(child: ChildProcess): Promise<ServerReady> {
+function readyLine(child: ChildProcess, tallies: StorageTallies): Promise<ServerReady> {
   const stdout = child.stdout;
   if (!stdout) return Promise.reject(new Error('The bench server has no stdout pipe.'));
   return new Promise((resolve, reject) => {
@@ -146,6 +191,7 @@ function readyLine(child: ChildProcess): Promise<ServerReady> {
     }, START_TIMEOUT_MS);
     createInterface({ input: stdout }).on('line', (line) => {
       if (!first) {
+        tallies.add(line);
         if (!isQuietAuditLine(line)) process.stderr.write(`[server] ${line}\n`);
         return;
       }

@@ -39,8 +39,11 @@ const KEYS_PER_QUERY = 14;
 /** Lost races (another writer of the study, a deletion mark) retried before giving up with 503. */
 const MAX_ATTEMPTS = 12;
 
-/** A transaction's payload, kept below Azure's 4 MiB with room for the multipart framing. */
-const MAX_PAYLOAD = TableLimits.maxBatchBytes - 64 * 1024;
+/**
+ * Instance rows' payload in one transaction: Azure's 4 MiB less room for the series and study
+ * rows it also carries (a few KiB each) and the multipart framing. checkBatch verifies the whole.
+ */
+const MAX_PAYLOAD = TableLimits.maxBatchBytes - 512 * 1024;
 
 function pause(attempt: number): Promise<void> {
   const ms = Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random());
@@ -216,7 +219,7 @@ export class AzureStudyWrite implements StudyWrite {
       const instance = withoutUndefined(instanceEntity(record)) as Row;
       const bytes = entityBytes(instance as never) * 2;
       const operations = actions.length + 1 + new Set([...next.keys(), seriesKey, StudyRowKey]).size;
-      if (taken.size > 0 && (operations > TableLimits.maxBatchOperations || payload + bytes > MAX_PAYLOAD / 2)) break;
+      if (taken.size > 0 && (operations > TableLimits.maxBatchOperations || payload + bytes > MAX_PAYLOAD)) break;
       payload += bytes;
       pointers.push(...pointerRows(record, study, series, now));
       taken.set(i, isNewSeries(series) ? 'added-series' : 'added');

@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { instanceBlobMetadata, instanceBlobName, newVersion } from '../../src/storage/keys.js';
 import { createMemoryStorage } from '../../src/storage/memory-storage.js';
-import type { InstanceRecord, PendingBlob, Storage } from '../../src/storage/ports.js';
+import { INLINE_SIDECAR_LIMIT, type InstanceRecord, type PendingBlob, type Storage } from '../../src/storage/ports.js';
 import { newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { openTestStorage } from '../helpers/server.js';
 
@@ -285,6 +286,28 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     expect([aggregate?.numberOfInstances, aggregate?.numberOfSeries]).toEqual([130, 3]);
     expect(await storage.index.listInstances(study)).toHaveLength(130);
     expect((await storage.index.getSeries(study, series[1] as string))?.numberOfInstances).toBe(43);
+  });
+
+  it('splits a request whose index rows exceed the 4 MiB of one transaction, and reads inline sidecars back intact', async () => {
+    const storage = await open();
+    const study = testUid();
+    const series = testUid();
+    // Incompressible sidecars near the inline limit: about 16 rows fit a transaction's payload.
+    const records = Array.from({ length: 40 }, () => ({
+      ...record(newInstanceUids(study, series)),
+      inlineSidecar: randomBytes(INLINE_SIDECAR_LIMIT - 1000),
+    }));
+    const write = await storage.index.prepareStudy(study, records);
+    const outcomes = await write.add(records);
+    expect(outcomes.filter((outcome) => outcome === 'added')).toHaveLength(39);
+    expect((await storage.index.getStudy(study))?.numberOfInstances).toBe(40);
+    const listed = await storage.index.listInstances(study);
+    const bySop = new Map(listed.map((each) => [each.sopInstanceUid, each.inlineSidecar]));
+    const same = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
+      Buffer.from(a ?? []).equals(b ?? Buffer.alloc(0));
+    expect(records.every((each) => same(bySop.get(each.sopInstanceUid), each.inlineSidecar))).toBe(true);
+    const one = await storage.index.getInstance(records[7] as InstanceRecord);
+    expect(same(one?.inlineSidecar, records[7]?.inlineSidecar)).toBe(true);
   });
 
   it('removes many pending notes at once, across partitions and past 100 in one, when some are gone already', async () => {

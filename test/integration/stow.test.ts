@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sidecarBlobName } from '../../src/storage/keys.js';
 import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
 import { dicomParts, multipartBody } from '../../support/multipart.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -269,6 +271,37 @@ describe('STOW-RS against Azurite', () => {
     const result = await stow('/v2/studies', body, type);
     expect(result.status).toBe(202);
     expect(items(result.json, '00081198')[0]?.['00081197']?.Value).toEqual([45070]);
+  });
+
+  it('keeps a sidecar too large for the index row as a blob, and serves metadata and frames from it', async () => {
+    const uids = newInstanceUids();
+    // 4,000 private LT elements of random text: a header whose compressed metadata is over 192 KB.
+    const attributes: Record<string, { vr: string; value: string | Buffer }> = {
+      '00090010': { vr: 'LO', value: 'BENCH' },
+      '00280010': { vr: 'US', value: Buffer.from([2, 0]) },
+      '00280011': { vr: 'US', value: Buffer.from([2, 0]) },
+      '00280100': { vr: 'US', value: Buffer.from([16, 0]) },
+    };
+    for (let element = 0x1000; element < 0x1000 + 4000; element++) {
+      const tag = `0009${element.toString(16).padStart(4, '0')}`;
+      attributes[tag] = { vr: 'LT', value: randomBytes(60).toString('base64') };
+    }
+    const file = buildInstance({ ...uids, attributes, pixelBytes: 2 * 2 * 2 });
+    expect((await stow('/v2/studies', file, 'application/dicom')).status).toBe(200);
+    const record = await server.storage.index.getInstance(uids);
+    expect(record?.inlineSidecar).toBeUndefined();
+    expect(await server.storage.blobs.readSmall(sidecarBlobName(record?.blobName ?? ''))).toBeDefined();
+    const path = `/v2/studies/${uids.studyInstanceUid}/series/${uids.seriesInstanceUid}/instances/${uids.sopInstanceUid}`;
+    const metadata = await fetch(`${server.baseUrl}${path}/metadata`, {
+      headers: { accept: 'application/dicom+json' },
+    });
+    expect(metadata.status).toBe(200);
+    const [item] = (await metadata.json()) as Json[];
+    expect(item?.['00091234']?.Value).toEqual([attributes['00091234']?.value]);
+    const frame = await fetch(`${server.baseUrl}${path}/frames/1`, {
+      headers: { accept: 'multipart/related; type="application/octet-stream"; transfer-syntax=*' },
+    });
+    expect(frame.status).toBe(200);
   });
 
   it('reads big endian, deflated and encapsulated instances', async () => {
