@@ -6,12 +6,12 @@
  * Azurite with the SDK. Writes bench/results/latest.json (BENCH_RESULTS: elsewhere).
  *
  * Knobs (bench/settings.ts, defaults in brackets): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO;
- * cf change feed and DELETE; f change feed write cost; v structure check cost; q QIDO),
+ * cf change feed and DELETE; f change feed write cost; v structure check cost; q QIDO; l archive load),
  * BENCH_SERVER (js | tsx), BENCH_AZURITE (disk | memory), BENCH_SERIES (200), BENCH_LARGE_MB
  * (1024), BENCH_REPEATS (5), BENCH_CONCURRENCY (4), BENCH_READ_REPEATS (3), BENCH_FRAME_REQUESTS
  * (50), BENCH_STUDY_INSTANCES (1000), BENCH_METADATA_RUNS (12), BENCH_QIDO_STUDIES ("1000,10000"),
  * BENCH_QIDO_RUNS (30), BENCH_QIDO_QUERY_SECONDS (12), BENCH_QIDO_LOAD_SECONDS (360),
- * BENCH_QIDO_LOAD (bulk | store | http: the loader of QIDO's studies), BENCH_MEMORY_TRACE (memory
+ * BENCH_QIDO_LOAD (bulk | store | http: the loader of QIDO's studies), BENCH_LOAD_INSTANCES (10000), BENCH_MEMORY_TRACE (memory
  * lines from the server), BENCH_SERVER_LOG (its audit lines). The f and v sections set
  * BENCH_CHANGE_FEED=off and BENCH_VALIDATOR=off on the server child themselves (bench/server.ts).
  */
@@ -27,6 +27,7 @@ import { startAzurite, type AzuriteProcess } from '../src/host/azurite.js';
 import { watchOtherLoad } from './machine-load.js';
 import { takingTurns, timedPool } from './measure.js';
 import { containerContents, uploadRaw, type ContainerContents } from './raw-upload.js';
+import { archiveLoadSection } from './archive-load.js';
 import { changeFeedSection } from './change-feed.js';
 import { changeFeedCostSection } from './change-feed-cost.js';
 import { validatorCostSection } from './validator-cost.js';
@@ -271,6 +272,7 @@ async function main(): Promise<void> {
     if (wants('f')) sections.push(await changeFeedCostSection(context));
     if (wants('v')) sections.push(await validatorCostSection(context));
     if (wants('q')) sections.push(await qidoSection(context));
+    if (wants('l')) sections.push(await archiveLoadSection(context));
     const report = benchReport(
       source,
       settings,
