@@ -4,17 +4,60 @@ import type { PendingBlob, PendingBlobs } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
 import { queryRows } from './table-query.js';
 
-interface PendingRow {
+/** A type, not an interface, so that it is a TableEntity's Record<string, unknown>. */
+type PendingRow = {
   kind?: string;
   blobName: string;
   study: string;
   series: string;
   sop: string;
   createdAt: string;
-}
+  /** PendingBlob.group, when the note was written with one. */
+  group?: string;
+};
 
 /** Operations in one entity-group transaction (Azure's limit). */
 const MAX_TRANSACTION = 100;
+
+function partitionOf(note: PendingBlob): string {
+  return pendingPartitionKey(note.createdAt, note.version, note.group);
+}
+
+function rowOf(note: PendingBlob): PendingRow & { partitionKey: string; rowKey: string } {
+  return {
+    partitionKey: partitionOf(note),
+    rowKey: pendingRowKey(note),
+    kind: note.kind ?? 'store',
+    blobName: note.blobName,
+    study: note.key.studyInstanceUid,
+    series: note.key.seriesInstanceUid,
+    sop: note.key.sopInstanceUid,
+    createdAt: note.createdAt.toISOString(),
+    ...(note.group === undefined ? {} : { group: note.group }),
+  };
+}
+
+/**
+ * Notes grouped by partition, in chunks that fit one entity-group transaction; a row key named
+ * twice is sent once (a transaction may not touch a row twice).
+ */
+function transactionChunks(notes: readonly PendingBlob[]): { partitionKey: string; notes: PendingBlob[] }[] {
+  const partitions = new Map<string, Map<string, PendingBlob>>();
+  for (const note of notes) {
+    const partitionKey = partitionOf(note);
+    let rows = partitions.get(partitionKey);
+    if (!rows) partitions.set(partitionKey, (rows = new Map<string, PendingBlob>()));
+    rows.set(pendingRowKey(note), note);
+  }
+  const chunks: { partitionKey: string; notes: PendingBlob[] }[] = [];
+  for (const [partitionKey, rows] of partitions) {
+    const entries = [...rows.values()];
+    for (let i = 0; i < entries.length; i += MAX_TRANSACTION) {
+      chunks.push({ partitionKey, notes: entries.slice(i, i + MAX_TRANSACTION) });
+    }
+  }
+  return chunks;
+}
 
 export class AzurePendingBlobs implements PendingBlobs {
   constructor(private readonly table: TableClient) {}
@@ -24,23 +67,32 @@ export class AzurePendingBlobs implements PendingBlobs {
    * deletes of one instance write the same note, and each removes it only once its work is done.
    */
   async add(pending: PendingBlob): Promise<void> {
-    const row = {
-      partitionKey: pendingPartitionKey(pending.createdAt, pending.version),
-      rowKey: pendingRowKey(pending),
-      kind: pending.kind ?? 'store',
-      blobName: pending.blobName,
-      study: pending.key.studyInstanceUid,
-      series: pending.key.seriesInstanceUid,
-      sop: pending.key.sopInstanceUid,
-      createdAt: pending.createdAt.toISOString(),
-    };
+    const row = rowOf(pending);
     await guarded('recording a pending blob', () =>
       pending.kind === 'delete' ? this.table.upsertEntity<PendingRow>(row, 'Replace') : this.table.createEntity(row),
     );
   }
 
+  /**
+   * One transaction per partition chunk, with the same create-or-upsert rule per note as add. A
+   * store note that exists already fails its whole transaction (409): a version is never reused,
+   * so that is a bug, and it is thrown rather than hidden.
+   */
+  async addAll(notes: readonly PendingBlob[]): Promise<void> {
+    await Promise.all(
+      transactionChunks(notes).map(async ({ notes: chunk }) => {
+        const only = chunk.length === 1 ? chunk[0] : undefined;
+        if (only) return this.add(only);
+        const actions = chunk.map((note): TransactionAction =>
+          note.kind === 'delete' ? ['upsert', rowOf(note), 'Replace'] : ['create', rowOf(note)],
+        );
+        await guarded('recording pending notes', () => this.table.submitTransaction(actions));
+      }),
+    );
+  }
+
   async remove(pending: PendingBlob): Promise<void> {
-    const partitionKey = pendingPartitionKey(pending.createdAt, pending.version);
+    const partitionKey = partitionOf(pending);
     const gone = !(await this.deleteRow(partitionKey, pendingRowKey(pending)));
     // A delete note written before delete notes had their own key. Removing a store note of the
     // same version with it is harmless: the delete has done all that note stood for.
@@ -54,25 +106,14 @@ export class AzurePendingBlobs implements PendingBlobs {
    * delete note from before they had their own key): its notes are then removed one by one.
    */
   async removeAll(notes: readonly PendingBlob[]): Promise<void> {
-    const partitions = new Map<string, Map<string, PendingBlob>>();
-    for (const note of notes) {
-      const partitionKey = pendingPartitionKey(note.createdAt, note.version);
-      let rows = partitions.get(partitionKey);
-      if (!rows) partitions.set(partitionKey, (rows = new Map<string, PendingBlob>()));
-      rows.set(pendingRowKey(note), note);
-    }
-    const batches: { partitionKey: string; notes: [string, PendingBlob][] }[] = [];
-    for (const [partitionKey, rows] of partitions) {
-      const entries = [...rows];
-      for (let i = 0; i < entries.length; i += MAX_TRANSACTION) {
-        batches.push({ partitionKey, notes: entries.slice(i, i + MAX_TRANSACTION) });
-      }
-    }
     await Promise.all(
-      batches.map(async ({ partitionKey, notes: batch }) => {
-        const only = batch.length === 1 ? batch[0] : undefined;
-        if (only) return this.remove(only[1]);
-        const actions = batch.map(([rowKey]): TransactionAction => ['delete', { partitionKey, rowKey }]);
+      transactionChunks(notes).map(async ({ partitionKey, notes: chunk }) => {
+        const only = chunk.length === 1 ? chunk[0] : undefined;
+        if (only) return this.remove(only);
+        const actions = chunk.map((note): TransactionAction => [
+          'delete',
+          { partitionKey, rowKey: pendingRowKey(note) },
+        ]);
         const removed = await guarded('removing pending notes', async () => {
           try {
             await this.table.submitTransaction(actions);
@@ -82,7 +123,7 @@ export class AzurePendingBlobs implements PendingBlobs {
             return false;
           }
         });
-        if (!removed) await Promise.all(batch.map(([, note]) => this.remove(note)));
+        if (!removed) await Promise.all(chunk.map((note) => this.remove(note)));
       }),
     );
   }
@@ -114,6 +155,8 @@ export class AzurePendingBlobs implements PendingBlobs {
         version: pendingVersionOf(kind, row.rowKey ?? ''),
         blobName: row.blobName,
         createdAt,
+        // The group it was written with, so that remove() finds it in its partition.
+        ...(row.group === undefined ? {} : { group: row.group }),
       };
     }
   }

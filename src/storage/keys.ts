@@ -80,12 +80,19 @@ export function instanceBlobMetadata(key: InstanceKey, version: string): Record<
 /**
  * Pending notes live in the index table, partitioned by the hour they were written and one of
  * 16 shards (no single hot partition under load); the sweep reads past hours as one key range.
+ * The shard is the note's `group` when it has one (the notes of one request or delete batch,
+ * written and removed together in one transaction), else the version's last, random, digit.
  */
 export const PendingPartitionPrefix = 'pending|';
 
-export function pendingPartitionKey(createdAt: Date, version: string): string {
+export function pendingPartitionKey(createdAt: Date, version: string, group?: string): string {
   const hour = createdAt.toISOString().slice(0, 13).replace(/\D/g, '');
-  return `${PendingPartitionPrefix}${hour}|${version.slice(-1)}`;
+  return `${PendingPartitionPrefix}${hour}|${group ?? version.slice(-1)}`;
+}
+
+/** A shard for notes that are to share one partition (PendingBlob.group): one random hex digit. */
+export function newPendingGroup(): string {
+  return randomBytes(1).toString('hex').slice(-1);
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   AccessPathKeys,
   instanceRowKey,
   instanceRowRange,
+  pendingPartitionKey,
   pendingRowKey,
   RECENT_SHARDS,
   SeriesRowRange,
@@ -313,19 +314,26 @@ function pointerMatches(row: PointerRow, path: AccessPath): boolean {
 export class MemoryPendingBlobs implements PendingBlobs {
   readonly notes = new Map<string, PendingBlob>();
 
-  /** Keyed as in the Table adapter: a version's delete note apart from its store note. */
+  /** Keyed as in the Table adapter: partition (hour and group) and row, a version's delete note apart from its store note. */
   add(pending: PendingBlob): Promise<void> {
-    this.notes.set(pendingRowKey(pending), pending);
+    const key = memoryNoteKey(pending);
+    // As createEntity on Azure: a store note's version is new, so finding it is a bug.
+    if (pending.kind !== 'delete' && this.notes.has(key)) throw new Error(`pending note ${key} exists`);
+    this.notes.set(key, pending);
     return Promise.resolve();
   }
 
+  async addAll(notes: readonly PendingBlob[]): Promise<void> {
+    for (const note of notes) await this.add(note);
+  }
+
   remove(pending: PendingBlob): Promise<void> {
-    this.notes.delete(pendingRowKey(pending));
+    this.notes.delete(memoryNoteKey(pending));
     return Promise.resolve();
   }
 
   removeAll(notes: readonly PendingBlob[]): Promise<void> {
-    for (const note of notes) this.notes.delete(pendingRowKey(note));
+    for (const note of notes) this.notes.delete(memoryNoteKey(note));
     return Promise.resolve();
   }
 
@@ -334,6 +342,10 @@ export class MemoryPendingBlobs implements PendingBlobs {
     const old = [...this.notes.values()].filter((note) => note.createdAt < cutoff);
     yield* old.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   }
+}
+
+function memoryNoteKey(note: PendingBlob): string {
+  return `${pendingPartitionKey(note.createdAt, note.version, note.group)}\n${pendingRowKey(note)}`;
 }
 
 /** The change feed in memory: the same ordering and duplicate rules as the Table adapter. */

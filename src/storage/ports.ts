@@ -221,6 +221,13 @@ export interface PendingBlob {
   readonly version: string;
   readonly blobName: string;
   readonly createdAt: Date;
+  /**
+   * One lower-case hex digit naming the shard of the note's partition, so that the notes of one
+   * request or delete batch share a partition and are written (addAll) and removed (removeAll) in
+   * one transaction; without it the shard is the version's last digit. A note is always removed
+   * with the group it was written with (olderThan gives it back).
+   */
+  readonly group?: string | undefined;
 }
 
 export interface PendingBlobs {
@@ -229,6 +236,12 @@ export interface PendingBlobs {
    * again (concurrent deletes of one instance) is not an error: they share it.
    */
   add(pending: PendingBlob): Promise<void>;
+  /**
+   * Records many notes in few round trips: one entity-group transaction per note partition (at
+   * most 100 notes each), a note alone in its partition in a plain write. As with add, a delete
+   * note already there is shared; a store note already there is a bug and throws.
+   */
+  addAll(notes: readonly PendingBlob[]): Promise<void>;
   remove(pending: PendingBlob): Promise<void>;
   /**
    * Removes many notes (those of one request or one delete batch) in few round trips: one

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { instanceBlobMetadata, instanceBlobName, newVersion } from '../../src/storage/keys.js';
 import { createMemoryStorage } from '../../src/storage/memory-storage.js';
-import type { InstanceRecord, Storage } from '../../src/storage/ports.js';
+import type { InstanceRecord, PendingBlob, Storage } from '../../src/storage/ports.js';
 import { newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { openTestStorage } from '../helpers/server.js';
 
@@ -296,6 +296,46 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     await storage.pending.removeAll(deletes);
     expect(await listed()).toEqual([]);
     await storage.pending.removeAll([]);
+  });
+
+  it('adds many pending notes at once, in shared groups, and removes each from the partition it went to', async () => {
+    const storage = await open();
+    const hour = 60 * 60 * 1000;
+    const createdAt = new Date(Date.now() - 2 * hour);
+    const note = (at: Date, group?: string) => {
+      const uids = newInstanceUids();
+      const version = newVersion(at.getTime());
+      return { key: uids, version, blobName: instanceBlobName(uids, version), createdAt: at, group };
+    };
+    // 130 notes in one group (two transactions), a lone one in another, some without a group.
+    const grouped = Array.from({ length: 130 }, () => note(createdAt, 'b'));
+    const lone = note(createdAt, 'c');
+    const plain = [...Array.from({ length: 10 }, () => note(createdAt)), note(new Date(createdAt.getTime() - hour))];
+    const deletes = grouped.slice(0, 3).map((each) => ({ ...each, kind: 'delete' as const, group: '7' }));
+    await storage.pending.addAll([...grouped, lone, ...plain, ...deletes]);
+    await storage.pending.addAll(deletes); // concurrent deletes share their notes
+    await storage.pending.addAll([]);
+    const versions = new Set([...grouped, lone, ...plain].map((each) => each.version));
+    const listed = async () => {
+      const found: PendingBlob[] = [];
+      for await (const each of storage.pending.olderThan(new Date())) {
+        if (versions.has(each.version)) found.push(each);
+      }
+      return found;
+    };
+    const all = await listed();
+    expect(all).toHaveLength(grouped.length + 1 + plain.length + deletes.length);
+    const groupOf = new Map(all.map((each) => [`${each.kind ?? 'store'} ${each.version}`, each.group]));
+    expect(groupOf.get(`store ${lone.version}`)).toBe('c');
+    expect(groupOf.get(`delete ${grouped[0]?.version ?? ''}`)).toBe('7');
+    expect(groupOf.get(`store ${plain[0]?.version ?? ''}`)).toBeUndefined();
+    // A store note written twice is a bug, and says so.
+    await expect(storage.pending.addAll(grouped.slice(0, 2))).rejects.toThrow();
+    // Removed as listed (the group read back), or as written.
+    await storage.pending.removeAll(all.filter((each) => each.kind === 'delete'));
+    await storage.pending.remove(lone);
+    await storage.pending.removeAll([...grouped, ...plain]);
+    expect(await listed()).toEqual([]);
   });
 
   it('appends to a log expected new without replacing one that exists', async () => {
