@@ -115,6 +115,11 @@ export class MemoryBlobStore implements BlobStore {
     return Promise.resolve();
   }
 
+  deleteMany(names: readonly string[]): Promise<void> {
+    for (const name of names) this.blobs.delete(name);
+    return Promise.resolve();
+  }
+
   async *list(prefix: string): AsyncIterable<{ name: string; metadata: Record<string, string>; createdOn: Date }> {
     await Promise.resolve();
     for (const [name, blob] of this.blobs) {

@@ -3,6 +3,7 @@ import { instanceBlobMetadata, instanceBlobName, newVersion } from '../../src/st
 import { createMemoryStorage } from '../../src/storage/memory-storage.js';
 import type { InstanceRecord, PendingBlob, Storage } from '../../src/storage/ports.js';
 import { newInstanceUids, testUid } from '../../support/dicom-builder.js';
+import { StorageMeter, withStorageMeter } from '../../src/util/storage-meter.js';
 import { openTestStorage } from '../helpers/server.js';
 
 function record(
@@ -35,7 +36,7 @@ const implementations: [string, () => Promise<Storage>][] = [
   ['Azure (Azurite)', async () => (await openTestStorage()).storage],
 ];
 
-describe.each(implementations)('storage contract: %s', (_name, open) => {
+describe.each(implementations)('storage contract: %s', (name, open) => {
   it('adds instances atomically with their study and series aggregates', async () => {
     const storage = await open();
     const study = testUid();
@@ -200,6 +201,25 @@ describe.each(implementations)('storage contract: %s', (_name, open) => {
     await storage.blobs.delete(instanceBlobName(uids, 'v1'));
     await storage.blobs.delete(instanceBlobName(uids, 'v1')); // deleting twice is fine
     expect(await listed()).toEqual([]);
+  });
+
+  it('deletes many blobs at once, past one batch, missing ones included', async () => {
+    const storage = await open();
+    const study = testUid();
+    const names = Array.from({ length: 300 }, (_, i) => `${study}/${i % 2 ? 'a' : 'b'}/${i}.json`);
+    const kept = `${study}/kept.json`;
+    await Promise.all(
+      [...names, kept].map((name) => storage.blobs.writeSmall(name, Buffer.from(name), 'text/plain', {})),
+    );
+    const meter = new StorageMeter();
+    await withStorageMeter(meter, () => storage.blobs.deleteMany([...names, `${study}/missing.json`, names[0] ?? '']));
+    // On Azurite too, two Blob Batch requests (256 + 45), not single deletes (the fakes are not metered).
+    if (name !== 'memory') expect(meter.counts().byKind).toEqual({ 'blob.batch': 2 });
+    await storage.blobs.deleteMany(names.slice(0, 3)); // all gone already
+    await storage.blobs.deleteMany([]);
+    const left: string[] = [];
+    for await (const blob of storage.blobs.list(`${study}/`)) left.push(blob.name);
+    expect(left).toEqual([kept]);
   });
 
   it('lists pending notes older than a cutoff, across hours', async () => {
