@@ -375,6 +375,15 @@ export class MemoryChangeFeed implements ChangeFeedStore {
     return Promise.resolve(this.entries.some((entry) => entry.action === action && entry.version === version));
   }
 
+  logged(action: ChangeAction, versions: readonly string[]): Promise<Set<string>> {
+    const asked = new Set(versions);
+    return Promise.resolve(
+      new Set(
+        this.entries.filter((entry) => entry.action === action && asked.has(entry.version)).map((e) => e.version),
+      ),
+    );
+  }
+
   after(sequence: number, limit: number): Promise<ChangeEntry[]> {
     return Promise.resolve(this.entries.filter((entry) => entry.sequence > sequence).slice(0, limit));
   }

@@ -286,6 +286,11 @@ export interface ChangeFeedStore {
   append(changes: readonly ChangeInput[]): Promise<ChangeEntry[]>;
   /** Whether the log has an entry for this action on this version (for completing interrupted work). */
   has(action: ChangeAction, version: string): Promise<boolean>;
+  /**
+   * Which of these versions the log has an entry for with this action (a delete's check for
+   * missing `create` entries): a few queries for many versions, not one read each.
+   */
+  logged(action: ChangeAction, versions: readonly string[]): Promise<Set<string>>;
   /** Entries with a sequence above `sequence`, in order, at most `limit`. */
   after(sequence: number, limit: number): Promise<ChangeEntry[]>;
   /** Entries with start <= timestamp < end, in order, skipping `offset`, at most `limit`. */
