@@ -248,71 +248,53 @@ describe('storage operations per request (Azurite)', () => {
     });
   });
 
-  it('DELETE of one instance: 13', async () => {
+  it('DELETE of one instance: 11', async () => {
     expectCounts(await remove(instancePath(first)), {
       byKind: {
-        // getInstance (instance, series, study rows); removeInstances re-reads the study and instance
-        // rows; the feed's create marker (has('create'))
-        'table.get-entity': 6,
-        'table.upsert': 1, // the delete note
-        'table.query': 1, // removeInstances: the study's series rows (marks)
+        'table.get-entity': 3, // getInstance: the instance, series and study rows
+        'table.upsert': 1, // the delete note (alone in its partition: a plain write)
+        // removeInstances: the series rows with the study row, and the instance row (a range of
+        // one); the feed's create marker (logged('create'))
+        'table.query': 3,
         'table.batch': 2, // the removal (instance row deleted, series and study counts); the feed's delete entry
-        'blob.delete': 2, // the blob and its sidecar
+        'blob.batch': 1, // the blob and its sidecar
         'table.delete': 1, // the delete note
       },
-      batchEntities: 7, // 3 index rows + feed counter, entry, marker, time row
-      entitiesRead: 7,
+      batchEntities: 9, // 3 index rows; feed counter, entry, marker, time row; 2 blob deletes
+      entitiesRead: 7, // getInstance's 3; the series and study rows and the instance row again; the create marker
       wrote: true,
     });
+    // 14 before: 2 blob deletes, the create marker and the instance row read one by one, and the feed counter read.
   });
 
-  it('DELETE of a 51-instance study (2 series): about 300, 5.9 per instance', async () => {
-    // The delete notes are removed per batch and partition (the hour the batch's notes are written
-    // and the version's last digit), as the STOW's: the batches are the study's instance rows in
-    // key order, 48 then 3. Should an hour begin during the request, either hour may apply.
-    const versions = (await server.storage.index.listInstances(bigStudy)).map((stored) => stored.version);
-    expect(versions).toHaveLength(51);
-    const before = new Date();
-    const counts = await remove(`/v2/studies/${bigStudy}`);
-    const after = new Date();
-    const removal = (first: Date, second: Date) => {
-      const groups = [
-        noteGroups(versions.slice(0, 48).map((version) => ({ version, createdAt: first }))),
-        noteGroups(versions.slice(48).map((version) => ({ version, createdAt: second }))),
-      ];
-      return {
-        lone: groups.reduce((sum, group) => sum + group.lone, 0),
-        grouped: groups.reduce((sum, group) => sum + group.grouped, 0),
-      };
-    };
-    const candidates = [removal(before, before), removal(before, after), removal(after, after)];
-    const notes = candidates.find(
-      ({ lone, grouped }) => counts.byKind['table.delete'] === lone + 4 && counts.byKind['table.batch'] === 5 + grouped,
-    );
-    expect(notes).toBeDefined();
-    const { lone, grouped } = notes ?? { lone: 0, grouped: 0 };
-    expectCounts(counts, {
+  it('DELETE of a 51-instance study (2 series): 32, 0.63 per instance', async () => {
+    // Batches of 48 and 3 instance rows (key order). Each batch's delete notes share one partition
+    // (one creation time and one group), so they are written in one transaction and removed in one.
+    expectCounts(await remove(`/v2/studies/${bigStudy}`), {
       byKind: {
-        'table.upsert': 52, // the job note, 51 delete notes
+        'table.upsert': 1, // the job note
+        'table.get-entity': 2, // the study row before the mark; dropEmpty's last look at it (gone)
         'table.merge': 1, // the mark
-        // the study row before the mark; per batch of 48 (48 + 3): the study row and each instance
-        // row (53); 51 create markers; the series and study rows left at zero (3); dropEmpty's last
-        // look at the study row
-        'table.get-entity': 109,
-        'table.query': 5, // 2 listings of the hidden rows (the second finds none), 2 series ranges, dropEmpty's series range
-        // 2 removals; 3 feed appends (48 deletes: 33 + 15; then 3); per batch, one per note
-        // partition of several notes (about 14)
-        'table.batch': 5 + grouped,
-        'blob.delete': 104, // 51 blobs and sidecars, 2 series metadata logs
-        // delete notes alone in their partition (about 4), the job note, 2 series rows and the study row
-        'table.delete': lone + 4,
+        // 2 listings of the hidden rows (the second finds none); per batch, removeInstances' 2 (series
+        // and study rows; the batch's instance rows, one key range) and the create markers (12 per
+        // query: 4 + 1); dropEmpty's series range
+        'table.query': 12,
+        // per batch: the notes written, the removal, the notes removed; 3 feed appends (48 deletes:
+        // 33 + 15; then 3)
+        'table.batch': 9,
+        'blob.batch': 3, // per batch its blobs and sidecars (96, 6); the 2 series metadata logs
+        // the 2 series rows and the study row left at zero (conditionally on the ETag the removal
+        // gave them: no read), the job note
+        'table.delete': 4,
       },
-      // 51 instance rows + 5 series/study count updates; 51 × 3 feed rows + 3 counters; the notes removed in transactions
-      batchEntities: 212 + 51 - lone,
-      entitiesRead: 166,
+      // 51 instance rows + 5 series/study count updates; 51 × 3 feed rows + 3 counters; 51 notes
+      // written and removed; 104 blob deletes
+      batchEntities: 418,
+      // the first listing (54 rows); removeInstances (3 + 48, 3 + 3); 51 create markers; the study row
+      entitiesRead: 163,
       wrote: true,
     });
-    // 334 before: each delete note went in a delete of its own.
-    expect(counts.operations).toBe(280 + lone + grouped);
+    // About 300 before (334 before issue #15): per instance a delete note written alone, the
+    // instance row read again, the create marker read, 2 blob deletes; notes removed per shard.
   });
 });
