@@ -1,4 +1,4 @@
-import { newVersion, sidecarBlobName } from '../storage/keys.js';
+import { newPendingGroup, newVersion, sidecarBlobName } from '../storage/keys.js';
 import {
   REMOVE_BATCH,
   type ChangeInput,
@@ -10,27 +10,34 @@ import {
 } from '../storage/ports.js';
 import { DicomwebError } from './errors.js';
 import type { RetrieveTarget } from './retrieve.js';
-import { deleteSeriesLog } from './series-metadata.js';
+import { deleteSeriesLogs } from './series-metadata.js';
 
 const JOB = 'job-';
 
-function noteOf(instance: InstanceRecord, createdAt: Date): PendingBlob {
+function noteOf(instance: InstanceRecord, createdAt: Date, group: string): PendingBlob {
   return {
     kind: 'delete',
     key: instance,
     version: instance.version,
     blobName: instance.blobName,
     createdAt,
+    group,
   };
 }
 
+/** Instance blobs with their sidecars (those not kept in the index row), for one deleteMany. */
+function withSidecars(instances: readonly Pick<InstanceRecord, 'blobName' | 'inlineSidecar'>[]): string[] {
+  return instances.flatMap(({ blobName, inlineSidecar }) =>
+    inlineSidecar ? [blobName] : [blobName, sidecarBlobName(blobName)],
+  );
+}
+
 /**
- * Removes an instance blob, then its sidecar. The note covering them stays until both are gone,
- * so a failure between the two is finished by whoever takes up the note.
+ * Removes an instance blob and its sidecar (one request). The note covering them stays until both
+ * are gone, so a failure that leaves one is finished by whoever takes up the note.
  */
 export async function deleteInstanceBlobs(storage: Storage, blobName: string): Promise<void> {
-  await storage.blobs.delete(blobName);
-  await storage.blobs.delete(sidecarBlobName(blobName));
+  await storage.blobs.deleteMany(withSidecars([{ blobName }]));
 }
 
 /**
@@ -40,10 +47,13 @@ export async function deleteInstanceBlobs(storage: Storage, blobName: string): P
  * duplicate), and the feed never shows a deleted instance as created last.
  */
 async function logDeletes(storage: Storage, removed: readonly VersionKey[]): Promise<void> {
-  const created = await Promise.all(removed.map((key) => storage.changeFeed.has('create', key.version)));
+  const created = await storage.changeFeed.logged(
+    'create',
+    removed.map((key) => key.version),
+  );
   const changes: ChangeInput[] = [
-    ...removed.flatMap((key, i) =>
-      created[i] ? [] : [{ action: 'create' as const, key: keyOf(key), version: key.version }],
+    ...removed.flatMap((key) =>
+      created.has(key.version) ? [] : [{ action: 'create' as const, key: keyOf(key), version: key.version }],
     ),
     ...removed.map((key) => ({ action: 'delete' as const, key: keyOf(key), version: key.version })),
   ];
@@ -73,14 +83,18 @@ async function deleteBatch(
   instances: readonly InstanceRecord[],
   hiddenOnly: boolean,
 ): Promise<number> {
+  // The batch's notes share one partition (one creation time, one group), so they are written in
+  // one transaction and removed in one.
   const createdAt = new Date();
-  const notes = instances.map((instance) => noteOf(instance, createdAt));
-  await Promise.all(notes.map((note) => storage.pending.add(note)));
+  const group = newPendingGroup();
+  const notes = instances.map((instance) => noteOf(instance, createdAt, group));
+  await storage.pending.addAll(notes);
   const removed = await storage.index.removeInstances(studyInstanceUid, instances, { hiddenOnly });
   // Every listed version is gone now, removed by this call or a concurrent one. The rest is done
-  // in full either way: a concurrent delete shares the notes, so none may go before its work.
+  // in full either way: a concurrent delete may have written notes of its own for these versions
+  // and removes them only once the work they stand for is done, whoever did it.
   await logDeletes(storage, instances);
-  await Promise.all(instances.map((instance) => deleteInstanceBlobs(storage, instance.blobName)));
+  await storage.blobs.deleteMany(withSidecars(instances));
   await storage.pending.removeAll(notes);
   return removed;
 }
@@ -101,7 +115,7 @@ async function emptyMarked(storage: Storage, studyInstanceUid: string, seriesIns
       await deleteBatch(storage, studyInstanceUid, instances.slice(i, i + REMOVE_BATCH), true);
     }
   }
-  await Promise.all([...series].map((uid) => deleteSeriesLog(storage, studyInstanceUid, uid)));
+  await deleteSeriesLogs(storage, studyInstanceUid, series);
   await storage.index.dropEmpty(studyInstanceUid, seriesInstanceUid);
 }
 
@@ -151,5 +165,13 @@ export async function finishDelete(storage: Storage, note: PendingBlob): Promise
   await storage.index.removeInstances(key.studyInstanceUid, [key]);
   await logDeletes(storage, [key]);
   await deleteInstanceBlobs(storage, note.blobName);
+  // A study or series delete interrupted before its last step has also left the series metadata
+  // log, and once the rows are gone its resumed job no longer knows the series: the instance's
+  // note does. The log is never needed for correctness, so it goes whenever the series is not
+  // visible (gone, emptied or still marked).
+  const { studyInstanceUid, seriesInstanceUid } = note.key;
+  if (!(await storage.index.getSeries(studyInstanceUid, seriesInstanceUid))) {
+    await deleteSeriesLogs(storage, studyInstanceUid, [seriesInstanceUid]);
+  }
   await storage.pending.remove(note);
 }

@@ -79,7 +79,12 @@ export async function metadataOf(
   return texts;
 }
 
-/** Removes the log of a series that no longer has instances (its records would only be skipped). */
-export async function deleteSeriesLog(storage: Storage, studyInstanceUid: string, seriesInstanceUid: string) {
-  await storage.blobs.delete(seriesMetadataLogName(studyInstanceUid, seriesInstanceUid));
+/** Removes the logs of series that no longer have instances (their records would only be skipped). */
+export async function deleteSeriesLogs(
+  storage: Storage,
+  studyInstanceUid: string,
+  seriesInstanceUids: Iterable<string>,
+): Promise<void> {
+  const names = [...seriesInstanceUids].map((uid) => seriesMetadataLogName(studyInstanceUid, uid));
+  await storage.blobs.deleteMany(names);
 }

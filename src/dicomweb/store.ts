@@ -1,9 +1,14 @@
-import { randomInt } from 'node:crypto';
 import { DicomAttributes } from '../dicom/attributes.js';
 import { DicomHeaderReader, InvalidDicomError, type DicomHeader } from '../dicom/header-reader.js';
 import { FragmentScanner, type EncapsulatedLayout } from '../dicom/fragments.js';
 import { DicomStructureValidator, StructureError } from '../dicom/structure/structure-validator.js';
-import { instanceBlobMetadata, instanceBlobName, newVersion, sidecarBlobName } from '../storage/keys.js';
+import {
+  instanceBlobMetadata,
+  instanceBlobName,
+  newPendingGroup,
+  newVersion,
+  sidecarBlobName,
+} from '../storage/keys.js';
 import {
   INLINE_SIDECAR_LIMIT,
   StorageUnavailableError,
@@ -188,7 +193,7 @@ async function indexAll(
     studies.set(instance.key.studyInstanceUid, members);
   }
   // One request's notes share a partition, so they are written and removed in few transactions.
-  const noteGroup = randomInt(16).toString(16);
+  const noteGroup = newPendingGroup();
   let outage: StorageUnavailableError | undefined;
   for (const members of studies.values()) {
     if (outage) {

@@ -1,6 +1,7 @@
 import { buffer } from 'node:stream/consumers';
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import type { BlobStore, BlobUpload, ByteRange } from './ports.js';
+import { BlobBatchDeleter } from './azure-blob-batch-delete.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 
 export interface BlockUploadOptions {
@@ -203,6 +204,7 @@ class StagedBlockUpload implements BlobUpload {
 
 export class AzureBlobStore implements BlobStore {
   private readonly pool: BlockPool;
+  private readonly batchDeleter: BlobBatchDeleter;
 
   constructor(
     private readonly container: ContainerClient,
@@ -210,6 +212,7 @@ export class AzureBlobStore implements BlobStore {
   ) {
     // Enough idle buffers for one large upload at full concurrency; more are allocated when needed.
     this.pool = new BlockPool(uploadOptions.blockSize, uploadOptions.concurrency + 1);
+    this.batchDeleter = new BlobBatchDeleter(container, (name) => this.delete(name));
   }
 
   beginUpload(name: string, contentType: string): BlobUpload {
@@ -303,6 +306,10 @@ export class AzureBlobStore implements BlobStore {
         if (statusOf(error) !== 404) throw error;
       }
     });
+  }
+
+  deleteMany(names: readonly string[]): Promise<void> {
+    return this.batchDeleter.deleteMany(names);
   }
 
   async *list(prefix: string): AsyncIterable<{ name: string; metadata: Record<string, string>; createdOn: Date }> {

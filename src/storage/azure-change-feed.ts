@@ -1,4 +1,5 @@
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
+import { compareText } from '../util/compare.js';
 import { ChangeFeedKeys } from './keys.js';
 import {
   StorageUnavailableError,
@@ -25,6 +26,16 @@ interface EntryRow {
 /** Three rows per entry and the counter stay within Azure's 100 operations per transaction. */
 const ENTRIES_PER_TRANSACTION = 33;
 const MAX_ATTEMPTS = 50;
+
+/** Marker row keys OR-ed in one query (see logged). */
+const MARKERS_PER_QUERY = 12;
+
+/** The counter row as last written or read: its sequence, its timestamp and the ETag to replace it with. */
+interface Counter {
+  readonly sequence: number;
+  readonly timestamp: string;
+  readonly etag: string;
+}
 
 function toEntry(row: EntryRow): ChangeEntry {
   return {
@@ -56,6 +67,13 @@ interface Waiting {
 export class AzureChangeFeed implements ChangeFeedStore {
   private queue: Waiting[] = [];
   private flushing = false;
+  /**
+   * The counter as this process last wrote it (the ETag from the transaction's answer) or last
+   * read it. The next append tries it first and so spares the counter read when no other writer
+   * moved it meanwhile; when one did, its ETag no longer matches (412), and the counter is read
+   * again. Appends of one process are serialized (flush), so nothing else here changes it.
+   */
+  private lastCounter: Counter | undefined;
 
   constructor(private readonly table: TableClient) {}
 
@@ -79,6 +97,32 @@ export class AzureChangeFeed implements ChangeFeedStore {
     });
   }
 
+  /**
+   * Marker rows read by queries rather than one point read each: a $filter may hold at most 15
+   * comparisons ("Querying tables and entities",
+   * https://learn.microsoft.com/rest/api/storageservices/querying-tables-and-entities), so each
+   * query names 12 markers OR-ed, and bounds them with a RowKey range (the partition key and the
+   * two bounds are the other 3). Azure runs an OR of row keys as a scan of the partition, which
+   * grows with the feed; the range keeps that scan to the markers between the lowest and highest
+   * version asked, and versions are sorted first so that each query's range is narrow (a
+   * batch's versions were mostly stored together, so they sort together).
+   */
+  async logged(action: ChangeAction, versions: readonly string[]): Promise<Set<string>> {
+    const sorted = [...new Set(versions)].sort(compareText);
+    const chunks: string[][] = [];
+    for (let i = 0; i < sorted.length; i += MARKERS_PER_QUERY) chunks.push(sorted.slice(i, i + MARKERS_PER_QUERY));
+    const found = await Promise.all(
+      chunks.map(async (chunk) => {
+        const keys = chunk.map((version) => ChangeFeedKeys.marker(action, version));
+        const anyOf = keys.map((key) => odata`RowKey eq ${key}`).join(' or ');
+        const filter = `${odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey ge ${keys[0] ?? ''} and RowKey le ${keys.at(-1) ?? ''}`} and (${anyOf})`;
+        const rows = await collectRows<object>(this.table, filter, 'a change feed read');
+        return rows.map((row) => (row.rowKey ?? '').slice(ChangeFeedKeys.marker(action, '').length));
+      }),
+    );
+    return new Set(found.flat());
+  }
+
   async after(sequence: number, limit: number): Promise<ChangeEntry[]> {
     const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey gt ${ChangeFeedKeys.entry(sequence)} and RowKey lt ${ChangeFeedKeys.entriesEnd}`;
     return (await collectRows<EntryRow>(this.table, filter, 'a change feed read', limit)).map(toEntry);
@@ -100,7 +144,7 @@ export class AzureChangeFeed implements ChangeFeedStore {
     return toEntry(row);
   }
 
-  private async counter(): Promise<{ sequence: number; timestamp: string; etag: string } | undefined> {
+  private async counter(): Promise<Counter | undefined> {
     return guarded('a change feed read', async () => {
       try {
         const row = await this.table.getEntity<{ sequence: number; at: string }>(
@@ -165,9 +209,9 @@ export class AzureChangeFeed implements ChangeFeedStore {
 
   private async commitChunk(input: readonly ChangeInput[]): Promise<ChangeEntry[]> {
     let changes = input;
+    let counter = this.lastCounter ?? (await this.counter());
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
       if (changes.length === 0) return [];
-      const counter = await this.counter();
       const previous = counter?.sequence ?? 0;
       // Timestamps never decrease along the sequence, even when writers' clocks disagree.
       const now = new Date().toISOString();
@@ -206,17 +250,29 @@ export class AzureChangeFeed implements ChangeFeedStore {
         ...rows.map((row): TransactionAction => ['create', row]),
       ];
       try {
-        await this.table.submitTransaction(actions);
+        const response = await this.table.submitTransaction(actions);
+        // The counter is the transaction's first operation, and so its first answer (the SDK
+        // finds an answer's row key only where the service names it, which an update's does not);
+        // the SDK keeps the ETag header's line ending.
+        const etag = response.subResponses[0]?.etag?.trim();
+        this.lastCounter = etag ? { sequence: last, timestamp, etag } : undefined;
         return entries;
       } catch (error) {
         const status = statusOf(error);
         if (status !== 409 && status !== 412) translateStorageError(error, 'a change feed append');
-        // 409: the counter matched (its ETag is checked first) but a row to create exists, so a
-        // marker does: that change is logged already (by a concurrent delete of the same version,
-        // say). Drop what is logged, whether or not others appended meanwhile.
-        if (status === 409 || (await this.counter())?.sequence === previous) {
-          const logged = await Promise.all(changes.map((change) => this.has(change.action, change.version)));
-          changes = changes.filter((_, i) => !logged[i]);
+        // 412: another writer moved the counter (or the one remembered is stale); 409: the counter
+        // matched (its ETag is checked first) but a row to create exists, so a marker does: that
+        // change is logged already (by a concurrent delete of the same version, say). Either way
+        // the counter is read again for the next attempt, and what is logged is dropped.
+        counter = await this.counter();
+        this.lastCounter = counter;
+        if (status === 409 || counter?.sequence === previous) {
+          const byAction = new Map<ChangeAction, Set<string>>();
+          for (const action of new Set(changes.map((change) => change.action))) {
+            const versions = changes.filter((change) => change.action === action).map((change) => change.version);
+            byAction.set(action, await this.logged(action, versions));
+          }
+          changes = changes.filter((change) => byAction.get(change.action)?.has(change.version) !== true);
         }
         await new Promise((resolve) => setTimeout(resolve, Math.min(100, 2 ** attempt) * Math.random()));
       }

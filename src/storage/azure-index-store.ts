@@ -1,4 +1,5 @@
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { compareText } from '../util/compare.js';
 import { followAzurePath } from './azure-search-paths.js';
 import {
   instanceCount,
@@ -180,28 +181,41 @@ export class AzureInstanceIndex implements InstanceIndex {
     throw new StorageUnavailableError('The study index is too busy; the delete did not start. Try again.');
   }
 
+  /**
+   * Two queries in parallel, whatever the batch size: the series rows with the study row after
+   * them, and the instance rows between the lowest and highest key asked (a delete's batch is a
+   * run of its study's or series' rows in key order, so that range is the batch). A row's version
+   * read here still holds when the transaction commits, because that transaction replaces the
+   * study row conditionally on the ETag read with it, and every store or removal replaces the
+   * study row too.
+   */
   async removeInstances(
     studyInstanceUid: string,
     instances: readonly VersionKey[],
     options: { readonly hiddenOnly?: boolean } = {},
   ): Promise<number> {
+    if (instances.length === 0) return 0;
+    const wanted = new Map(instances.map((key) => [instanceRowKey(key), key.version]));
+    const keys = [...wanted.keys()].sort(compareText);
     for (let attempt = 0; attempt < REMOVE_ATTEMPTS; attempt += 1) {
-      const [study, series, rows] = await Promise.all([
-        this.read(studyInstanceUid, StudyRowKey),
-        this.range(studyInstanceUid, SeriesRowRange.from, SeriesRowRange.to),
-        Promise.all(instances.map((key) => this.read(studyInstanceUid, instanceRowKey(key)))),
+      const [seriesAndStudy, rows] = await Promise.all([
+        this.range(studyInstanceUid, SeriesRowRange.from, StudyPartitionEnd),
+        collectRows<Record<string, unknown>>(
+          this.table,
+          odata`PartitionKey eq ${studyInstanceUid} and RowKey ge ${keys[0] ?? ''} and RowKey le ${keys.at(-1) ?? ''}`,
+          'an index query',
+        ),
       ]);
+      const study = seriesAndStudy.find((row) => row.rowKey === StudyRowKey);
+      const series = seriesAndStudy.filter((row) => row.rowKey !== StudyRowKey);
       const markedSeries = new Set(series.filter(isMarked).map((row) => textOf(row['SeriesInstanceUID'])));
       const present = rows.filter(
-        (row, i): row is StoredRow =>
-          row !== undefined &&
-          row['version'] === instances[i]?.version &&
+        (row) =>
+          row['version'] === wanted.get(row.rowKey ?? '') &&
           (!options.hiddenOnly || isMarked(study) || markedSeries.has(textOf(row['SeriesInstanceUID']))),
       );
       if (present.length === 0) return 0;
       const plan = planRemoval(study, series, present);
-      // The study row is always replaced, conditionally on its ETag, and every store or removal
-      // replaces it too: the marks and versions read above still hold when this commits.
       const actions: TransactionAction[] = [
         ...plan.remove.map((row): TransactionAction => [
           'delete',
@@ -214,16 +228,27 @@ export class AzureInstanceIndex implements InstanceIndex {
           { etag },
         ]),
       ];
+      let written: Map<string, string>;
       try {
-        await this.table.submitTransaction(actions);
+        const response = await this.table.submitTransaction(actions);
+        // The answers come in the order of the actions: the replaced rows' new ETags.
+        written = new Map(
+          plan.replace.map(({ row }, i) => [
+            row.rowKey,
+            response.subResponses[plan.remove.length + i]?.etag?.trim() ?? '',
+          ]),
+        );
       } catch (error) {
         const status = statusOf(error);
         if (status !== 404 && status !== 409 && status !== 412) translateStorageError(error, 'an index removal');
         await pause(attempt);
         continue;
       }
-      // Rows left at zero go now, only if no store has changed them since (their new ETag).
-      await Promise.all(plan.empty.map((rowKey) => this.deleteIfEmpty(studyInstanceUid, rowKey)));
+      // Rows left at zero go now, only if no store has changed them since: conditionally on the
+      // ETag this transaction gave them (read again when it was not answered or has changed).
+      await Promise.all(
+        plan.empty.map((rowKey) => this.deleteIfEmpty(studyInstanceUid, rowKey, written.get(rowKey) || undefined)),
+      );
       return present.length;
     }
     throw new StorageUnavailableError('The study index is too busy; the delete did not complete and will be retried.');
@@ -238,13 +263,20 @@ export class AzureInstanceIndex implements InstanceIndex {
     await this.deleteIfEmpty(studyInstanceUid, StudyRowKey);
   }
 
-  /** Deletes a study or series row at zero instances, conditionally on its ETag; re-read on a lost race. */
-  private async deleteIfEmpty(partitionKey: string, rowKey: string): Promise<void> {
+  /**
+   * Deletes a study or series row at zero instances, conditionally on its ETag; re-read on a lost
+   * race. `knownEmpty`: the ETag of the row as the caller just wrote it at zero, tried first.
+   */
+  private async deleteIfEmpty(partitionKey: string, rowKey: string, knownEmpty?: string): Promise<void> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
-      const row = await this.read(partitionKey, rowKey);
-      if (!row || instanceCount(row) > 0) return;
+      let etag = attempt === 0 ? knownEmpty : undefined;
+      if (etag === undefined) {
+        const row = await this.read(partitionKey, rowKey);
+        if (!row || instanceCount(row) > 0) return;
+        etag = row.etag;
+      }
       try {
-        await this.table.deleteEntity(partitionKey, rowKey, { etag: row.etag });
+        await this.table.deleteEntity(partitionKey, rowKey, { etag });
         return;
       } catch (error) {
         const status = statusOf(error);

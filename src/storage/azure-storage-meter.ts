@@ -82,7 +82,14 @@ export function classify(
           : countMatches(response.bodyAsText ?? '', /"odata\.etag":/g);
     return { kind, entitiesRead, bytesRead, bytesWritten };
   }
-  return { kind: blobKind(method, url, request), bytesRead, bytesWritten };
+  const kind = blobKind(method, url, request);
+  if (kind === 'blob.batch') {
+    // One round trip (one billed transaction per sub-request on Azure); its deletes, as a
+    // table.batch's entity operations, count in batchEntities.
+    const body = typeof request.body === 'string' ? request.body : '';
+    return { kind, batchEntities: countMatches(body, /^[A-Z]+ \S+ HTTP\/1\.1\r?$/gm), bytesRead, bytesWritten };
+  }
+  return { kind, bytesRead, bytesWritten };
 }
 
 function tableKind(method: string, url: URL, request: PipelineRequest): string {
@@ -111,6 +118,7 @@ function tableKind(method: string, url: URL, request: PipelineRequest): string {
 function blobKind(method: string, url: URL, request: PipelineRequest): string {
   const comp = url.searchParams.get('comp');
   const restype = url.searchParams.get('restype');
+  if (comp === 'batch') return 'blob.batch';
   if (restype === 'container') {
     if (comp === 'list') return 'blob.list';
     return `blob.container-${method.toLowerCase()}`;

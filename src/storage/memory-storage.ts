@@ -119,6 +119,11 @@ export class MemoryBlobStore implements BlobStore {
     return Promise.resolve();
   }
 
+  deleteMany(names: readonly string[]): Promise<void> {
+    for (const name of names) this.blobs.delete(name);
+    return Promise.resolve();
+  }
+
   async *list(prefix: string): AsyncIterable<{ name: string; metadata: Record<string, string>; createdOn: Date }> {
     await Promise.resolve();
     for (const [name, blob] of this.blobs) {
@@ -388,6 +393,15 @@ export class MemoryChangeFeed implements ChangeFeedStore {
 
   has(action: ChangeAction, version: string): Promise<boolean> {
     return Promise.resolve(this.entries.some((entry) => entry.action === action && entry.version === version));
+  }
+
+  logged(action: ChangeAction, versions: readonly string[]): Promise<Set<string>> {
+    const asked = new Set(versions);
+    return Promise.resolve(
+      new Set(
+        this.entries.filter((entry) => entry.action === action && asked.has(entry.version)).map((e) => e.version),
+      ),
+    );
   }
 
   after(sequence: number, limit: number): Promise<ChangeEntry[]> {

@@ -169,6 +169,43 @@ describe('storage failures', () => {
     expect(await blobNames(healthy, `${stored.studyInstanceUid}/`)).toEqual(storedBlobs(record));
     expect(await sweepOrphans(healthy)).toEqual({ deletedBlobs: 0, clearedNotes: 0 });
   });
+  it('finishes an interrupted study delete in the sweep, its grouped notes removed from where they were written', async () => {
+    const { studyInstanceUid: study, seriesInstanceUid: series } = newInstanceUids();
+    const files = Array.from({ length: 5 }, () => buildInstance({ ...newInstanceUids(study, series), pixelBytes: 10 }));
+    // Blob deletes fail: the delete stops after its index rows and feed entries, notes left behind.
+    const failing: Storage = {
+      ...healthy,
+      blobs: Object.assign(Object.create(healthy.blobs) as Storage['blobs'], {
+        deleteMany: () => Promise.reject(new StorageUnavailableError('blob batch down')),
+      }),
+    };
+    const server = await serve(failing);
+    try {
+      const body = multipartBody(dicomParts(files), 'zz');
+      expect((await post(server.baseUrl, body, 'multipart/related; boundary=zz')).status).toBe(200);
+      const response = await fetch(`${server.baseUrl}/v2/studies/${study}`, { method: 'DELETE' });
+      expect(response.status).toBe(503);
+    } finally {
+      await server.close();
+    }
+    expect(await healthy.index.getStudy(study)).toBeUndefined();
+    expect(await blobNames(healthy, `${study}/`)).toHaveLength(5); // the 5 blobs (their sidecars are in the index rows)
+    const left: string[] = [];
+    for await (const note of healthy.pending.olderThan(new Date(Date.now() + 1000))) {
+      if (note.key.studyInstanceUid === study) left.push(note.group === undefined ? 'job' : 'grouped');
+    }
+    expect(left.sort()).toEqual(['grouped', 'grouped', 'grouped', 'grouped', 'grouped', 'job']);
+    const result = await sweepOrphans(healthy, 0, new Date(Date.now() + 1000));
+    expect(result.clearedNotes).toBeGreaterThanOrEqual(6);
+    expect(await blobNames(healthy, `${study}/`)).toEqual([]);
+    for await (const note of healthy.pending.olderThan(new Date(Date.now() + 1000))) {
+      expect(note.key.studyInstanceUid).not.toBe(study);
+    }
+    const deletes = (await healthy.changeFeed.after(0, 1000)).filter(
+      (entry) => entry.key.studyInstanceUid === study && entry.action === 'delete',
+    );
+    expect(deletes).toHaveLength(5);
+  });
 });
 
 describe('client aborts', () => {

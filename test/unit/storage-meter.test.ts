@@ -89,6 +89,26 @@ describe('the storage meter', () => {
     });
   });
 
+  it('counts a Blob Batch as one operation, its sub-requests in batchEntities', () => {
+    const sub = (name: string) =>
+      [
+        '--batch_1',
+        'Content-Type: application/http',
+        'Content-Transfer-Encoding: binary',
+        'Content-ID: 0',
+        '',
+        `DELETE /devstoreaccount1/dicomweb/${name} HTTP/1.1`,
+        'x-ms-delete-snapshots: include',
+        '',
+      ].join('\r\n');
+    const body = `${sub('1.2/3.4/5.6/v.dcm')}${sub('1.2/3.4/5.6/v.json')}--batch_1--\r\n`;
+    const url = 'http://127.0.0.1:10000/devstoreaccount1/dicomweb?restype=container&comp=batch';
+    expect(classify('blob', request('POST', url, { body }), response(202))).toMatchObject({
+      kind: 'blob.batch',
+      batchEntities: 2,
+    });
+  });
+
   it('counts only inside a scope, per scope, kinds in order', async () => {
     expect(currentStorageMeter()).toBeUndefined();
     const one = new StorageMeter();
