@@ -31,12 +31,17 @@ export function withInstanceUrl(metadataJson: string, instanceUrl: string): stri
   return metadataJson.replaceAll(`"${INSTANCE_URL}`, `"${instanceUrl}`);
 }
 
-/** The metadata JSON text of a sidecar with its bulk data URIs pointing at `instanceUrl`. */
-export function metadataText(raw: Uint8Array, instanceUrl: string): string {
+/** The metadata JSON text of a sidecar, its bulk data URIs still relative (INSTANCE_URL). */
+export function storedMetadataText(raw: Uint8Array): string {
   const text = Buffer.from(raw).toString('utf8');
   const start = text.indexOf('"metadata":') + '"metadata":'.length;
   const end = text.lastIndexOf(',"frames":');
-  return withInstanceUrl(text.slice(start, end), instanceUrl);
+  return text.slice(start, end);
+}
+
+/** The metadata JSON text of a sidecar with its bulk data URIs pointing at `instanceUrl`. */
+export function metadataText(raw: Uint8Array, instanceUrl: string): string {
+  return withInstanceUrl(storedMetadataText(raw), instanceUrl);
 }
 
 export function decodeSidecar(raw: Uint8Array): InstanceSidecar {

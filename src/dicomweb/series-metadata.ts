@@ -1,6 +1,6 @@
-import { seriesMetadataLogName } from '../storage/keys.js';
+import { metadataDocumentName, seriesMetadataLogName } from '../storage/keys.js';
 import type { InstanceRecord, Storage } from '../storage/ports.js';
-import { inflateSidecar, metadataText, withInstanceUrl } from './instance-sidecar.js';
+import { inflateSidecar, storedMetadataText } from './instance-sidecar.js';
 import { readStoredSidecar } from './retrieve.js';
 
 /**
@@ -32,19 +32,19 @@ function parseLog(bytes: Uint8Array): Map<string, string> {
 }
 
 /**
- * Metadata JSON texts of `instances`, in their order, with bulk data URIs resolved by
- * `instanceUrl`; undefined for an instance a concurrent delete removed since it was listed.
+ * Metadata JSON texts of `instances`, in their order, their bulk data URIs still relative
+ * (withInstanceUrl resolves them); undefined for an instance a concurrent delete removed since it
+ * was listed.
  */
 export async function metadataOf(
   storage: Storage,
   instances: readonly InstanceRecord[],
-  instanceUrl: (instance: InstanceRecord) => string,
 ): Promise<(string | undefined)[]> {
   const texts = new Array<string | undefined>(instances.length);
   const missing: number[] = [];
   const elsewhere = instances.flatMap((instance, i) => {
     if (!instance.inlineSidecar) return [i];
-    texts[i] = metadataText(inflateSidecar(instance.inlineSidecar), instanceUrl(instance));
+    texts[i] = storedMetadataText(inflateSidecar(instance.inlineSidecar));
     return [];
   });
   if (elsewhere.length === 1) {
@@ -63,7 +63,7 @@ export async function metadataOf(
       const instance = instances[i] as InstanceRecord;
       const json = logs.get(instance.seriesInstanceUid)?.get(instance.version);
       if (json === undefined) missing.push(i);
-      else texts[i] = withInstanceUrl(json, instanceUrl(instance));
+      else texts[i] = json;
     });
   }
   for (let i = 0; i < missing.length; i += FALLBACK_PARALLELISM) {
@@ -72,19 +72,26 @@ export async function metadataOf(
       slice.map(async (n) => {
         const instance = instances[n] as InstanceRecord;
         const raw = await readStoredSidecar(storage, instance);
-        texts[n] = raw && metadataText(raw, instanceUrl(instance));
+        texts[n] = raw && storedMetadataText(raw);
       }),
     );
   }
   return texts;
 }
 
-/** Removes the logs of series that no longer have instances (their records would only be skipped). */
+/**
+ * Removes what series that no longer have instances leave beside their instances: their metadata
+ * logs (their records would only be skipped) and cached metadata documents, and the study's
+ * document (stale now; see metadata-document.ts).
+ */
 export async function deleteSeriesLogs(
   storage: Storage,
   studyInstanceUid: string,
   seriesInstanceUids: Iterable<string>,
 ): Promise<void> {
-  const names = [...seriesInstanceUids].map((uid) => seriesMetadataLogName(studyInstanceUid, uid));
-  await storage.blobs.deleteMany(names);
+  const names = [...seriesInstanceUids].flatMap((uid) => [
+    seriesMetadataLogName(studyInstanceUid, uid),
+    metadataDocumentName(studyInstanceUid, uid),
+  ]);
+  await storage.blobs.deleteMany([...names, metadataDocumentName(studyInstanceUid)]);
 }

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { findInstances } from '../dicomweb/retrieve.js';
 import { DicomwebError } from '../dicomweb/errors.js';
+import { withInstanceUrl } from '../dicomweb/instance-sidecar.js';
+import { readMetadataDocument, saveMetadataDocument, type DocumentEntry } from '../dicomweb/metadata-document.js';
 import { metadataOf } from '../dicomweb/series-metadata.js';
 import type { InstanceRecord } from '../storage/ports.js';
 import type { Handler } from './context.js';
@@ -72,10 +74,9 @@ async function* toGenerator(source: AsyncIterable<Uint8Array>): AsyncGenerator<U
 }
 
 /** A strong validator over exactly which stored versions make up the response. */
-function metadataEtag(instances: readonly InstanceRecord[]): string {
+function metadataEtag(versions: readonly string[]): string {
   const hash = createHash('sha256');
-  for (const instance of [...instances].sort((a, b) => compareText(a.version, b.version)))
-    hash.update(`${instance.version}\n`);
+  for (const version of [...versions].sort(compareText)) hash.update(`${version}\n`);
   return `"${hash.digest('base64url').slice(0, 27)}"`;
 }
 
@@ -93,24 +94,47 @@ export const handleMetadata: Handler = async (request, context) => {
     throw new DicomwebError('NotAcceptable', 'Metadata is available as application/dicom+json only.');
   }
   const target = retrieveTarget(context);
-  const instances = await findInstances(context.storage, target);
-  const etag = metadataEtag(instances);
-  if (etagMatches(request.headers.get('if-none-match'), etag)) {
-    return new Response(null, { status: 304, headers: { etag } });
-  }
   const urls = resourceUrls(versionBaseUrl(new URL(request.url), context.apiVersion, context.config.publicBaseUrl));
+  const answer = (entries: readonly DocumentEntry[]): Response => {
+    const etag = metadataEtag(entries.map((entry) => entry.version));
+    if (etagMatches(request.headers.get('if-none-match'), etag)) {
+      return new Response(null, { status: 304, headers: { etag } });
+    }
+    const body = entries.map((entry) => withInstanceUrl(entry.json, urls.instance(entry.key))).join(',');
+    return new Response(`[${body}]`, {
+      status: 200,
+      headers: { 'content-type': 'application/dicom+json', etag, 'cache-control': 'private, no-cache' },
+    });
+  };
+  // Study and series metadata: the document the last read built, while nothing has changed since.
+  const level = target.sopInstanceUid === undefined;
+  const cached = level
+    ? await readMetadataDocument(context.storage, target.studyInstanceUid, target.seriesInstanceUid)
+    : undefined;
+  if (cached?.entries && cached.entries.length > 0) return answer(cached.entries);
+  // No study row: nothing of the study is stored (its rows are written together), no query needed.
+  if (cached && cached.revision === undefined) {
+    throw new DicomwebError('NotFound', `The ${target.seriesInstanceUid ? 'series' : 'study'} was not found.`);
+  }
+  const instances = await findInstances(context.storage, target);
   // All metadata is read before the first byte goes out, so a failure is still a clean error status.
-  const texts = await metadataOf(context.storage, instances, (instance) => urls.instance(instance));
+  const texts = await metadataOf(context.storage, instances);
   // Instances a concurrent delete removed meanwhile are left out, as a read after it would.
-  const kept = instances.filter((_, i) => texts[i] !== undefined);
-  if (kept.length === 0) throw new DicomwebError('NotFound', 'It was deleted while it was being read.');
-  const body = texts.filter((text) => text !== undefined).join(',');
-  return new Response(`[${body}]`, {
-    status: 200,
-    headers: {
-      'content-type': 'application/dicom+json',
-      etag: kept.length === instances.length ? etag : metadataEtag(kept),
-      'cache-control': 'private, no-cache',
-    },
+  const entries = instances.flatMap((instance, i) => {
+    const json = texts[i];
+    return json === undefined ? [] : [{ key: instance, version: instance.version, json }];
   });
+  if (entries.length === 0) throw new DicomwebError('NotFound', 'It was deleted while it was being read.');
+  if (cached?.revision !== undefined && entries.length === instances.length) {
+    await saveMetadataDocument(
+      context.storage,
+      target.studyInstanceUid,
+      target.seriesInstanceUid,
+      cached.revision,
+      instances,
+      entries.map((entry) => entry.json),
+      context.log,
+    );
+  }
+  return answer(entries);
 };

@@ -86,6 +86,10 @@ export class AzureInstanceIndex implements InstanceIndex {
     return row && isVisible(row) ? studyFromEntity(row) : undefined;
   }
 
+  async studyRevision(studyInstanceUid: string): Promise<string | undefined> {
+    return (await this.read(studyInstanceUid, StudyRowKey))?.etag;
+  }
+
   async getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined> {
     const [row, study] = await Promise.all([
       this.read(studyInstanceUid, seriesRowKey(seriesInstanceUid)),

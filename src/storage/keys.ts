@@ -67,6 +67,13 @@ export function seriesMetadataLogName(studyInstanceUid: string, seriesInstanceUi
   return `${studyInstanceUid}/${seriesInstanceUid}/metadata.log`;
 }
 
+/** The cached metadata response of a study, or of one series of it (src/dicomweb/metadata-document.ts). */
+export function metadataDocumentName(studyInstanceUid: string, seriesInstanceUid?: string): string {
+  return seriesInstanceUid
+    ? `${studyInstanceUid}/${seriesInstanceUid}/metadata.json`
+    : `${studyInstanceUid}/metadata.json`;
+}
+
 /** Blob metadata that lets the orphan sweeper find the index row a blob belongs to. */
 export function instanceBlobMetadata(key: InstanceKey, version: string): Record<string, string> {
   return {

@@ -136,6 +136,8 @@ export class MemoryBlobStore implements BlobStore {
 export class MemoryInstanceIndex implements InstanceIndex {
   private readonly rows = new Map<string, StoredRow>();
   private readonly pointers = new Map<string, PointerRow>();
+  /** Row writes so far: each write's ETag, unique as Azure's are. */
+  private writes = 0;
 
   /** Every row as the Table adapter would hold it (index rows and search pointers), for bulk loads. */
   tableEntities(): TableEntity[] {
@@ -230,6 +232,10 @@ export class MemoryInstanceIndex implements InstanceIndex {
     return Promise.resolve(row && isVisible(row) ? studyFromEntity(row) : undefined);
   }
 
+  studyRevision(studyInstanceUid: string): Promise<string | undefined> {
+    return Promise.resolve(this.row(studyInstanceUid, StudyRowKey)?.etag);
+  }
+
   getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined> {
     const row = this.row(studyInstanceUid, seriesRowKey(seriesInstanceUid));
     const visible = row && isVisible(row) && !isMarked(this.row(studyInstanceUid, StudyRowKey));
@@ -302,7 +308,8 @@ export class MemoryInstanceIndex implements InstanceIndex {
   }
 
   private set(partitionKey: string, entity: TableEntity): void {
-    this.rows.set(`${partitionKey}\n${entity.rowKey}`, { ...entity, etag: String(Date.now()) });
+    this.writes += 1;
+    this.rows.set(`${partitionKey}\n${entity.rowKey}`, { ...entity, etag: `W/"${this.writes}"` });
   }
 
   private row(partitionKey: string, rowKey: string): StoredRow | undefined {

@@ -195,6 +195,12 @@ export interface InstanceIndex {
    */
   addInstance(record: InstanceRecord): Promise<AddInstanceOutcome>;
   getStudy(studyInstanceUid: string): Promise<StudyAggregate | undefined>;
+  /**
+   * A token that changes whenever anything of the study changes (every store, removal and mark
+   * rewrites its study row: the row's ETag), marked or not; undefined when it has no study row.
+   * One point read.
+   */
+  studyRevision(studyInstanceUid: string): Promise<string | undefined>;
   getSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesAggregate | undefined>;
   /** True when the index row of this instance refers to exactly this stored version, marked or not. */
   isReferenced(key: InstanceKey, version: string): Promise<boolean>;

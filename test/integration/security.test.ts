@@ -124,8 +124,14 @@ describe('authentication', () => {
       status: 404,
       callerObjectId: 'audit-oid',
       callerAppId: 'app-1',
-      // the study's partition query, answered empty
-      storage: { operations: 1, byKind: { 'table.query': 1 }, batchEntities: 0, entitiesRead: 0, bytesWritten: 0 },
+      // the study row and the study's metadata document, read at once: neither exists
+      storage: {
+        operations: 2,
+        byKind: { 'blob.get': 1, 'table.get-entity': 1 },
+        batchEntities: 0,
+        entitiesRead: 0,
+        bytesWritten: 0,
+      },
     });
     expect(JSON.stringify(audit)).not.toContain(owner.slice(0, 40));
   });

@@ -195,11 +195,25 @@ describe('storage operations per request (Azurite)', () => {
     });
   });
 
-  it('study metadata: 1', async () => {
+  it('study metadata, first read after a change: 5 (it saves the document)', async () => {
     expectCounts(await get(`/v2/studies/${first.studyInstanceUid}/metadata`, JSON_TYPE), {
-      byKind: { 'table.query': 1 }, // the study's partition: the instance rows hold the metadata
+      byKind: {
+        'table.get-entity': 2, // the study revision, with the document read; again before saving
+        'blob.get': 1, // the study's metadata document (none yet: 404)
+        'table.query': 1, // the study's partition: the instance rows hold the metadata
+        'blob.put-blob': 1, // the document, for the next reads
+      },
       batchEntities: 0,
-      entitiesRead: 4, // 2 instance rows, the series row, the study row
+      entitiesRead: 6, // the study row twice; 2 instance rows, the series row, the study row
+      wrote: true,
+    });
+  });
+
+  it('study metadata, unchanged since: 2', async () => {
+    expectCounts(await get(`/v2/studies/${first.studyInstanceUid}/metadata`, JSON_TYPE), {
+      byKind: { 'table.get-entity': 1, 'blob.get': 1 }, // the study revision and the document, at once
+      batchEntities: 0,
+      entitiesRead: 1,
       wrote: false,
     });
   });
@@ -247,14 +261,14 @@ describe('storage operations per request (Azurite)', () => {
         // per batch: the notes written, the removal, the notes removed; 3 feed appends (48 deletes:
         // 33 + 15; then 3)
         'table.batch': 9,
-        'blob.batch': 3, // per batch its blobs (48, 3; their sidecars are in the index rows); the 2 series metadata logs
+        'blob.batch': 3, // per batch its blobs (48, 3; their sidecars are in the index rows); the series logs and metadata documents
         // the 2 series rows and the study row left at zero (conditionally on the ETag the removal
         // gave them: no read), the job note
         'table.delete': 4,
       },
       // 51 instance rows + 5 series/study count updates; 51 × 3 feed rows + 3 counters; 51 notes
-      // written and removed; 53 blob deletes (51 instances, 2 series logs)
-      batchEntities: 367,
+      // written and removed; 56 blob deletes (51 instances, 2 series logs, 3 metadata documents)
+      batchEntities: 370,
       // the first listing (54 rows); removeInstances (3 + 48, 3 + 3); 51 create markers; the study row
       entitiesRead: 163,
       wrote: true,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { inflateSidecar } from '../../src/dicomweb/instance-sidecar.js';
-import { seriesMetadataLogName, sidecarBlobName } from '../../src/storage/keys.js';
+import { metadataDocumentName, seriesMetadataLogName, sidecarBlobName } from '../../src/storage/keys.js';
 import { memoryApp } from '../helpers/memory-app.js';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 
@@ -38,8 +38,8 @@ function setup() {
 const sopOf = (item: Json | undefined) => item?.['00080018']?.Value?.[0];
 
 describe('study and series metadata', () => {
-  it('come from the index rows: no blob read, deleted versions gone, each item as the instance resource answers', async () => {
-    const { call, counted } = setup();
+  it('come from the index rows, then from the document the read saved; deleted versions gone; each item as the instance resource answers', async () => {
+    const { storage, call, counted } = setup();
     const study = testUid();
     const big = testUid();
     const small = testUid();
@@ -51,7 +51,11 @@ describe('study and series metadata', () => {
     const all = await counted(`/studies/${study}/metadata`);
     expect(all.status).toBe(200);
     expect(all.json.map(sopOf)).toEqual(stored.map((uids) => uids.sopInstanceUid));
-    expect(all.reads).toBe(0);
+    expect(all.reads).toBe(1); // the study's document: none yet, so it is built from the index and saved
+    expect(await storage.blobs.readSmall(metadataDocumentName(study))).toBeDefined();
+    const again = await counted(`/studies/${study}/metadata`);
+    expect(again.json).toEqual(all.json);
+    expect(again.reads).toBe(1); // the document, current: no query of the index
     // Each item is what the instance-level resource answers, bulk data URIs pointing at its own instance.
     for (const [i, uids] of stored.entries()) {
       const one = await call(
@@ -63,11 +67,23 @@ describe('study and series metadata', () => {
 
     const gone = stored[3] ?? newInstanceUids();
     expect((await call(`/studies/${study}/series/${big}/instances/${gone.sopInstanceUid}`, 'DELETE')).status).toBe(204);
+    const kept = stored.filter((uids) => uids !== gone).map((uids) => uids.sopInstanceUid);
+    // The study's document is stale now (the delete changed the study row): rebuilt, without it.
+    expect((await call(`/studies/${study}/metadata`)).json.map(sopOf)).toEqual(kept);
     const after = await counted(`/studies/${study}/series/${big}/metadata`);
-    expect(after.json.map(sopOf)).toEqual(
-      stored.filter((uids) => uids.seriesInstanceUid === big && uids !== gone).map((uids) => uids.sopInstanceUid),
-    );
-    expect(after.reads).toBe(0);
+    expect(after.json.map(sopOf)).toEqual(kept.slice(0, 11));
+    expect((await counted(`/studies/${study}/series/${big}/metadata`)).json).toEqual(after.json);
+    // A store changes the study row too: the next read sees the new instance.
+    const late = newInstanceUids(study, big);
+    expect((await call('/studies', 'POST', withBulkData(late))).status).toBe(200);
+    expect((await call(`/studies/${study}/series/${big}/metadata`)).json.map(sopOf)).toEqual([
+      ...kept.slice(0, 11),
+      late.sopInstanceUid,
+    ]);
+    // Deleting the series removes its document and the study's.
+    expect((await call(`/studies/${study}/series/${big}`, 'DELETE')).status).toBe(204);
+    expect(await storage.blobs.readSmall(metadataDocumentName(study, big))).toBeUndefined();
+    expect(await storage.blobs.readSmall(metadataDocumentName(study))).toBeUndefined();
   });
 
   it('of instances stored before sidecars moved into the index: one log per series, sidecars without a log', async () => {
@@ -92,11 +108,12 @@ describe('study and series metadata', () => {
 
     const fromLog = await counted(`/studies/${study}/metadata`);
     expect(fromLog.json).toEqual(expected.json);
-    expect(fromLog.reads).toBe(1);
+    expect(fromLog.reads).toBe(1 + 1); // the study's document (stale), the series log
     await storage.blobs.delete(seriesMetadataLogName(study, big));
+    await storage.blobs.delete(metadataDocumentName(study));
     const fromSidecars = await counted(`/studies/${study}/metadata`);
     expect(fromSidecars.json).toEqual(expected.json);
-    expect(fromSidecars.reads).toBe(1 + 12);
+    expect(fromSidecars.reads).toBe(1 + 1 + 12); // no document, no log: the 12 sidecars
   });
 });
 
