@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
@@ -66,9 +66,13 @@ export async function startAzurite(options: {
   const tablePort = options.tablePort ?? (await freePort());
   const require = createRequire(import.meta.url);
   const cli = join(require.resolve('azurite/package.json'), '..', 'dist', 'src', 'azurite.js');
+  // Fixes for LokiJS paths that slow Azurite down as the data grows (see the file); absent from
+  // a compiled copy that did not bring it along, then Azurite runs as published.
+  const preload = join(import.meta.dirname, 'azurite-preload.cjs');
   const child = spawn(
     process.execPath,
     [
+      ...(existsSync(preload) ? ['--require', preload] : []),
       cli,
       '--silent',
       '--skipApiVersionCheck',
