@@ -21,7 +21,15 @@ import type {
   UpdateMode,
 } from '@azure/data-tables';
 import { parseFilter, type ParsedFilter } from './odata-filter.js';
-import { compositeKey, splitKey, TableRows, type StoredRow } from './memory-table-rows.js';
+import {
+  compositeKey,
+  rowJson,
+  rowVersion,
+  splitKey,
+  storedRow,
+  TableRows,
+  type StoredRow,
+} from './memory-table-rows.js';
 
 /** What a storage meter takes (util/storage-meter.ts StorageOperation), named here so support imports nothing of ours. */
 export interface MeteredOperation {
@@ -81,7 +89,7 @@ function keysOf(entity: { partitionKey?: unknown; rowKey?: unknown }): { partiti
   return { partitionKey: entity.partitionKey, rowKey: entity.rowKey };
 }
 
-const etagOf = (row: StoredRow): string => `W/"${row.version}"`;
+const etagOf = (row: StoredRow): string => `W/"${rowVersion(row)}"`;
 
 interface ListOptions {
   readonly queryOptions?: { readonly filter?: string; readonly select?: readonly string[] };
@@ -109,7 +117,7 @@ export class MemoryTableClient {
 
   private nextRow(properties: Properties): StoredRow {
     this.version += 1;
-    return { json: JSON.stringify(properties), version: this.version };
+    return storedRow(this.version, properties);
   }
 
   /** A round trip: the caller continues after other work queued meanwhile, as over a network. */
@@ -129,7 +137,7 @@ export class MemoryTableClient {
   ): Promise<TableEntityResult<T>> {
     return this.roundTrip(() => {
       const row = this.rows.get(compositeKey(partitionKey, rowKey));
-      const bytes = row ? row.json.length + partitionKey.length + rowKey.length : 0;
+      const bytes = row ? row.length + partitionKey.length + rowKey.length : 0;
       this.record({ kind: 'table.get-entity', entitiesRead: row ? 1 : 0, bytesRead: bytes });
       if (!row) throw new TableServiceError(404, 'ResourceNotFound');
       return this.result<T>(partitionKey, rowKey, row);
@@ -142,7 +150,7 @@ export class MemoryTableClient {
     row: StoredRow,
     select?: readonly string[],
   ): TableEntityResult<T> {
-    const all = JSON.parse(row.json) as Properties;
+    const all = JSON.parse(rowJson(row)) as Properties;
     const entity: Record<string, unknown> = { etag: etagOf(row) };
     if (!select) return { ...all, ...entity, partitionKey, rowKey } as TableEntityResult<T>;
     for (const name of select) {
@@ -203,14 +211,14 @@ export class MemoryTableClient {
       const keys = { PartitionKey: partitionKey, RowKey: rowKey };
       const passes = filter.keysOnly
         ? filter.matches(keys)
-        : filter.matches({ ...(JSON.parse(row.json) as Properties), ...keys });
+        : filter.matches({ ...(JSON.parse(rowJson(row)) as Properties), ...keys });
       if (!passes) continue;
       if (found.length === top) {
         continuationToken = key;
         break;
       }
       found.push(this.result<T>(partitionKey, rowKey, row, select));
-      bytes += row.json.length + key.length;
+      bytes += row.length + key.length;
     }
     this.record({ kind: 'table.query', entitiesRead: found.length, bytesRead: bytes });
     return Object.assign(found, { continuationToken });
@@ -339,5 +347,5 @@ interface RowView {
 function merged(current: StoredRow | undefined, entity: object, mode: UpdateMode): Properties {
   const next = propertiesOf(entity);
   if (mode === 'Replace' || !current) return next;
-  return { ...(JSON.parse(current.json) as Properties), ...next };
+  return { ...(JSON.parse(rowJson(current)) as Properties), ...next };
 }

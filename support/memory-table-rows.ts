@@ -1,17 +1,29 @@
 /**
  * The rows of one in-memory table, kept in the service's order (PartitionKey, then RowKey) so a
  * query seeks to its key range and reads only that, as Table Storage does. Built for millions
- * of rows: a row is its properties as one JSON string and a version number, and the key order
+ * of rows: a row is one string (StoredRow), and the key order
  * is one sorted array of composite keys, brought up to date only when a query needs it (a bulk
  * load of writes, with no query between them, sorts once).
  */
 import type { KeyBounds } from './odata-filter.js';
 
-export interface StoredRow {
-  /** The properties other than the keys, as JSON (strings, numbers, booleans). */
-  readonly json: string;
-  /** Changes on every write of the row: its ETag. */
-  readonly version: number;
+/**
+ * A row as one string, `{version} {JSON of the properties other than the keys}`: a million
+ * studies are some twenty million rows, and an object per row would cost more than its text.
+ * The version changes on every write of the row: it is the ETag.
+ */
+export type StoredRow = string;
+
+export function storedRow(version: number, properties: object): StoredRow {
+  return `${version} ${JSON.stringify(properties)}`;
+}
+
+export function rowJson(row: StoredRow): string {
+  return row.slice(row.indexOf(' ') + 1);
+}
+
+export function rowVersion(row: StoredRow): string {
+  return row.slice(0, row.indexOf(' '));
 }
 
 /**
