@@ -27,7 +27,10 @@ export interface ScaleLoad {
 }
 
 export interface ScaleResult {
-  /** `memory`: the production adapters over the in-memory table; `azurite`: the same adapters over Azurite. */
+  /**
+   * `memory`: the production adapters over the in-memory table; `azurite`: the same adapters over
+   * Azurite, holding a copy of the in-memory table's rows at that size (load.seconds: the copy).
+   */
   readonly storage: 'memory' | 'azurite';
   readonly load: ScaleLoad;
   readonly queries: readonly ScaleQueryResult[];
@@ -106,7 +109,7 @@ function azuriteRows(results: readonly ScaleResult[]): string[] {
           ];
     });
     lines.push(
-      `Azurite at ${compact(real.load.studies)} (loaded in ${real.load.seconds.toFixed(0)} s): ${differences.length === 0 ? `every shape's operations by kind, entities read and results equal the in-memory run's` : `${differences.length} shape(s) differ: ${differences.join('; ')}`}`,
+      `Azurite at ${compact(real.load.studies)} (the in-memory table's ${real.load.tableRows} rows copied in ${real.load.seconds.toFixed(0)} s): ${differences.length === 0 ? `every shape's operations by kind, entities read and results equal the in-memory run's` : `${differences.length} shape(s) differ: ${differences.join('; ')}`}`,
     );
   }
   return lines;

@@ -13,7 +13,8 @@
  * (50), BENCH_STUDY_INSTANCES (1000), BENCH_METADATA_RUNS (12), BENCH_QIDO_STUDIES ("1000,10000"),
  * BENCH_QIDO_RUNS (30), BENCH_QIDO_QUERY_SECONDS (12), BENCH_QIDO_LOAD_SECONDS (360),
  * BENCH_QIDO_LOAD (bulk | store | http: the loader of QIDO's studies), BENCH_QIDO_SCALE
- * ("1000,10000,100000,1000000"), BENCH_QIDO_SCALE_AZURITE ("1000,10000", or none), BENCH_MEMORY_TRACE (memory
+ * ("1000,10000,100000,1000000"), BENCH_QIDO_SCALE_AZURITE ("1000,10000", or none),
+ * BENCH_QIDO_SCALE_LOAD_SECONDS (3600), BENCH_MEMORY_TRACE (memory
  * lines from the server), BENCH_SERVER_LOG (its audit lines). The f and v sections set
  * BENCH_CHANGE_FEED=off and BENCH_VALIDATOR=off on the server child themselves (bench/server.ts).
  */

@@ -44,6 +44,8 @@ export interface BenchSettings {
    * same requests, to compare the counts ("none": skip).
    */
   readonly qidoScaleAzurite: readonly number[];
+  /** BENCH_QIDO_SCALE_LOAD_SECONDS: qs stops storing after this long in all and measures what was stored. */
+  readonly qidoScaleLoadSeconds: number;
   /**
    * BENCH_AZURITE: `disk` (default, as `npm start` runs it) or `memory` (--inMemoryPersistence:
    * Azurite then never pauses to save its whole database, which at 100k studies takes seconds).
@@ -109,6 +111,7 @@ export function readSettings(): BenchSettings {
       process.env['BENCH_QIDO_SCALE'] === 'none' ? [] : sizes('BENCH_QIDO_SCALE', [1000, 10000, 100000, 1000000]),
     qidoScaleAzurite:
       process.env['BENCH_QIDO_SCALE_AZURITE'] === 'none' ? [] : sizes('BENCH_QIDO_SCALE_AZURITE', [1000, 10000]),
+    qidoScaleLoadSeconds: positiveInt('BENCH_QIDO_SCALE_LOAD_SECONDS', 3600),
     azurite: choice('BENCH_AZURITE', ['disk', 'memory'] as const, 'disk'),
   };
 }
