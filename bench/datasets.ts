@@ -11,7 +11,7 @@ function us(value: number): { vr: string; value: Uint8Array } {
 }
 
 /** Text as UTF-8 bytes padded with a space to even length (the builder pads by characters, not bytes). */
-function utf8(vr: string, text: string): { vr: string; value: Uint8Array } {
+export function utf8(vr: string, text: string): { vr: string; value: Uint8Array } {
   const bytes = Buffer.from(text, 'utf8');
   return { vr, value: bytes.length % 2 === 0 ? bytes : Buffer.concat([bytes, Buffer.from(' ')]) };
 }
@@ -86,7 +86,7 @@ const JAPANESE_FAMILY: readonly [string, string, string][] = [
   ['Watanabe', '渡辺', 'わたなべ'],
   ['Sato', '佐藤', 'さとう'],
 ];
-const JAPANESE_GIVEN: readonly [string, string, string][] = [
+export const JAPANESE_GIVEN: readonly [string, string, string][] = [
   ['Taro', '太郎', 'たろう'],
   ['Hanako', '花子', 'はなこ'],
   ['Hiroshi', '博', 'ひろし'],

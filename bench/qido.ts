@@ -114,7 +114,7 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 /** One STOW through the store layer (no HTTP), as one request of `files`; throws unless all are stored. */
-async function storeAll(storage: Storage, files: readonly Uint8Array[], doing: string): Promise<void> {
+export async function storeAll(storage: Storage, files: readonly Uint8Array[], doing: string): Promise<void> {
   async function* parts(): AsyncGenerator<IncomingInstance> {
     for (const file of files) {
       await Promise.resolve();

@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { median, MiB, percentile } from './measure.js';
+import { scaleRows, type ScaleResult } from './qido-scale-report.js';
 import type { BenchSettings } from './settings.js';
 import type { StorageTally } from './server-child.js';
 
@@ -115,6 +116,8 @@ export interface SectionResult {
   readonly workloads: readonly WorkloadResult[];
   readonly timings: readonly TimedResult[];
   readonly qido: readonly QidoResult[];
+  /** QIDO at scale in storage operations (bench/qido-scale.ts). */
+  readonly qidoScale?: readonly ScaleResult[];
   readonly checks: readonly TargetCheck[];
   readonly notes: readonly string[];
 }
@@ -218,6 +221,7 @@ export interface BenchReport {
   readonly largeUpload: { readonly baselineRssMiB: number; readonly peakRssMiB: number } | undefined;
   readonly timings: readonly TimedResult[];
   readonly qido: readonly QidoResult[];
+  readonly qidoScale: readonly ScaleResult[];
   readonly checks: readonly TargetCheck[];
   /** Wall time of the whole run, build and Azurite start included. */
   readonly totalSeconds: number;
@@ -270,6 +274,7 @@ export function benchReport(
     },
     timings: sections.flatMap((section) => section.timings),
     qido: sections.flatMap((section) => section.qido),
+    qidoScale: sections.flatMap((section) => section.qidoScale ?? []),
     checks: sections.flatMap((section) => section.checks),
     totalSeconds: round(totalSeconds, 1),
   };
@@ -415,6 +420,8 @@ export function formatReport(report: BenchReport): string {
   if (report.timings.length > 0) blocks.push(timingRows(report.timings));
   const qido = qidoRows(report.qido);
   if (qido.length > 0) blocks.push(qido);
+  const scale = scaleRows(report.qidoScale);
+  if (scale.length > 0) blocks.push(scale);
   const checks = checkRows(report.checks);
   if (checks.length > 0) blocks.push(checks);
   blocks.push([

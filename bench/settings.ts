@@ -8,7 +8,7 @@ export interface BenchSettings {
   readonly tutorialRepeats: number;
   /** Client connections in the series workloads (b). */
   readonly concurrency: number;
-  /** BENCH_ONLY: section ids to run (all when undefined: a1,a2,b1,b2,c,w,cf,f,v,q,l), e.g. "c" for the large upload alone. */
+  /** BENCH_ONLY: section ids to run (all when undefined: a1,a2,b1,b2,c,w,cf,f,v,q,qs,l), e.g. "c" for the large upload alone. */
   readonly only: readonly string[] | undefined;
   /** BENCH_SERVER: the server child as compiled JS (`js`, built first) or under the tsx loader. */
   readonly serverRuntime: 'js' | 'tsx';
@@ -36,6 +36,18 @@ export interface BenchSettings {
    * (POST to the server).
    */
   readonly qidoLoad: 'bulk' | 'store' | 'http';
+  /**
+   * BENCH_QIDO_SCALE: data set sizes of the QIDO scale section (qs), ascending, each stored on top
+   * of the last into the production Table adapters over the in-memory table ("none": skip).
+   */
+  readonly qidoScale: readonly number[];
+  /**
+   * BENCH_QIDO_SCALE_AZURITE: sizes at which qs stores the same studies into Azurite and runs the
+   * same requests, to compare the counts ("none": skip).
+   */
+  readonly qidoScaleAzurite: readonly number[];
+  /** BENCH_QIDO_SCALE_LOAD_SECONDS: qs stops storing after this long in all and measures what was stored. */
+  readonly qidoScaleLoadSeconds: number;
   /**
    * BENCH_AZURITE: `disk` (default, as `npm start` runs it) or `memory` (--inMemoryPersistence:
    * Azurite then never pauses to save its whole database, which at 100k studies takes seconds).
@@ -98,6 +110,11 @@ export function readSettings(): BenchSettings {
     qidoQuerySeconds: positiveInt('BENCH_QIDO_QUERY_SECONDS', 12),
     qidoLoadSeconds: positiveInt('BENCH_QIDO_LOAD_SECONDS', 360),
     qidoLoad: choice('BENCH_QIDO_LOAD', ['bulk', 'store', 'http'] as const, 'bulk'),
+    qidoScale:
+      process.env['BENCH_QIDO_SCALE'] === 'none' ? [] : sizes('BENCH_QIDO_SCALE', [1000, 10000, 100000, 1000000]),
+    qidoScaleAzurite:
+      process.env['BENCH_QIDO_SCALE_AZURITE'] === 'none' ? [] : sizes('BENCH_QIDO_SCALE_AZURITE', [1000, 10000]),
+    qidoScaleLoadSeconds: positiveInt('BENCH_QIDO_SCALE_LOAD_SECONDS', 3600),
     azurite: choice('BENCH_AZURITE', ['disk', 'memory'] as const, 'disk'),
   };
 }

@@ -162,7 +162,8 @@ export const LAYERS: readonly Layer[] = [
   {
     name: 'support',
     paths: ['support/'],
-    holds: 'the DICOM and multipart builders that tests and the bench share',
+    holds:
+      'the DICOM and multipart builders and the metered in-memory TableClient (`memory-table-client.ts`) that tests and the bench share',
     mayImport: [],
   },
   {

@@ -145,9 +145,10 @@ export class AzureStudyWrite implements StudyWrite {
       await this.addUntilSettled(records, outcomes);
     } catch (error) {
       if (!(error instanceof StorageUnavailableError)) throw error;
-      return outcomes.map((outcome) => outcome ?? 'unavailable');
+      // Array.from, not map: map would keep the holes of records never settled.
+      return Array.from(outcomes, (outcome) => outcome ?? 'unavailable');
     }
-    return outcomes.map((outcome) => outcome ?? 'exists');
+    return Array.from(outcomes, (outcome) => outcome ?? 'exists');
   }
 
   /** Fills `outcomes` transaction by transaction; throws StorageUnavailableError on an outage. */
