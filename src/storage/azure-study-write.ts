@@ -184,6 +184,8 @@ export class AzureStudyWrite implements StudyWrite {
         if (failures >= MAX_ATTEMPTS) {
           throw new StorageUnavailableError('The study index is too busy; the instances were not stored.');
         }
+        // Back off first, then read: the rows the next attempt is conditional on must be fresh.
+        await pause(failures);
         await this.refresh(records.filter((_, i) => !outcomes[i]));
         for (const [i, outcome] of chunk.taken) {
           const record = records[i] as InstanceRecord;
@@ -191,7 +193,6 @@ export class AzureStudyWrite implements StudyWrite {
           // Our own version: the transaction committed and only its answer was lost (a retry).
           if (row) outcomes[i] = row['version'] === record.version ? outcome : 'exists';
         }
-        await pause(failures);
       }
     }
   }

@@ -273,6 +273,25 @@ describe('STOW-RS against Azurite', () => {
     expect(items(result.json, '00081198')[0]?.['00081197']?.Value).toEqual([45070]);
   });
 
+  it('stores every instance when 8 clients send single-instance requests into one study at once', async () => {
+    // Every request's transaction is conditional on the same study row: the losers must back
+    // off, read again and win later, never answer 503.
+    const { studyInstanceUid, seriesInstanceUid } = newInstanceUids();
+    const files = Array.from({ length: 96 }, () =>
+      buildInstance({ ...newInstanceUids(studyInstanceUid, seriesInstanceUid), pixelBytes: 64 }),
+    );
+    const statuses: number[] = [];
+    await Promise.all(
+      [0, 1, 2, 3, 4, 5, 6, 7].map(async (client) => {
+        for (let i = client; i < files.length; i += 8) {
+          statuses.push((await stow('/v2/studies', files[i] as Buffer, 'application/dicom')).status);
+        }
+      }),
+    );
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    expect((await server.storage.index.getStudy(studyInstanceUid))?.numberOfInstances).toBe(96);
+  });
+
   it('keeps a sidecar too large for the index row as a blob, and serves metadata and frames from it', async () => {
     const uids = newInstanceUids();
     // 4,000 private LT elements of random text: a header whose compressed metadata is over 192 KB.
