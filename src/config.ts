@@ -28,6 +28,12 @@ export interface ServerConfig {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  /**
+   * DICOMWEB_AZURITE_MEMORY=true: the local starter runs Azurite in memory. Nothing survives a
+   * restart, but Azurite no longer saves its whole database every 5 s, which it cannot do past
+   * about 80,000 instances (docs/development.md "Azurite at scale").
+   */
+  readonly azuriteInMemory: boolean;
   readonly auth: AuthConfig;
   /** DICOMWEB_CORS_ORIGINS: comma-separated origins allowed to call from a browser, or *. */
   readonly corsOrigins: readonly string[];
@@ -86,6 +92,7 @@ export function readConfig(env: Env = process.env): ServerConfig {
     host: env['HOST'] || '127.0.0.1',
     port: env['PORT'] === '0' ? 0 : positiveInt(env, 'PORT', 7071),
     dataDir: env['DICOMWEB_DATA_DIR'] || '.data',
+    azuriteInMemory: env['DICOMWEB_AZURITE_MEMORY'] === 'true',
     auth: readAuthConfig(env, env['DICOMWEB_DATA_DIR'] || '.data'),
     corsOrigins: (env['DICOMWEB_CORS_ORIGINS'] ?? '')
       .split(',')

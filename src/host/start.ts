@@ -19,8 +19,9 @@ async function main(): Promise<void> {
     console.log('Using the storage account named in the environment.');
   } else {
     const location = resolve(config.dataDir, 'azurite');
-    azurite = await startAzurite({ location });
-    console.log(`Azurite started (blob :${azurite.blobPort}, table :${azurite.tablePort}), data in ${location}`);
+    azurite = await startAzurite({ location, inMemory: config.azuriteInMemory });
+    const where = config.azuriteInMemory ? 'data in memory only (DICOMWEB_AZURITE_MEMORY)' : `data in ${location}`;
+    console.log(`Azurite started (blob :${azurite.blobPort}, table :${azurite.tablePort}), ${where}`);
     storageConfig = {
       target: {
         kind: 'connection-string',

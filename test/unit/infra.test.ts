@@ -55,6 +55,7 @@ const KNOWN_API_VERSIONS: Record<string, readonly string[]> = {
 const UNSET_ON_PURPOSE: Record<string, string> = {
   DICOMWEB_STORAGE_CONNECTION_STRING: 'storage is reached with the managed identity, never a key',
   DICOMWEB_DATA_DIR: 'only the local Azurite starter uses it',
+  DICOMWEB_AZURITE_MEMORY: 'only the local Azurite starter uses it',
   DICOMWEB_PUBLIC_BASE_URL: 'the request origin is the function app host name',
   DICOMWEB_MAX_HEADER_BYTES: 'the default suits Azure',
   DICOMWEB_QIDO_EMPTY_STATUS: 'the default (200) suits; 204 mimics the Azure service where a client needs it',
