@@ -67,8 +67,9 @@ export class TableRows {
   private readonly maps = Array.from({ length: SHARDS }, () => new Map<string, StoredRow>());
   /** Composite keys in order; may still hold keys deleted since (skipped on reading). */
   private sorted: string[] = [];
-  /** Keys added since the last sort, in any order. */
+  /** Keys added since the main list was built (sorted lazily, see inOrder). */
   private added: string[] = [];
+  private addedUnsorted = false;
   private count = 0;
 
   get size(): number {
@@ -86,7 +87,10 @@ export class TableRows {
       const last = this.added.length === 0 ? this.sorted.at(-1) : undefined;
       // Keys arriving in order (a change feed, a recency shard) stay sorted without a sort.
       if (last !== undefined && key > last) this.sorted.push(key);
-      else this.added.push(key);
+      else {
+        this.addedUnsorted ||= this.added.length > 0 && key < (this.added.at(-1) as string);
+        this.added.push(key);
+      }
     }
     map.set(key, row);
   }
@@ -102,14 +106,22 @@ export class TableRows {
    * in order. `rows` applies to every partition (callers pass it for a single partition).
    */
   *keys(start: string, partitions: KeyBounds, rows: KeyBounds): Generator<string> {
-    const sorted = this.inOrder();
+    const { sorted, recent } = this.inOrder();
     const beginning =
       partitions.from === undefined
         ? ''
         : compositeKey(partitions.from, rows.from !== undefined && rows.from !== '' ? rows.from : '');
+    const first = start > beginning ? start : beginning;
+    let i = lowerBound(sorted, first);
+    let j = lowerBound(recent, first);
     let previous: string | undefined;
-    for (let i = lowerBound(sorted, start > beginning ? start : beginning); i < sorted.length; i++) {
-      const key = sorted[i] as string;
+    while (i < sorted.length || j < recent.length) {
+      // The two sorted lists merged on the fly: the next key of either, the smaller first.
+      const a = sorted[i];
+      const b = recent[j];
+      const key = (b === undefined || (a !== undefined && a <= b) ? a : b) as string;
+      if (key === a) i += 1;
+      else j += 1;
       if (key === previous) continue;
       previous = key;
       const { partitionKey, rowKey } = splitKey(key);
@@ -127,11 +139,24 @@ export class TableRows {
     }
   }
 
-  /** The sorted keys, with the keys added since merged in and deleted ones dropped. */
-  private inOrder(): readonly string[] {
-    if (this.added.length === 0) return this.sorted;
+  /**
+   * The keys in order, as two sorted lists to merge while reading: the main list and the keys
+   * added since it was built. Rebuilding the main list costs the whole table, so it waits until
+   * the recent keys are a sizeable share of it: a store that queries between its writes (every
+   * STOW reads its study's rows) then costs its own keys, not the table's.
+   */
+  private inOrder(): { sorted: readonly string[]; recent: readonly string[] } {
+    if (this.added.length === 0) return { sorted: this.sorted, recent: [] };
+    if (this.added.length < Math.max(4096, this.sorted.length / 16)) {
+      if (this.addedUnsorted) {
+        this.added.sort();
+        this.addedUnsorted = false;
+      }
+      return { sorted: this.sorted, recent: this.added };
+    }
     const added = this.added.sort();
     this.added = [];
+    this.addedUnsorted = false;
     const merged: string[] = [];
     let i = 0;
     let j = 0;
@@ -144,7 +169,7 @@ export class TableRows {
       if (next !== undefined && next !== merged.at(-1) && this.get(next)) merged.push(next);
     }
     this.sorted = merged;
-    return merged;
+    return { sorted: merged, recent: [] };
   }
 }
 
