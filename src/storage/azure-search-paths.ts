@@ -28,14 +28,25 @@ function filterFor(path: Exclude<AccessPath, { kind: 'recent' }>): string {
   }
 }
 
-const query = (table: TableClient, filter: string, firstPage?: number) =>
-  queryRows<PointerEntity>(table, filter, 'a search query', 1000, firstPage);
+const query = (table: TableClient, filter: string, firstPage?: number, pageSize = 1000) =>
+  queryRows<PointerEntity>(table, filter, 'a search query', pageSize, firstPage);
 
-/** Newest studies first: a k-way merge of the 16 recency shards, each already in that order. */
+/**
+ * Newest studies first: a k-way merge of the 16 recency shards, each already in that order.
+ * Studies fall into shards by a hash of their UID, so each shard holds about a sixteenth of any
+ * page: each is asked for a little more than that first, and a shard the merge drains is asked
+ * for twice that much more at a time. A page of `wanted` thus reads about `wanted` pointers plus
+ * a few small refills, not 16 × `wanted`.
+ */
 async function* recent(table: TableClient, wanted?: number): AsyncGenerator<SearchPointer> {
-  // No shard can contribute more than `wanted` of the newest studies.
+  const share = wanted === undefined ? undefined : Math.ceil(wanted / RECENT_SHARDS.length) + 4;
   const shards = RECENT_SHARDS.map((shard) =>
-    query(table, odata`PartitionKey eq ${AccessPathKeys.recent(shard)}`, wanted),
+    query(
+      table,
+      odata`PartitionKey eq ${AccessPathKeys.recent(shard)}`,
+      share,
+      share === undefined ? 1000 : Math.min(1000, 2 * share),
+    ),
   );
   const heads = await Promise.all(shards.map((shard) => shard.next()));
   for (;;) {
