@@ -51,6 +51,9 @@ function shardOf(key: string): number {
   return (hash >>> 0) % SHARDS;
 }
 
+/** Keys added out of order that are kept apart from the main sorted list before it is rebuilt. */
+const RECENT_KEYS = 16_384;
+
 /** The first index in `sorted` whose key is not below `key`. */
 function lowerBound(sorted: readonly string[], key: string): number {
   let low = 0;
@@ -67,9 +70,8 @@ export class TableRows {
   private readonly maps = Array.from({ length: SHARDS }, () => new Map<string, StoredRow>());
   /** Composite keys in order; may still hold keys deleted since (skipped on reading). */
   private sorted: string[] = [];
-  /** Keys added since the main list was built (sorted lazily, see inOrder). */
+  /** Keys added since the main list was built, kept sorted (binary insertion; see inOrder). */
   private added: string[] = [];
-  private addedUnsorted = false;
   private count = 0;
 
   get size(): number {
@@ -87,10 +89,7 @@ export class TableRows {
       const last = this.added.length === 0 ? this.sorted.at(-1) : undefined;
       // Keys arriving in order (a change feed, a recency shard) stay sorted without a sort.
       if (last !== undefined && key > last) this.sorted.push(key);
-      else {
-        this.addedUnsorted ||= this.added.length > 0 && key < (this.added.at(-1) as string);
-        this.added.push(key);
-      }
+      else this.added.splice(lowerBound(this.added, key), 0, key);
     }
     map.set(key, row);
   }
@@ -142,21 +141,14 @@ export class TableRows {
   /**
    * The keys in order, as two sorted lists to merge while reading: the main list and the keys
    * added since it was built. Rebuilding the main list costs the whole table, so it waits until
-   * the recent keys are a sizeable share of it: a store that queries between its writes (every
-   * STOW reads its study's rows) then costs its own keys, not the table's.
+   * RECENT_KEYS have been added: a store that queries between its writes (every STOW reads its
+   * study's rows) then costs a binary insertion per key and one rebuild per RECENT_KEYS keys.
    */
   private inOrder(): { sorted: readonly string[]; recent: readonly string[] } {
     if (this.added.length === 0) return { sorted: this.sorted, recent: [] };
-    if (this.added.length < Math.max(4096, this.sorted.length / 16)) {
-      if (this.addedUnsorted) {
-        this.added.sort();
-        this.addedUnsorted = false;
-      }
-      return { sorted: this.sorted, recent: this.added };
-    }
-    const added = this.added.sort();
+    if (this.added.length < RECENT_KEYS) return { sorted: this.sorted, recent: this.added };
+    const added = this.added;
     this.added = [];
-    this.addedUnsorted = false;
     const merged: string[] = [];
     let i = 0;
     let j = 0;
