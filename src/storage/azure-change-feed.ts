@@ -9,8 +9,8 @@ import {
   type ChangeInput,
 } from './ports.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
-import { collectRows } from './table-query.js';
-import { checkBatch } from './table-limits.js';
+import { anyRowKey, collectRows } from './table-query.js';
+import { checkBatch, TableLimits } from './table-limits.js';
 
 interface EntryRow {
   sequence: number;
@@ -27,8 +27,8 @@ interface EntryRow {
 const ENTRIES_PER_TRANSACTION = 33;
 const MAX_ATTEMPTS = 50;
 
-/** Marker row keys OR-ed in one query (see logged). */
-const MARKERS_PER_QUERY = 12;
+/** Marker row keys OR-ed in one query: the other 3 comparisons are the partition and a RowKey range (see logged). */
+const MARKERS_PER_QUERY = TableLimits.maxFilterComparisons - 3;
 
 /** The counter row as last written or read: its sequence, its timestamp and the ETag to replace it with. */
 interface Counter {
@@ -98,11 +98,9 @@ export class AzureChangeFeed implements ChangeFeedStore {
   }
 
   /**
-   * Marker rows read by queries rather than one point read each: a $filter may hold at most 15
-   * comparisons ("Querying tables and entities",
-   * https://learn.microsoft.com/rest/api/storageservices/querying-tables-and-entities), so each
-   * query names 12 markers OR-ed, and bounds them with a RowKey range (the partition key and the
-   * two bounds are the other 3). Azure runs an OR of row keys as a scan of the partition, which
+   * Marker rows read by queries rather than one point read each: a $filter holds at most
+   * TableLimits.maxFilterComparisons (15), so each query names 12 markers OR-ed, and bounds them
+   * with a RowKey range (the partition key and the two bounds are the other 3). Azure runs an OR of row keys as a scan of the partition, which
    * grows with the feed; the range keeps that scan to the markers between the lowest and highest
    * version asked, and versions are sorted first so that each query's range is narrow (a
    * batch's versions were mostly stored together, so they sort together).
@@ -114,8 +112,7 @@ export class AzureChangeFeed implements ChangeFeedStore {
     const found = await Promise.all(
       chunks.map(async (chunk) => {
         const keys = chunk.map((version) => ChangeFeedKeys.marker(action, version));
-        const anyOf = keys.map((key) => odata`RowKey eq ${key}`).join(' or ');
-        const filter = `${odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey ge ${keys[0] ?? ''} and RowKey le ${keys.at(-1) ?? ''}`} and (${anyOf})`;
+        const filter = `${odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey ge ${keys[0] ?? ''} and RowKey le ${keys.at(-1) ?? ''}`} and ${anyRowKey(keys)}`;
         const rows = await collectRows<object>(this.table, filter, 'a change feed read');
         return rows.map((row) => (row.rowKey ?? '').slice(ChangeFeedKeys.marker(action, '').length));
       }),

@@ -10,6 +10,7 @@ import {
   seriesFromEntity,
   studyFromEntity,
   textOf,
+  withoutUndefined,
 } from './index-entities.js';
 import {
   instanceRowKey,
@@ -37,12 +38,11 @@ import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 import { planRemoval } from './index-removal.js';
 import { addOneInstance } from './add-instance.js';
 import { AzureStudyWrite } from './azure-study-write.js';
+import { MAX_ATTEMPTS, pause } from './study-races.js';
 import { collectRows } from './table-query.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
-/** Optimistic-concurrency retries when writers of one study race for its study row. */
-const MAX_ATTEMPTS = 12;
 /**
  * Removals retry longer: under a deletion mark no store commits, so every lost race is another
  * delete's progress, and giving up would turn a race between deletes into a 503.
@@ -50,15 +50,6 @@ const MAX_ATTEMPTS = 12;
 const REMOVE_ATTEMPTS = 30;
 
 const InstanceRowPrefix = instanceRowRange().from;
-
-function withoutUndefined<T extends object>(entity: T): T {
-  return Object.fromEntries(Object.entries(entity).filter(([, value]) => value !== undefined)) as T;
-}
-
-function pause(attempt: number): Promise<void> {
-  const ms = Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random());
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 export class AzureInstanceIndex implements InstanceIndex {
   constructor(private readonly table: TableClient) {}

@@ -12,6 +12,7 @@ import {
   isNewSeries,
   nextSeriesEntity,
   nextStudyEntity,
+  withoutUndefined,
 } from './index-entities.js';
 import { instanceRowKey, SeriesRowRange, seriesRowKey, StudyPartitionEnd, StudyRowKey } from './keys.js';
 import {
@@ -25,19 +26,14 @@ import {
 import { pointerEntity, pointerRows, type PointerRow } from './search-pointers.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 import { checkBatch, entityBytes, TableLimits } from './table-limits.js';
-import { collectRows } from './table-query.js';
+import { anyRowKey, collectRows } from './table-query.js';
+import { MAX_ATTEMPTS, pause } from './study-races.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 type Row = TableEntity;
 
-/**
- * RowKey comparisons per query: Azure allows at most 15 comparisons in one $filter
- * (learn.microsoft.com "Querying tables and entities"), and one is the PartitionKey.
- */
-const KEYS_PER_QUERY = 14;
-
-/** Lost races (another writer of the study, a deletion mark) retried before giving up with 503. */
-const MAX_ATTEMPTS = 12;
+/** RowKeys OR-ed in one query: the filter's other comparison is the PartitionKey. */
+const KEYS_PER_QUERY = TableLimits.maxFilterComparisons - 1;
 
 /**
  * Instance rows' payload in one transaction: Azure's 4 MiB less room for the series and study
@@ -45,25 +41,15 @@ const MAX_ATTEMPTS = 12;
  */
 const MAX_PAYLOAD = TableLimits.maxBatchBytes - 512 * 1024;
 
-function pause(attempt: number): Promise<void> {
-  const ms = Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random());
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function withoutUndefined<T extends object>(entity: T): T {
-  return Object.fromEntries(Object.entries(entity).filter(([, value]) => value !== undefined)) as T;
-}
-
 /** Rows of one partition by RowKey, in as few queries as the filter limit allows (in parallel). */
 async function readRows(table: TableClient, partitionKey: string, rowKeys: readonly string[]): Promise<StoredRow[]> {
   const chunks: string[][] = [];
   for (let i = 0; i < rowKeys.length; i += KEYS_PER_QUERY) chunks.push(rowKeys.slice(i, i + KEYS_PER_QUERY));
   const pages = await Promise.all(
     chunks.map((keys) => {
-      const any = keys.map((key) => odata`RowKey eq ${key}`).join(' or ');
       return collectRows<Record<string, unknown>>(
         table,
-        `${odata`PartitionKey eq ${partitionKey}`} and (${any})`,
+        `${odata`PartitionKey eq ${partitionKey}`} and ${anyRowKey(keys)}`,
         'an index read',
       );
     }),

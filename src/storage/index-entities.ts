@@ -35,6 +35,11 @@ function sidecarOf(row: StoredRow): Uint8Array | undefined {
 }
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
+/** An entity without its undefined properties (the SDK would send them as nulls). */
+export function withoutUndefined<T extends object>(entity: T): T {
+  return Object.fromEntries(Object.entries(entity).filter(([, value]) => value !== undefined)) as T;
+}
+
 export function textOf(value: unknown, fallback = ''): string {
   return typeof value === 'string' ? value : fallback;
 }

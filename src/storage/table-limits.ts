@@ -16,6 +16,11 @@ export const TableLimits = {
   maxBatchOperations: 100,
   /** Payload of one entity-group transaction. */
   maxBatchBytes: 4 * 1024 * 1024,
+  /**
+   * Comparisons in one query's $filter ("Querying tables and entities",
+   * https://learn.microsoft.com/rest/api/storageservices/querying-tables-and-entities).
+   */
+  maxFilterComparisons: 15,
 } as const;
 
 export class TableLimitError extends Error {

@@ -1,4 +1,4 @@
-import type { TableClient, TableEntityResult } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { guarded } from './storage-errors.js';
 
 /**
@@ -40,4 +40,9 @@ export async function collectRows<T extends object>(
     if (rows.length >= max) break;
   }
   return rows;
+}
+
+/** `(RowKey eq 'a' or RowKey eq 'b' …)`: one comparison per key, within TableLimits.maxFilterComparisons. */
+export function anyRowKey(keys: readonly string[]): string {
+  return `(${keys.map((key) => odata`RowKey eq ${key}`).join(' or ')})`;
 }
