@@ -10,7 +10,7 @@ import {
 } from '../storage/ports.js';
 import { DicomwebError } from './errors.js';
 import type { RetrieveTarget } from './retrieve.js';
-import { deleteSeriesLogs } from './series-metadata.js';
+import { deleteSeriesMetadataBlobs } from './series-metadata.js';
 
 const JOB = 'job-';
 
@@ -115,7 +115,7 @@ async function emptyMarked(storage: Storage, studyInstanceUid: string, seriesIns
       await deleteBatch(storage, studyInstanceUid, instances.slice(i, i + REMOVE_BATCH), true);
     }
   }
-  await deleteSeriesLogs(storage, studyInstanceUid, series);
+  await deleteSeriesMetadataBlobs(storage, studyInstanceUid, series);
   await storage.index.dropEmpty(studyInstanceUid, seriesInstanceUid);
 }
 
@@ -166,12 +166,12 @@ export async function finishDelete(storage: Storage, note: PendingBlob): Promise
   await logDeletes(storage, [key]);
   await deleteInstanceBlobs(storage, note.blobName);
   // A study or series delete interrupted before its last step has also left the series metadata
-  // log, and once the rows are gone its resumed job no longer knows the series: the instance's
-  // note does. The log is never needed for correctness, so it goes whenever the series is not
-  // visible (gone, emptied or still marked).
+  // log and documents, and once the rows are gone its resumed job no longer knows the series: the
+  // instance's note does. They are never needed for correctness, so they go whenever the series is
+  // not visible (gone, emptied or still marked).
   const { studyInstanceUid, seriesInstanceUid } = note.key;
   if (!(await storage.index.getSeries(studyInstanceUid, seriesInstanceUid))) {
-    await deleteSeriesLogs(storage, studyInstanceUid, [seriesInstanceUid]);
+    await deleteSeriesMetadataBlobs(storage, studyInstanceUid, [seriesInstanceUid]);
   }
   await storage.pending.remove(note);
 }

@@ -84,7 +84,7 @@ export async function metadataOf(
  * logs (their records would only be skipped) and cached metadata documents, and the study's
  * document (stale now; see metadata-document.ts).
  */
-export async function deleteSeriesLogs(
+export async function deleteSeriesMetadataBlobs(
   storage: Storage,
   studyInstanceUid: string,
   seriesInstanceUids: Iterable<string>,

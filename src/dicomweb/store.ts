@@ -197,8 +197,7 @@ async function indexAll(
   let outage: StorageUnavailableError | undefined;
   for (const members of studies.values()) {
     if (outage) {
-      await Promise.all(members.map((instance) => instance.upload.abort()));
-      failed.push(...members.map((instance) => failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE)));
+      failed.push(...(await dropUnavailable(members)));
       continue;
     }
     try {
@@ -207,16 +206,22 @@ async function indexAll(
       failed.push(...result.failed);
       outage = result.outage;
     } catch (error) {
-      await Promise.all(members.map((instance) => instance.upload.abort()));
+      const dropped = await dropUnavailable(members);
       if (!(error instanceof StorageUnavailableError)) throw error;
       outage = error;
-      failed.push(...members.map((instance) => failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE)));
+      failed.push(...dropped);
     }
   }
   if (stored.length === 0 && outage) throw outage;
   stored.sort((a, b) => a.position - b.position);
   await publish(storage, stored, log);
   return stored;
+}
+
+/** Abandons staged instances nothing was committed for: each fails with 272, storage unavailable. */
+async function dropUnavailable(members: readonly StagedInstance[]): Promise<FailedInstance[]> {
+  await Promise.all(members.map((instance) => instance.upload.abort()));
+  return members.map((instance) => failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE));
 }
 
 /** A stored instance and its place in the request. */
