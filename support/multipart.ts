@@ -30,3 +30,18 @@ export function multipartBody(
 export function dicomParts(files: readonly Uint8Array[]): PartSpec[] {
   return files.map((body) => ({ body, headers: { 'Content-Type': 'application/dicom' } }));
 }
+
+/**
+ * A STOW request of `files` as one multipart/related body (the form dicomweb-client sends), asking
+ * for a DICOM JSON answer: the init for `fetch` or `Request`.
+ */
+export function stowRequestInit(files: readonly Uint8Array[], boundary = 'stow'): RequestInit {
+  return {
+    method: 'POST',
+    headers: {
+      'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
+      accept: 'application/dicom+json',
+    },
+    body: multipartBody(dicomParts(files), boundary) as Uint8Array<ArrayBuffer>,
+  };
+}

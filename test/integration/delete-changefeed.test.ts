@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
-import { dicomParts, multipartBody } from '../../support/multipart.js';
+import { stowRequestInit } from '../../support/multipart.js';
 import { uniqueStorageConfig, useTestServer } from '../helpers/server.js';
 
 interface Entry {
@@ -20,14 +20,7 @@ interface Entry {
 const server = useTestServer();
 
 async function store(baseUrl: string, files: Buffer[]): Promise<number> {
-  const response = await fetch(`${baseUrl}/v2/studies`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'multipart/related; type="application/dicom"; boundary=d',
-      accept: 'application/dicom+json',
-    },
-    body: multipartBody(dicomParts(files), 'd') as Uint8Array<ArrayBuffer>,
-  });
+  const response = await fetch(`${baseUrl}/v2/studies`, stowRequestInit(files));
   await response.arrayBuffer();
   return response.status;
 }

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { odata, TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryTableClient } from '../../support/memory-table-client.js';
-import { dicomParts, multipartBody } from '../../support/multipart.js';
+import { stowRequestInit } from '../../support/multipart.js';
 import { azureAdaptersInMemory } from '../../bench/memory-azure-storage.js';
 import { scaleInstances, scaleStudy } from '../../bench/qido-scale-data.js';
 import { scaleQueries } from '../../bench/qido-scale-queries.js';
@@ -80,14 +80,7 @@ describe('the in-memory TableClient counts as Azurite does', () => {
   it('for every STOW (one instance each: no note partitions shared by chance)', async () => {
     for (let i = 0; i < STUDIES; i++) {
       for (const file of scaleInstances(scaleStudy(i, uidRoot), i)) {
-        const init = {
-          method: 'POST',
-          headers: {
-            'content-type': 'multipart/related; type="application/dicom"; boundary=m',
-            accept: 'application/dicom+json',
-          },
-          body: multipartBody(dicomParts([file]), 'm') as Uint8Array<ArrayBuffer>,
-        };
+        const init = stowRequestInit([file]);
         const [real, fake] = await Promise.all([azurite.call('/v2/studies', init), memory.call('/v2/studies', init)]);
         expect([real.status, fake.status]).toEqual([200, 200]);
         expect(tableCounts(fake.storage), `STOW of study ${i}`).toEqual(tableCounts(real.storage));

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
-import { dicomParts, multipartBody } from '../../support/multipart.js';
+import { stowRequestInit } from '../../support/multipart.js';
 import type { StorageCounts } from '../../src/util/storage-meter.js';
 import { startMeteredServer, type MeteredServer } from '../helpers/server.js';
 
@@ -35,14 +35,7 @@ const instance = (uids: Uids, patientId: string) =>
   });
 
 async function stow(files: Buffer[]): Promise<StorageCounts> {
-  const result = await server.call('/v2/studies', {
-    method: 'POST',
-    headers: {
-      'content-type': 'multipart/related; type="application/dicom"; boundary=m',
-      accept: 'application/dicom+json',
-    },
-    body: multipartBody(dicomParts(files), 'm') as Uint8Array<ArrayBuffer>,
-  });
+  const result = await server.call('/v2/studies', stowRequestInit(files));
   expect(result.status).toBe(200);
   return result.storage;
 }

@@ -10,7 +10,7 @@ import {
   testUid,
 } from '../../support/dicom-builder.js';
 import type { ByteRange, Storage } from '../../src/storage/ports.js';
-import { dicomParts, multipartBody } from '../../support/multipart.js';
+import { stowRequestInit } from '../../support/multipart.js';
 import { fetchParts } from '../helpers/multipart-decode.js';
 import { openTestStorage, serveStorage, useTestServer } from '../helpers/server.js';
 
@@ -72,14 +72,7 @@ describe('WADO-RS against Azurite', () => {
         pixelBytes: 8,
       }),
     ];
-    const response = await fetch(`${server().baseUrl}/v2/studies`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'multipart/related; type="application/dicom"; boundary=w',
-        accept: 'application/dicom+json',
-      },
-      body: multipartBody(dicomParts(files), 'w') as Uint8Array<ArrayBuffer>,
-    });
+    const response = await fetch(`${server().baseUrl}/v2/studies`, stowRequestInit(files));
     expect(response.status).toBe(200);
   });
 
