@@ -11,6 +11,7 @@ import { handleAzureRequest } from '../src/host/azure-host.js';
 import { composeService, type Service } from '../src/host/compose.js';
 import { routes } from '../src/http/routes.js';
 import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
+import { sweepUploadSessions } from '../src/dicomweb/upload-session.js';
 
 const { app } = azureFunctions;
 
@@ -43,11 +44,15 @@ for (const registration of azureHttpFunctions(routes)) {
   });
 }
 
-/** Clears what crashed stores left behind (docs/storage.md, "Orphans"). */
+/** Clears what crashed stores and abandoned upload sessions left behind (docs/storage.md, "Orphans"). */
 app.timer('sweep-orphans', {
   schedule: '0 */15 * * * *',
   handler: async (_timer: unknown, context: InvocationContext) => {
-    const result = await sweepOrphans((await service()).storage);
+    const { storage } = await service();
+    const result = await sweepOrphans(storage);
     context.log(`sweep-orphans: ${result.deletedBlobs} orphan blobs deleted, ${result.clearedNotes} notes cleared`);
+    // Expired upload sessions are abandoned uploads too (docs/conformance.md, "Upload sessions").
+    const sessions = await sweepUploadSessions(storage);
+    context.log(`sweep-orphans: ${sessions} expired upload sessions removed`);
   },
 });

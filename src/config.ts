@@ -63,6 +63,19 @@ function emptySearchStatus(raw: string | undefined): 200 | 204 {
   throw new Error(`DICOMWEB_QIDO_EMPTY_STATUS must be 200 or 204, not "${raw}".`);
 }
 
+/** A session's SAS is signed by a user delegation key, which Azure lets live at most 7 days. */
+const MAX_UPLOAD_SESSION_MINUTES = 7 * 24 * 60 - 10;
+
+/** Unset: the app's default (http/context.ts DEFAULT_UPLOAD_SESSION_MINUTES). */
+function uploadSessionMinutes(env: Env): number | undefined {
+  if (!env['DICOMWEB_UPLOAD_SESSION_MINUTES']) return undefined;
+  const minutes = positiveInt(env, 'DICOMWEB_UPLOAD_SESSION_MINUTES', 0);
+  if (minutes > MAX_UPLOAD_SESSION_MINUTES) {
+    throw new Error(`DICOMWEB_UPLOAD_SESSION_MINUTES must be at most ${MAX_UPLOAD_SESSION_MINUTES} (7 days).`);
+  }
+  return minutes;
+}
+
 /** Reads the environment once; every setting is listed in the README. */
 export function readConfig(env: Env = process.env): ServerConfig {
   const container = name(env, 'DICOMWEB_BLOB_CONTAINER', 'dicomweb', /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/);
@@ -85,6 +98,7 @@ export function readConfig(env: Env = process.env): ServerConfig {
       publicBaseUrl,
       maxHeaderBytes: positiveInt(env, 'DICOMWEB_MAX_HEADER_BYTES', 8 * 1024 * 1024),
       emptySearchStatus: emptySearchStatus(env['DICOMWEB_QIDO_EMPTY_STATUS']),
+      uploadSessionMinutes: uploadSessionMinutes(env),
     },
     storage: target ? { target, container, table } : undefined,
     container,

@@ -12,7 +12,8 @@ param principalId string
 
 // Built-in role definitions (the same GUIDs in every tenant).
 // - Storage Blob Data Owner: the instances container (the app creates it if missing), the Flex
-//   Consumption deployment packages, and the Functions host's own blobs (timer schedule, locks).
+//   Consumption deployment packages, the Functions host's own blobs (timer schedule, locks), and the
+//   user delegation keys that sign upload-session URLs (generateUserDelegationKey).
 // - Storage Table Data Contributor: the index table (the app creates it if missing) and the host's
 //   diagnostic events.
 // No Storage Queue Data Contributor: the app has only HTTP and timer triggers; the host uses queues

@@ -49,6 +49,11 @@ export interface StoreOptions {
    * correlation id. Default: a warning on the console.
    */
   readonly log?: FailureLog | undefined;
+  /**
+   * Where an instance's bytes go, by blob name; default a staged upload of the bytes read. Upload
+   * sessions pass a copy made by the storage service (SessionBlobs.beginCopy).
+   */
+  readonly beginUpload?: ((name: string) => BlobUpload) | undefined;
 }
 
 const warnOnConsole: FailureLog = (message, error) => {
@@ -424,7 +429,8 @@ async function stageOne(
     }
     accepted = verdict;
     version = newVersion();
-    upload = storage.blobs.beginUpload(instanceBlobName(verdict.key, version), 'application/dicom');
+    const name = instanceBlobName(verdict.key, version);
+    upload = options.beginUpload ? options.beginUpload(name) : storage.blobs.beginUpload(name, 'application/dicom');
     if (header.pixelDataLength === -1 && header.pixelDataOffset !== undefined) {
       scanner = new FragmentScanner(header.pixelDataOffset);
     }

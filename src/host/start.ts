@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { azuriteConnectionString, readConfig, type StorageConfig } from '../config.js';
 import { DEFAULT_ORPHAN_AGE_MS, sweepOrphans } from '../dicomweb/sweep-orphans.js';
+import { sweepUploadSessions } from '../dicomweb/upload-session.js';
 import { assertSafeToServe } from '../security/security-options.js';
 import { startAzurite, type AzuriteProcess } from './azurite.js';
 import { composeService } from './compose.js';
@@ -45,6 +46,14 @@ async function main(): Promise<void> {
         },
         (error: unknown) => {
           console.error('Orphan sweep failed:', error);
+        },
+      );
+      sweepUploadSessions(storage).then(
+        (removed) => {
+          if (removed > 0) console.log(`Upload session sweep: ${removed} expired sessions removed.`);
+        },
+        (error: unknown) => {
+          console.error('Upload session sweep failed:', error);
         },
       );
     };

@@ -14,7 +14,12 @@ export interface AppConfig {
    * without it; no setting turns it off.
    */
   readonly validateStructure?: boolean | undefined;
+  /** Longest life of an upload session and its upload URL (default DEFAULT_UPLOAD_SESSION_MINUTES). */
+  readonly uploadSessionMinutes?: number | undefined;
 }
+
+/** Two hours: a 5 GB instance at 50 Mbit/s takes about 15 minutes. */
+export const DEFAULT_UPLOAD_SESSION_MINUTES = 120;
 
 export interface RequestContext {
   /** v2 for unversioned routes, which do not depend on it. */

@@ -7,6 +7,12 @@ import { handleMetadata, handleRetrieve } from './retrieve-handler.js';
 import { searchHandler } from './search-handler.js';
 import { handleHealth } from './health-handler.js';
 import { handleStore } from './store-handler.js';
+import {
+  handleAbandonUploadSession,
+  handleCommitUploadSession,
+  handleCreateUploadSession,
+  handleDescribeUploadSession,
+} from './upload-session-handler.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
 
@@ -33,6 +39,8 @@ interface Resource {
   readonly methods: readonly HttpMethod[];
   readonly path: string;
   readonly handler: Handler;
+  /** Default: 'read' for GET, 'write' otherwise. */
+  readonly permission?: Permission;
 }
 
 const RESOURCES: readonly Resource[] = [
@@ -103,6 +111,27 @@ const RESOURCES: readonly Resource[] = [
     path: 'studies/{study}/series/{series}/instances',
     handler: searchHandler('instance'),
   },
+  // Upload sessions (docs/conformance.md): all Data Owner, reading a session's progress included.
+  { name: 'create-upload-session', methods: ['POST'], path: 'upload-sessions', handler: handleCreateUploadSession },
+  {
+    name: 'describe-upload-session',
+    methods: ['GET'],
+    path: 'upload-sessions/{session}',
+    handler: handleDescribeUploadSession,
+    permission: 'write',
+  },
+  {
+    name: 'abandon-upload-session',
+    methods: ['DELETE'],
+    path: 'upload-sessions/{session}',
+    handler: handleAbandonUploadSession,
+  },
+  {
+    name: 'commit-upload-session',
+    methods: ['POST'],
+    path: 'upload-sessions/{session}/commit',
+    handler: handleCommitUploadSession,
+  },
 ];
 
 /** The route table: every resource under every API version, and the unversioned health check. */
@@ -113,7 +142,7 @@ export const routes: readonly Route[] = [
       methods: resource.methods,
       template: `${apiVersion}/${resource.path}`,
       apiVersion,
-      permission: resource.methods.includes('GET') ? 'read' : 'write',
+      permission: resource.permission ?? (resource.methods.includes('GET') ? 'read' : 'write'),
       handler: resource.handler,
     })),
   ),

@@ -1,5 +1,5 @@
 import { DicomwebError } from '../dicomweb/errors.js';
-import { storeInstances, type IncomingInstance } from '../dicomweb/store.js';
+import { storeInstances, type IncomingInstance, type StoreResult } from '../dicomweb/store.js';
 import type { RequestContext } from './context.js';
 import { requestAccept, parseContentType, storeResponseType, type MediaType } from './media-type.js';
 import { toNativeDicomModel } from './dicom-xml.js';
@@ -20,13 +20,7 @@ const MAX_BOUNDARY_LENGTH = 200;
 export async function handleStore(request: Request, context: RequestContext): Promise<Response> {
   const apiVersion = context.apiVersion;
   const study = pathUid(context, 'study');
-  const responseType = storeResponseType(requestAccept(request));
-  if (!responseType) {
-    throw new DicomwebError(
-      'NotAcceptable',
-      'STOW-RS responds with application/dicom+json or application/dicom+xml; the Accept header excludes both.',
-    );
-  }
+  const responseType = stowResponseType(request);
   const mediaType = parseContentType(request.headers.get('content-type'));
   const body = request.body;
   const instances = incomingInstances(mediaType, body);
@@ -37,6 +31,30 @@ export async function handleStore(request: Request, context: RequestContext): Pr
     validateStructure: context.config.validateStructure ?? true,
     log: context.log,
   });
+  return storeAnswer(request, context, result, study, responseType);
+}
+
+/** How a STOW answer is written, from the Accept header: 406 when it excludes both forms. */
+export function stowResponseType(request: Request): 'json' | 'xml' {
+  const responseType = storeResponseType(requestAccept(request));
+  if (!responseType) {
+    throw new DicomwebError(
+      'NotAcceptable',
+      'STOW-RS responds with application/dicom+json or application/dicom+xml; the Accept header excludes both.',
+    );
+  }
+  return responseType;
+}
+
+/** The STOW answer for a store result (also the answer of an upload session's commit). */
+export function storeAnswer(
+  request: Request,
+  context: RequestContext,
+  result: StoreResult,
+  study: string | undefined,
+  responseType: 'json' | 'xml',
+): Response {
+  const apiVersion = context.apiVersion;
   const status = storeStatus(result, apiVersion);
   if (status === 204) return new Response(null, { status });
   const urls = resourceUrls(versionBaseUrl(new URL(request.url), apiVersion, context.config.publicBaseUrl));

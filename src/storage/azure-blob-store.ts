@@ -1,5 +1,5 @@
 import { buffer } from 'node:stream/consumers';
-import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
+import type { BlobClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import type { BlobStore, BlobUpload, ByteRange } from './ports.js';
 import { BlobBatchDeleter } from './azure-blob-batch-delete.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
@@ -202,6 +202,40 @@ class StagedBlockUpload implements BlobUpload {
   }
 }
 
+/**
+ * Streams a blob (or a snapshot of one), in chunks of at least READ_CHUNK_BYTES. The download stops
+ * when `signal` aborts.
+ */
+export async function* streamBlob(
+  blob: BlobClient,
+  range?: ByteRange,
+  signal?: AbortSignal,
+): AsyncIterable<Uint8Array> {
+  const response = await guarded('a blob download', () =>
+    blob.download(range?.offset ?? 0, range?.count, { abortSignal: signal, maxRetryRequests: 3 }),
+  );
+  const body = response.readableStreamBody;
+  if (!body) return;
+  let held: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      held.push(chunk);
+      size += chunk.byteLength;
+      if (size < READ_CHUNK_BYTES) continue;
+      yield held.length === 1 ? chunk : Buffer.concat(held, size);
+      held = [];
+      size = 0;
+    }
+    if (size > 0) yield Buffer.concat(held, size);
+  } catch (error) {
+    if (signal?.aborted) return; // the reader went away: its abort, not a failure
+    translateStorageError(error, 'a blob download');
+  } finally {
+    (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+  }
+}
+
 export class AzureBlobStore implements BlobStore {
   private readonly pool: BlockPool;
   private readonly batchDeleter: BlobBatchDeleter;
@@ -219,31 +253,8 @@ export class AzureBlobStore implements BlobStore {
     return new StagedBlockUpload(this.container.getBlockBlobClient(name), contentType, this.uploadOptions, this.pool);
   }
 
-  async *read(name: string, range?: ByteRange, signal?: AbortSignal): AsyncIterable<Uint8Array> {
-    const blob = this.container.getBlobClient(name);
-    const response = await guarded('a blob download', () =>
-      blob.download(range?.offset ?? 0, range?.count, { abortSignal: signal, maxRetryRequests: 3 }),
-    );
-    const body = response.readableStreamBody;
-    if (!body) return;
-    let held: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        held.push(chunk);
-        size += chunk.byteLength;
-        if (size < READ_CHUNK_BYTES) continue;
-        yield held.length === 1 ? chunk : Buffer.concat(held, size);
-        held = [];
-        size = 0;
-      }
-      if (size > 0) yield Buffer.concat(held, size);
-    } catch (error) {
-      if (signal?.aborted) return; // the reader went away: its abort, not a failure
-      translateStorageError(error, 'a blob download');
-    } finally {
-      (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-    }
+  read(name: string, range?: ByteRange, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    return streamBlob(this.container.getBlobClient(name), range, signal);
   }
 
   /** One GET (downloadToBuffer would first ask for the size, a second round trip). */

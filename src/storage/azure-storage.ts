@@ -5,6 +5,8 @@ import { AzureBlobStore, type BlockUploadOptions } from './azure-blob-store.js';
 import { AzureInstanceIndex } from './azure-index-store.js';
 import { AzurePendingBlobs } from './azure-pending-blobs.js';
 import { AzureChangeFeed } from './azure-change-feed.js';
+import { AzureSessionBlobs, signerFor } from './azure-session-blobs.js';
+import { AzureUploadSessions } from './azure-upload-sessions.js';
 import { meterBlobs, meterTable } from './azure-storage-meter.js';
 import type { Storage } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
@@ -51,10 +53,16 @@ export async function openAzureStorage(config: StorageConfig, uploads?: BlockUpl
       if (statusOf(error) !== 409) throw error;
     }
   });
+  // Upload sessions need a SAS: signed with the account key, or a user delegation key (Entra ID).
+  const signer = signerFor(blobService, config.container);
   return {
     blobs: new AzureBlobStore(container, uploads),
     index: new AzureInstanceIndex(table),
     pending: new AzurePendingBlobs(table),
     changeFeed: new AzureChangeFeed(table),
+    sessions: signer && {
+      records: new AzureUploadSessions(table),
+      blobs: new AzureSessionBlobs(container, signer),
+    },
   };
 }

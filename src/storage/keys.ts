@@ -191,3 +191,17 @@ export const ChangeFeedKeys = {
   /** Below the time rows at `timestamp` and above those before it: a time window is one row-key range. */
   timeFrom,
 } as const;
+
+/**
+ * Upload sessions: one row each in a partition of their own (open sessions are few, so finding
+ * the expired ones is one partition query), and one staging blob each, outside every study prefix.
+ */
+export const UploadSessionKeys = {
+  partition: 'uploadsession',
+  blobName: (id: string) => `upload-sessions/${id}.dcm`,
+} as const;
+
+/** A session id: 128 random bits, hex (safe in a row key, a blob name and a URL). */
+export function newUploadSessionId(): string {
+  return randomBytes(16).toString('hex');
+}

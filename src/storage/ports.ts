@@ -345,9 +345,83 @@ export interface ChangeFeedStore {
   latest(): Promise<ChangeEntry | undefined>;
 }
 
+/** An upload session (docs/conformance.md "Upload sessions"): one staging blob a client writes directly. */
+export interface UploadSessionRecord {
+  readonly id: string;
+  /** The staging blob the session's URL may write. */
+  readonly blobName: string;
+  readonly createdAt: Date;
+  /** The session and its URL end here; the sweep removes the session and its blocks after it. */
+  readonly expiresAt: Date;
+  /** What the client announced; the commit refuses bytes that differ. */
+  readonly size?: number | undefined;
+  readonly sha256?: string | undefined;
+  /** The study the instance must belong to (like `POST /studies/{study}`). */
+  readonly studyInstanceUid?: string | undefined;
+}
+
+export interface UploadSessionStore {
+  create(session: UploadSessionRecord): Promise<void>;
+  get(id: string): Promise<UploadSessionRecord | undefined>;
+  /** Removes the record; false when it was already gone (another commit or the sweep won). */
+  remove(id: string): Promise<boolean>;
+  /** Sessions whose expiry is before `now` (open sessions are few: one partition). */
+  expired(now: Date): AsyncIterable<UploadSessionRecord>;
+}
+
+/** A block a client staged but has not committed. */
+export interface StagedBlock {
+  readonly id: string;
+  readonly size: number;
+}
+
+/**
+ * What a staging blob holds: its committed content (if any; `blocks` empty when it was written
+ * whole by one Put Blob) and the blocks staged since.
+ */
+export interface StagingBlobState {
+  readonly committed: { readonly size: number; readonly blocks: readonly StagedBlock[] } | undefined;
+  readonly uncommitted: readonly StagedBlock[];
+}
+
+/** A staging blob's content at one moment (a snapshot). */
+export interface FrozenBlob {
+  readonly name: string;
+  readonly snapshot: string;
+  readonly size: number;
+}
+
+/** The storage side of upload sessions: URLs clients write to, and copies made by the storage service. */
+export interface SessionBlobs {
+  /**
+   * A URL whose holder may stage blocks and commit the one blob `name` until `expiresAt`, and do
+   * nothing else (no read, no list, no other blob).
+   */
+  uploadUrl(name: string, expiresAt: Date): Promise<string>;
+  inspect(name: string): Promise<StagingBlobState>;
+  /** Commits the given staged blocks, in order, as the blob's content. */
+  commitBlocks(name: string, blockIds: readonly string[]): Promise<void>;
+  /**
+   * Freezes the blob's committed content as a snapshot, so what is validated is exactly what is
+   * copied, whatever the URL's holder writes meanwhile.
+   */
+  freeze(name: string): Promise<FrozenBlob>;
+  read(frozen: FrozenBlob): AsyncIterable<Uint8Array>;
+  /**
+   * An upload of `target` whose bytes the storage service copies from `source` instead of
+   * receiving them: writes only count the bytes (the caller reads the same bytes to validate
+   * them), so the instance crosses the app's network once, not twice.
+   */
+  beginCopy(target: string, source: FrozenBlob, contentType: string): BlobUpload;
+  /** Removes the blob, its snapshots and its staged blocks. */
+  discard(name: string): Promise<void>;
+}
+
 export interface Storage {
   readonly blobs: BlobStore;
   readonly index: InstanceIndex;
   readonly pending: PendingBlobs;
   readonly changeFeed: ChangeFeedStore;
+  /** Upload sessions, where the storage service can hand out upload URLs (Azure and Azurite). */
+  readonly sessions?: { readonly records: UploadSessionStore; readonly blobs: SessionBlobs } | undefined;
 }
