@@ -106,6 +106,20 @@ describe('authentication', () => {
     expect((await call('/v2/changefeed', { token: none })).status).toBe(403);
   });
 
+  it('keeps upload sessions to the DICOM Data Owner role, reading a session included', async () => {
+    const reader = await token({ roles: ['DicomDataReader'] });
+    const owner = await token();
+    expect((await call('/v2/upload-sessions', { method: 'POST', token: reader })).status).toBe(403);
+    const opened = await call('/v2/upload-sessions', { method: 'POST', token: owner });
+    expect(opened.status).toBe(201);
+    const { id } = (await opened.json()) as { id: string };
+    expect((await call(`/v2/upload-sessions/${id}`, { token: reader })).status).toBe(403);
+    expect((await call(`/v2/upload-sessions/${id}/commit`, { method: 'POST', token: reader })).status).toBe(403);
+    expect((await call(`/v2/upload-sessions/${id}`, { method: 'DELETE', token: reader })).status).toBe(403);
+    expect((await call(`/v2/upload-sessions/${id}`, { token: owner })).status).toBe(200);
+    expect((await call(`/v2/upload-sessions/${id}`, { method: 'DELETE', token: owner })).status).toBe(204);
+  });
+
   it('logs one audit record per request with the caller and study, and never the token', async () => {
     const owner = await token({ oid: 'audit-oid' });
     const uids = newInstanceUids();

@@ -238,3 +238,78 @@ describe('upload sessions', () => {
     expect((await fetch(open1.url, { method: 'DELETE' })).status).toBe(204);
   });
 });
+
+describe('an upload session of several GiB', () => {
+  const MiB = 1024 * 1024;
+  const frameBytes = 512 * 512 * 2;
+
+  /** A native multi-frame CT instance of `frames` frames, made block by block: each frame a different byte. */
+  function bigInstance(frames: number) {
+    const key = newInstanceUids();
+    const header = buildInstance({
+      ...key,
+      attributes: { '00280008': { vr: 'IS', value: String(frames) } },
+      pixelBytes: 0,
+    });
+    // buildInstance ends with (7FE0,0010) OW and a 4-byte length: patch the length.
+    expect(header.readUInt16LE(header.length - 12)).toBe(0x7fe0);
+    header.writeUInt32LE(frames * frameBytes, header.length - 4);
+    const size = header.length + frames * frameBytes;
+    /** Bytes [offset, offset + count) of the file. */
+    const bytes = (offset: number, count: number): Buffer => {
+      const out = Buffer.alloc(count);
+      for (let at = 0; at < count;) {
+        const position = offset + at;
+        if (position < header.length) {
+          at += header.copy(out, at, position, Math.min(header.length, position - offset + count + offset));
+          continue;
+        }
+        const pixel = position - header.length;
+        const frame = Math.floor(pixel / frameBytes);
+        const end = Math.min(count, at + (frameBytes - (pixel % frameBytes)));
+        out.fill(frame % 251, at, end);
+        at = end;
+      }
+      return out;
+    };
+    return { key, size, bytes };
+  }
+
+  it('stores a 2 GiB instance byte-identical, uploaded in parallel blocks that never pass through the server', async () => {
+    const instance = bigInstance(Math.ceil((2 * 1024 * MiB) / frameBytes));
+    const blockSize = 64 * MiB;
+    const blocks = Math.ceil(instance.size / blockSize);
+    const sent = createHash('sha256');
+    for (let i = 0; i < blocks; i += 1) {
+      sent.update(instance.bytes(i * blockSize, Math.min(blockSize, instance.size - i * blockSize)));
+    }
+    const sha256 = sent.digest('hex');
+    const session = await open({ size: instance.size, sha256 });
+    const blob = new BlockBlobClient(session.uploadUrl);
+    let next = 0;
+    const uploader = async () => {
+      while (next < blocks) {
+        const index = next++;
+        const part = instance.bytes(index * blockSize, Math.min(blockSize, instance.size - index * blockSize));
+        await blob.stageBlock(blockId(index), part, part.length);
+      }
+    };
+    await Promise.all([uploader(), uploader(), uploader()]);
+
+    const stored = await commit(session);
+    expect(stored.status, await stored.clone().text()).toBe(200);
+
+    const response = await fetch(instanceUrl(instance.key), {
+      headers: { accept: 'application/dicom; transfer-syntax=*' },
+    });
+    expect(response.status).toBe(200);
+    const received = createHash('sha256');
+    let length = 0;
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      received.update(chunk);
+      length += chunk.byteLength;
+    }
+    expect(length).toBe(instance.size);
+    expect(received.digest('hex')).toBe(sha256);
+  }, 300_000);
+});
