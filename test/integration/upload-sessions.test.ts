@@ -311,5 +311,5 @@ describe('an upload session of several GiB', () => {
     }
     expect(length).toBe(instance.size);
     expect(received.digest('hex')).toBe(sha256);
-  }, 300_000);
+  }, 600_000);
 });
