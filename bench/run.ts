@@ -7,14 +7,14 @@
  *
  * Knobs (bench/settings.ts, defaults in brackets): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO;
  * cf change feed and DELETE; f change feed write cost; v structure check cost; q QIDO; qs QIDO
- * at scale in storage operations; l archive load),
+ * at scale in storage operations; l archive load; us upload session of BENCH_SESSION_MB),
  * BENCH_SERVER (js | tsx), BENCH_AZURITE (disk | memory), BENCH_SERIES (200), BENCH_LARGE_MB
  * (1024), BENCH_REPEATS (5), BENCH_CONCURRENCY (4), BENCH_READ_REPEATS (3), BENCH_FRAME_REQUESTS
  * (50), BENCH_STUDY_INSTANCES (1000), BENCH_METADATA_RUNS (12), BENCH_QIDO_STUDIES ("1000,10000"),
  * BENCH_QIDO_RUNS (30), BENCH_QIDO_QUERY_SECONDS (12), BENCH_QIDO_LOAD_SECONDS (360),
  * BENCH_QIDO_LOAD (bulk | store | http: the loader of QIDO's studies), BENCH_QIDO_SCALE
  * ("1000,10000,100000,1000000"), BENCH_QIDO_SCALE_AZURITE ("1000,10000", or none),
- * BENCH_QIDO_SCALE_LOAD_SECONDS (3600), BENCH_LOAD_INSTANCES (10000), BENCH_MEMORY_TRACE (memory
+ * BENCH_QIDO_SCALE_LOAD_SECONDS (3600), BENCH_LOAD_INSTANCES (10000), BENCH_SESSION_MB (5120), BENCH_MEMORY_TRACE (memory
  * lines from the server), BENCH_SERVER_LOG (its audit lines). The f and v sections set
  * BENCH_CHANGE_FEED=off and BENCH_VALIDATOR=off on the server child themselves (bench/server.ts).
  */
@@ -37,6 +37,7 @@ import { validatorCostSection } from './validator-cost.js';
 import { freshStorage, suffix, type BenchContext, type Target } from './context.js';
 import { qidoSection } from './qido.js';
 import { qidoScaleSection } from './qido-scale.js';
+import { uploadSessionSection } from './upload-session.js';
 import {
   benchReport,
   emptySection,
@@ -278,6 +279,7 @@ async function main(): Promise<void> {
     if (wants('q')) sections.push(await qidoSection(context));
     if (wants('qs')) sections.push(await qidoScaleSection(context));
     if (wants('l')) sections.push(await archiveLoadSection(context));
+    if (wants('us')) sections.push(await uploadSessionSection(context));
     const report = benchReport(
       source,
       settings,

@@ -64,7 +64,7 @@ export interface ServerStorage {
   readonly table: string;
 }
 
-const REPO_ROOT = join(import.meta.dirname, '..');
+export const REPO_ROOT = join(import.meta.dirname, '..');
 const SERVER_SCRIPT = join(import.meta.dirname, 'server.ts');
 /** Where bench/tsconfig.server.json compiles bench/server.ts and the src/ it imports. */
 const COMPILED_SCRIPT = join(REPO_ROOT, 'dist', 'bench-server', 'bench', 'server.js');
@@ -77,6 +77,11 @@ const SERVER_TSCONFIG = join(import.meta.dirname, 'tsconfig.server.json');
 export type ServerRuntime = 'js' | 'tsx';
 
 let runtime: ServerRuntime = 'tsx';
+
+/** How bench children run: compiled (`js`, after prepareServer) or under tsx. */
+export function benchRuntime(): ServerRuntime {
+  return runtime;
+}
 
 /**
  * Compiles the server for the `js` runtime (tsc, the build's settings, into dist/bench-server),

@@ -8,7 +8,7 @@ export interface BenchSettings {
   readonly tutorialRepeats: number;
   /** Client connections in the series workloads (b). */
   readonly concurrency: number;
-  /** BENCH_ONLY: section ids to run (all when undefined: a1,a2,b1,b2,c,w,cf,f,v,q,qs,l), e.g. "c" for the large upload alone. */
+  /** BENCH_ONLY: section ids to run (all when undefined: a1,a2,b1,b2,c,w,cf,f,v,q,qs,l,us), e.g. "c" for the large upload alone. */
   readonly only: readonly string[] | undefined;
   /** BENCH_SERVER: the server child as compiled JS (`js`, built first) or under the tsx loader. */
   readonly serverRuntime: 'js' | 'tsx';
@@ -18,6 +18,8 @@ export interface BenchSettings {
   readonly frameRequests: number;
   /** BENCH_LOAD_INSTANCES: small instances the archive load (l) stores, in studies of 5. */
   readonly loadInstances: number;
+  /** BENCH_SESSION_MB: the instance the upload session section (us) uploads, in MiB. */
+  readonly sessionMiB: number;
   /** BENCH_STUDY_INSTANCES: instances of the big study (w4 metadata, d2 DELETE). */
   readonly bigStudyInstances: number;
   /** BENCH_METADATA_RUNS: timed study metadata requests (w4). */
@@ -103,6 +105,8 @@ export function readSettings(): BenchSettings {
     readRepeats: positiveInt('BENCH_READ_REPEATS', 3),
     frameRequests: positiveInt('BENCH_FRAME_REQUESTS', 50),
     loadInstances: positiveInt('BENCH_LOAD_INSTANCES', 10_000),
+    // Past 4 GiB the instance is encapsulated (support/large-instance.ts); the issue's 5 GiB by default.
+    sessionMiB: positiveInt('BENCH_SESSION_MB', 5120),
     bigStudyInstances: positiveInt('BENCH_STUDY_INSTANCES', 1000),
     metadataRuns: positiveInt('BENCH_METADATA_RUNS', 12),
     qidoStudies: sizes('BENCH_QIDO_STUDIES', [1000, 10000]),

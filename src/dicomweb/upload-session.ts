@@ -41,6 +41,8 @@ export interface OpenedSession {
 
 export interface SessionProgress {
   readonly session: UploadSessionRecord;
+  /** The upload URL again (same blob, same expiry), for a client resuming without it. */
+  readonly uploadUrl: string;
   /** Bytes a commit would store now. */
   readonly receivedBytes: number;
   /** The blocks a commit would join, in order (none when the file was written whole). */
@@ -142,7 +144,8 @@ export async function describeUploadSession(storage: Storage, id: string, now = 
   const sessions = sessionsOf(storage);
   const session = await openSession(sessions.records, id, now);
   const file = uploadedFile(await sessions.blobs.inspect(session.blobName));
-  return { session, receivedBytes: file.size, blocks: file.blocks ?? [] };
+  const uploadUrl = await sessions.blobs.uploadUrl(session.blobName, session.expiresAt);
+  return { session, uploadUrl, receivedBytes: file.size, blocks: file.blocks ?? [] };
 }
 
 /** Joins what arrived into the staging blob (after checking its size) and freezes it. */

@@ -110,6 +110,7 @@ export async function handleDescribeUploadSession(request: Request, context: Req
   const progress = await describeUploadSession(context.storage, sessionId(context));
   return jsonResponse(200, {
     ...sessionJson(request, context, progress.session),
+    uploadUrl: progress.uploadUrl,
     receivedBytes: progress.receivedBytes,
     blocks: progress.blocks,
   });

@@ -124,12 +124,19 @@ export class AzureSessionBlobs implements SessionBlobs {
 }
 
 /**
- * A BlobUpload fed with the bytes of `source` for validation only: at commit the storage service
- * copies the source range by range into staged blocks of the target, then the block list is
- * committed (If-None-Match: *, as every instance blob is created once).
+ * A BlobUpload fed with the bytes of `source` for validation only. As the validated bytes pass
+ * each COPY_BLOCK_BYTES boundary, the storage service is asked to copy that range into a staged
+ * block of the target (Put Block From URL), so copying runs alongside the read instead of after
+ * it; the commit copies the tail and commits the block list (If-None-Match: *, as every instance
+ * blob is created once). Staged blocks stay invisible until then, so an abandoned upload leaves
+ * nothing visible.
  */
 class CopiedUpload implements BlobUpload {
   private size = 0;
+  private readonly ids: string[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: Error | undefined;
+  private url: Promise<string> | undefined;
   readonly held = 0;
 
   constructor(
@@ -139,9 +146,9 @@ class CopiedUpload implements BlobUpload {
     private readonly sourceUrl: () => Promise<string>,
   ) {}
 
-  write(chunk: Uint8Array): Promise<void> {
+  async write(chunk: Uint8Array): Promise<void> {
     this.size += chunk.byteLength;
-    return Promise.resolve();
+    while ((this.ids.length + 1) * COPY_BLOCK_BYTES <= this.size) await this.copyNext();
   }
 
   release(): Promise<void> {
@@ -152,23 +159,11 @@ class CopiedUpload implements BlobUpload {
     if (this.size !== this.source.size) {
       throw new Error(`The copy read ${this.size} bytes of a ${this.source.size}-byte upload.`);
     }
-    const url = await this.sourceUrl();
-    const count = Math.max(1, Math.ceil(this.size / COPY_BLOCK_BYTES));
-    const ids = Array.from({ length: count }, (_, i) => Buffer.from(i.toString().padStart(6, '0')).toString('base64'));
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < count) {
-        const index = next++;
-        const offset = index * COPY_BLOCK_BYTES;
-        const length = Math.min(COPY_BLOCK_BYTES, this.size - offset);
-        await guarded('copying an uploaded instance', () =>
-          this.blob.stageBlockFromURL(ids[index] ?? '', url, offset, length),
-        );
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(COPY_PARALLELISM, count) }, worker));
+    if (this.ids.length * COPY_BLOCK_BYTES < this.size) await this.copyNext();
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
     await guarded('the blob commit', () =>
-      this.blob.commitBlockList(ids, {
+      this.blob.commitBlockList(this.ids, {
         metadata,
         blobHTTPHeaders: { blobContentType: this.contentType },
         conditions: { ifNoneMatch: '*' },
@@ -177,8 +172,31 @@ class CopiedUpload implements BlobUpload {
     return this.size;
   }
 
-  abort(): Promise<void> {
-    return Promise.resolve(); // nothing was staged before commit; a failed commit leaves only uncommitted blocks
+  async abort(): Promise<void> {
+    await Promise.allSettled(this.inFlight); // what was staged stays uncommitted, so invisible
+  }
+
+  /** Copies the next range (a whole block, or the tail at commit); waits while COPY_PARALLELISM are in flight. */
+  private async copyNext(): Promise<void> {
+    if (this.failure) throw this.failure;
+    const index = this.ids.length;
+    const offset = index * COPY_BLOCK_BYTES;
+    const count = Math.min(COPY_BLOCK_BYTES, this.source.size - offset);
+    const id = Buffer.from(index.toString().padStart(6, '0')).toString('base64');
+    this.ids.push(id);
+    this.url ??= this.sourceUrl();
+    const url = this.url;
+    const copy = guarded('copying an uploaded instance', async () =>
+      this.blob.stageBlockFromURL(id, await url, offset, count),
+    ).then(
+      () => undefined,
+      (error: unknown) => {
+        this.failure ??= error instanceof Error ? error : new Error(String(error));
+      },
+    );
+    const tracked = copy.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+    if (this.inFlight.size >= COPY_PARALLELISM) await Promise.race(this.inFlight);
   }
 }
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUploadSession, sweepUploadSessions } from '../../src/dicomweb/upload-session.js';
 import { UploadSessionKeys } from '../../src/storage/keys.js';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
+import { FRAME_BYTES, largeInstance } from '../../support/large-instance.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 interface OpenedSession {
@@ -101,12 +102,17 @@ describe('upload sessions', () => {
 
     const progress = await fetch(session.url);
     expect(progress.status).toBe(200);
-    const state = (await progress.json()) as { blocks: { id: string; size: number }[]; receivedBytes: number };
+    const state = (await progress.json()) as {
+      blocks: { id: string; size: number }[];
+      receivedBytes: number;
+      uploadUrl: string;
+    };
     expect(state.blocks).toEqual([
       { id: blockId(0), size: blockSize },
       { id: blockId(1), size: blockSize },
     ]);
     expect(state.receivedBytes).toBe(2 * blockSize);
+    expect(state.uploadUrl).toContain(UploadSessionKeys.blobName(session.id));
 
     // Committing early is refused (the size is not reached) and leaves the session open.
     const early = await commit(session);
@@ -241,42 +247,25 @@ describe('upload sessions', () => {
 
 describe('an upload session of several GiB', () => {
   const MiB = 1024 * 1024;
-  const frameBytes = 512 * 512 * 2;
 
-  /** A native multi-frame CT instance of `frames` frames, made block by block: each frame a different byte. */
-  function bigInstance(frames: number) {
-    const key = newInstanceUids();
-    const header = buildInstance({
-      ...key,
-      attributes: { '00280008': { vr: 'IS', value: String(frames) } },
-      pixelBytes: 0,
+  it('stores an encapsulated multi-frame instance (the form past 4 GiB) and serves its frames', async () => {
+    const instance = largeInstance(20, newInstanceUids(), true);
+    const file = instance.bytes(0, instance.size);
+    const session = await open({ size: instance.size });
+    await stageBlocks(session.uploadUrl, file, 3 * MiB);
+    expect((await commit(session)).status).toBe(200);
+    expect((await retrieved(instance.key)).equals(file)).toBe(true);
+    const frame = await fetch(`${instanceUrl(instance.key)}/frames/20`, {
+      headers: { accept: 'multipart/related; type="application/octet-stream"; transfer-syntax=*' },
     });
-    // buildInstance ends with (7FE0,0010) OW and a 4-byte length: patch the length.
-    expect(header.readUInt16LE(header.length - 12)).toBe(0x7fe0);
-    header.writeUInt32LE(frames * frameBytes, header.length - 4);
-    const size = header.length + frames * frameBytes;
-    /** Bytes [offset, offset + count) of the file. */
-    const bytes = (offset: number, count: number): Buffer => {
-      const out = Buffer.alloc(count);
-      for (let at = 0; at < count;) {
-        const position = offset + at;
-        if (position < header.length) {
-          at += header.copy(out, at, position, Math.min(header.length, position - offset + count + offset));
-          continue;
-        }
-        const pixel = position - header.length;
-        const frame = Math.floor(pixel / frameBytes);
-        const end = Math.min(count, at + (frameBytes - (pixel % frameBytes)));
-        out.fill(frame % 251, at, end);
-        at = end;
-      }
-      return out;
-    };
-    return { key, size, bytes };
-  }
+    expect(frame.status).toBe(200);
+    const body = Buffer.from(await frame.arrayBuffer());
+    // The frame's bytes (frame index 19) appear whole in the multipart body.
+    expect(body.includes(Buffer.alloc(FRAME_BYTES, 19 % 251))).toBe(true);
+  });
 
   it('stores a 2 GiB instance byte-identical, uploaded in parallel blocks that never pass through the server', async () => {
-    const instance = bigInstance(Math.ceil((2 * 1024 * MiB) / frameBytes));
+    const instance = largeInstance(Math.ceil((2 * 1024 * MiB) / FRAME_BYTES));
     const blockSize = 64 * MiB;
     const blocks = Math.ceil(instance.size / blockSize);
     const sent = createHash('sha256');
