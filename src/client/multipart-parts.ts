@@ -122,6 +122,8 @@ export async function* readParts(body: ReadableStream<Uint8Array>, boundary: str
         partDone = resolve;
         partFailed = reject;
       });
+      // Awaited below when the caller asks for the next part; a caller that stops early never does.
+      done.catch(() => undefined);
       let over = false;
       const partBody = new ReadableStream<Uint8Array>(
         {
