@@ -2,6 +2,8 @@
 import { relative } from 'node:path';
 import { Command } from 'commander';
 import {
+  DEFAULT_BATCH_BYTES,
+  DEFAULT_BATCH_INSTANCES,
   describeReason,
   scanPaths,
   type DicomFile,
@@ -163,9 +165,14 @@ export function uploadCommand(): Command {
       '--batch-mb <mb>',
       'small files are sent together in requests of up to this many MiB',
       integer('--batch-mb', 1),
-      16,
+      DEFAULT_BATCH_BYTES / 1024 / 1024,
     )
-    .option('--batch-files <n>', 'and up to this many files per request', integer('--batch-files', 1), 50)
+    .option(
+      '--batch-files <n>',
+      'and up to this many files per request',
+      integer('--batch-files', 1),
+      DEFAULT_BATCH_INSTANCES,
+    )
     .option('--study <uid>', 'store into this study only (POST /studies/{uid}); other studies’ files fail with 43265')
     .option('--state <file>', 'where the resume record is kept (default: .dicomweb-upload-<hash>.jsonl here)')
     .option('--no-resume', 'ignore and replace the record of an earlier, interrupted run')

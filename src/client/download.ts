@@ -92,7 +92,9 @@ export async function downloadTo(
   dir: string,
   options: DownloadOptions = {},
 ): Promise<DownloadResult> {
-  const { signal } = options;
+  // The first failing series stops the others.
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const metadata = await client.retrieveMetadata(ref, { signal });
   const series = new Map<string, number>();
   for (const dataset of metadata) {
@@ -117,8 +119,16 @@ export async function downloadTo(
   };
   const queue = [...series.keys()];
   const worker = async (): Promise<void> => {
-    for (let next = queue.shift(); next !== undefined; next = queue.shift()) await fetchSeries(next);
+    try {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) await fetchSeries(next);
+    } catch (error) {
+      stop.abort(error);
+      throw error;
+    }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 2, queue.length)) }, worker));
+  const workers = Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 2, queue.length)) }, worker);
+  const settled = await Promise.allSettled(workers);
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
   return { expected: metadata.length, files };
 }

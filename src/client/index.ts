@@ -21,4 +21,5 @@ export type { InstanceSource } from './sources.js';
 export { ALREADY_STORED, describeReason } from './stow-result.js';
 export type { InstanceOutcome, InstanceStatus, StoreResult } from './stow-result.js';
 export type { RetryEvent, TransportOptions } from './transport.js';
+export { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_INSTANCES } from './upload.js';
 export type { FileOutcome, LargeInstanceUploader, UploadOptions } from './upload.js';

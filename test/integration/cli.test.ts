@@ -154,6 +154,20 @@ describe('dicomweb upload', () => {
     }
     expect(creates.sort()).toEqual(stored);
   });
+
+  it('stops cleanly on Ctrl-C (SIGINT): exit 130, the record kept for the next run', async () => {
+    const folder = join(work, 'interrupt');
+    writeSeries(folder, 80, 64 * 1024);
+    const state = join(work, 'interrupt-state.jsonl');
+    const child = startCli(['--url', url, 'upload', folder, '--state', state, '--batch-files', '1', '-c', '1']);
+    const exited = finished(child);
+    while (!existsSync(state)) await new Promise((resolve) => setTimeout(resolve, 10));
+    child.kill('SIGINT');
+    const run = await exited;
+    expect(run.code).toBe(130);
+    expect(run.stderr).toMatch(/Interrupted after \d+ of 80 files; run the same command again to resume/);
+    expect(readFileSync(state, 'utf8').trim().split('\n').length).toBeGreaterThan(0);
+  });
 });
 
 describe('dicomweb download, search, changefeed, delete', () => {
