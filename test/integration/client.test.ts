@@ -133,13 +133,11 @@ describe('DicomwebClient against the server on Azurite', () => {
     expect(await client.delete({ study, series: last.seriesInstanceUid, instance: last.sopInstanceUid })).toBe(true);
     expect(await client.delete({ study, series: last.seriesInstanceUid, instance: last.sopInstanceUid })).toBe(false);
     await following;
-    expect(followed).toEqual([
-      ...files.map((file) => `create ${file.sopInstanceUid}`),
-      `delete ${last.sopInstanceUid}`,
-    ]);
+    expect(followed.slice(0, -1).sort()).toEqual(files.map((file) => `create ${file.sopInstanceUid}`).sort());
+    expect(followed.at(-1)).toBe(`delete ${last.sopInstanceUid}`);
 
     const page = await client.readChangeFeed({ after: before, limit: 2, includeMetadata: true });
     expect(page.map((entry) => entry.sequence)).toEqual([before + 1, before + 2]);
-    expect(page[0]?.metadata?.['00080018']?.Value).toEqual([files[0]?.sopInstanceUid]);
+    expect(page[0]?.metadata?.['00080018']?.Value?.[0]).toBe(followed[0]?.slice('create '.length));
   });
 });
