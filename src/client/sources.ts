@@ -4,7 +4,6 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 
 export interface InstanceSource {
@@ -63,5 +62,3 @@ export function streamSource(
     },
   };
 }
-
-export const displayName = (source: InstanceSource): string => basename(source.name);

@@ -61,11 +61,6 @@ export class Transport {
     this.bearer = bearerHeader(options.authorization);
   }
 
-  /** The API version the base URL names (`v1` changes only how the change feed pages). */
-  get apiVersion(): string | undefined {
-    return /\/(v\d+)$/.exec(this.baseUrl)?.[1];
-  }
-
   /** `path` relative to the base URL (`/studies`), or an absolute URL (a RetrieveURL). */
   url(path: string): string {
     return /^https?:\/\//.test(path) ? path : `${this.baseUrl}${path}`;
