@@ -5,7 +5,7 @@
  * after `npm run build`.
  */
 import { Command, CommanderError } from 'commander';
-import { DicomwebHttpError } from '../client/index.js';
+import { DicomwebHttpError, networkReason } from '../client/index.js';
 import { changeFeedCommand } from './changefeed-command.js';
 import { addGlobalOptions } from './connection.js';
 import { deleteCommand } from './delete-command.js';
@@ -37,8 +37,10 @@ function failure(error: unknown): { code: number; message?: string } {
     return { code: error.status === 404 ? ExitCode.partial : ExitCode.server, message: error.message };
   }
   if (error instanceof TypeError && error.message === 'fetch failed') {
-    const cause = (error as { cause?: { message?: string } }).cause?.message ?? 'network error';
-    return { code: ExitCode.server, message: `Cannot reach the server: ${cause}. Check --url (or DICOMWEB_URL).` };
+    return {
+      code: ExitCode.server,
+      message: `Cannot reach the server (${networkReason(error)}). Check --url (or DICOMWEB_URL).`,
+    };
   }
   return { code: ExitCode.partial, message: error instanceof Error ? error.message : String(error) };
 }

@@ -133,6 +133,11 @@ async function upload(paths: string[], options: UploadOptions, global: GlobalOpt
         `Interrupted after ${outcomes.length} of ${todo.length} files; run the same command again to resume (${state.path}).`,
       );
     }
+    if (outcomes.length > 0) {
+      process.stderr.write(
+        `Stopped after ${outcomes.length} of ${todo.length} files; run the same command again to resume (${state.path}).\n`,
+      );
+    }
     throw error;
   } finally {
     interrupt.dispose();

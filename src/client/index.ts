@@ -12,7 +12,7 @@ export type { ResponsePart } from './multipart-parts.js';
 export { readFileMeta } from './part10-meta.js';
 export type { FileMeta } from './part10-meta.js';
 export type { InstanceResult, SearchLevel, SearchResults, SeriesResult, StudyResult } from './qido-results.js';
-export { DEFAULT_RETRY } from './retry.js';
+export { DEFAULT_RETRY, networkReason } from './retry.js';
 export type { RetryOptions } from './retry.js';
 export { scanPaths } from './scan.js';
 export type { DicomFile, ScannedFile, SkippedFile } from './scan.js';

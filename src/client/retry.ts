@@ -48,6 +48,13 @@ export function isNetworkError(error: unknown): boolean {
   return !(typeof cause?.code === 'string' && LOCAL_ERRORS.has(cause.code));
 }
 
+/** A network error's message with its cause (`fetch failed: ECONNREFUSED …`), for logs. */
+export function networkReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = (error as { cause?: { message?: unknown } }).cause?.message;
+  return typeof cause === 'string' && cause !== '' ? `${message}: ${cause}` : message;
+}
+
 /** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

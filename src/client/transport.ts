@@ -9,6 +9,7 @@ import {
   DEFAULT_RETRY,
   isNetworkError,
   isRetriedStatus,
+  networkReason,
   retryAfterMs,
   sleep,
   type RetryOptions,
@@ -88,7 +89,7 @@ export class Transport {
       } catch (error) {
         if (signal?.aborted) throw signal.reason as Error;
         if (attempt >= retries || !isNetworkError(error)) throw error;
-        await this.pause(method, url, attempt, backoffMs(attempt, this.retry), (error as Error).message, signal);
+        await this.pause(method, url, attempt, backoffMs(attempt, this.retry), networkReason(error), signal);
         continue;
       }
       if (isRetriedStatus(response.status) && attempt < retries) {

@@ -101,15 +101,14 @@ export function matchOutcomes(files: readonly DicomFile[], result: StoreResult):
   });
 }
 
-/** A request that failed as a whole: 401 and 403 stop the upload, anything else fails its files. */
+/**
+ * A request that failed as a whole. 401 and 403 stop the upload, and so does a network error
+ * that outlasted the retries (every other request would wait out the same retries); any other
+ * answer (413, 400, 500) fails the request's files and the upload goes on.
+ */
 function requestFailed(files: readonly DicomFile[], error: unknown): FileOutcome[] {
-  if (error instanceof DicomwebHttpError && (error.status === 401 || error.status === 403)) throw error;
-  const message =
-    error instanceof DicomwebHttpError
-      ? `HTTP ${error.status}: ${error.body.trim() || 'no message'}`
-      : error instanceof Error
-        ? error.message
-        : String(error);
+  if (!(error instanceof DicomwebHttpError) || error.status === 401 || error.status === 403) throw error;
+  const message = `HTTP ${error.status}: ${error.body.trim() || 'no message'}`;
   return files.map((file) => ({
     file,
     status: 'failed',

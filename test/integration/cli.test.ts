@@ -8,6 +8,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -296,8 +297,21 @@ describe('dicomweb download, search, changefeed, delete', () => {
     }
     const top = await runCli(['--help']);
     expect(top.stdout).toMatch(/--url <url>.*env: DICOMWEB_URL/);
-    const unreachable = await runCli(['--url', 'http://127.0.0.1:9/v2', '--retries', '0', 'search', 'studies']);
+    // A port that was just free: nothing listens there.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const unreachable = await runCli(['--url', `http://127.0.0.1:${port}/v2`, '--retries', '0', 'search', 'studies']);
     expect(unreachable.code).toBe(3);
-    expect(unreachable.stderr).toContain('Cannot reach the server');
+    expect(unreachable.stderr).toContain('Cannot reach the server (fetch failed: connect ECONNREFUSED');
+    // An upload stops at the first request that outlasts its retries, rather than failing file after file.
+    const upload = await runCli(
+      ['--url', `http://127.0.0.1:${port}/v2`, '--retries', '1', 'upload', SAMPLES, '--no-progress'],
+      { cwd: work },
+    );
+    expect(upload.code).toBe(3);
+    expect(upload.stderr).toMatch(/retry 1: POST .* \(fetch failed: connect ECONNREFUSED/);
+    expect(upload.stdout).toBe('');
   });
 });
