@@ -65,6 +65,9 @@ const UNSET_ON_PURPOSE: Record<string, string> = {
   DICOMWEB_AUTH_READER_ROLES: 'the defaults are the values of infra/app-roles.json',
   DICOMWEB_AUTH_KEY_DIR: 'only local mode signs its own tokens',
   DICOMWEB_CORS_ORIGINS: 'set it to the viewer origins after deployment; empty means no browser access',
+  DICOMWEB_URL: 'read by the dicomweb CLI (src/cli), not the server',
+  DICOMWEB_TOKEN: 'read by the dicomweb CLI (src/cli), not the server',
+  DICOMWEB_SCOPE: 'read by the dicomweb CLI (src/cli), not the server',
 };
 
 /** App settings the Flex Consumption plan rejects or that would bring back storage keys. */
