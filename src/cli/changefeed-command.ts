@@ -1,7 +1,7 @@
 /** `dicomweb changefeed [--follow]`: the change feed as lines (or JSON lines), live with --follow. */
 import { Command } from 'commander';
 import type { ChangeFeedEntry } from '../client/index.js';
-import { connect, integer, type GlobalOptions } from './connection.js';
+import { connectCommand, integer } from './connection.js';
 import { interruptSignal } from './signals.js';
 
 interface ChangeFeedOptions {
@@ -34,9 +34,7 @@ export function changeFeedCommand(): Command {
     .option('--json', 'one JSON object per line')
     .addHelpText('after', '\nExit codes: 0 done (or Ctrl-C with --follow), 3 server error.')
     .action(async (options: ChangeFeedOptions, command: Command) => {
-      const client = await connect(command.optsWithGlobals<GlobalOptions>(), (message) =>
-        process.stderr.write(`${message}\n`),
-      );
+      const client = await connectCommand(command);
       const interrupt = interruptSignal();
       let printed = 0;
       try {

@@ -76,3 +76,10 @@ export async function connect(options: GlobalOptions, onRetry?: (message: string
       ),
   });
 }
+
+/** The client for a command's global options, its retries logged on stderr. */
+export function connectCommand(command: Command): Promise<DicomwebClient> {
+  return connect(command.optsWithGlobals<GlobalOptions>(), (message) => {
+    process.stderr.write(`${message}\n`);
+  });
+}

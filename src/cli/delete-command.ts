@@ -1,6 +1,6 @@
 /** `dicomweb delete <study> [series] [instance]`. */
 import { Command } from 'commander';
-import { connect, type GlobalOptions } from './connection.js';
+import { connectCommand } from './connection.js';
 import { CliExit, ExitCode } from './exit-codes.js';
 
 export function deleteCommand(): Command {
@@ -18,9 +18,7 @@ export function deleteCommand(): Command {
         _options: object,
         command: Command,
       ) => {
-        const client = await connect(command.optsWithGlobals<GlobalOptions>(), (message) =>
-          process.stderr.write(`${message}\n`),
-        );
+        const client = await connectCommand(command);
         const what = instance ? `instance ${instance}` : series ? `series ${series}` : `study ${study}`;
         if (!(await client.delete({ study, series, instance })))
           throw new CliExit(ExitCode.partial, `Not found: ${what}.`);

@@ -1,7 +1,7 @@
 /** `dicomweb search studies|series|instances`: QIDO-RS as a table or DICOM JSON. */
 import { Command, Argument } from 'commander';
 import type { InstanceResult, SearchLevel, SearchResults, SeriesResult, StudyResult } from '../client/index.js';
-import { connect, integer, type GlobalOptions } from './connection.js';
+import { connectCommand, integer } from './connection.js';
 import { CliExit, ExitCode } from './exit-codes.js';
 import { formatTable } from './output.js';
 
@@ -101,9 +101,7 @@ export function searchCommand(): Command {
       '\nExit codes: 0 the search ran (even with no match), 2 usage, 3 server error or a refused query.',
     )
     .action(async (level: SearchLevel, options: SearchOptions, command: Command) => {
-      const client = await connect(command.optsWithGlobals<GlobalOptions>(), (message) =>
-        process.stderr.write(`${message}\n`),
-      );
+      const client = await connectCommand(command);
       const query = {
         study: options.study,
         series: options.series,
