@@ -7,7 +7,8 @@
  *
  * Knobs (bench/settings.ts, defaults in brackets): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO;
  * cf change feed and DELETE; f change feed write cost; v structure check cost; q QIDO; qs QIDO
- * at scale in storage operations; l archive load; us upload session of BENCH_SESSION_MB),
+ * at scale in storage operations; l archive load; u the dicomweb CLI's upload; us upload session of
+ * BENCH_SESSION_MB),
  * BENCH_SERVER (js | tsx), BENCH_AZURITE (disk | memory), BENCH_SERIES (200), BENCH_LARGE_MB
  * (1024), BENCH_REPEATS (5), BENCH_CONCURRENCY (4), BENCH_READ_REPEATS (3), BENCH_FRAME_REQUESTS
  * (50), BENCH_STUDY_INSTANCES (1000), BENCH_METADATA_RUNS (12), BENCH_QIDO_STUDIES ("1000,10000"),
@@ -33,6 +34,7 @@ import { containerContents, uploadRaw, type ContainerContents } from './raw-uplo
 import { archiveLoadSection } from './archive-load.js';
 import { changeFeedSection } from './change-feed.js';
 import { changeFeedCostSection } from './change-feed-cost.js';
+import { cliUploadSection } from './cli-upload.js';
 import { validatorCostSection } from './validator-cost.js';
 import { freshStorage, suffix, type BenchContext, type Target } from './context.js';
 import { qidoSection } from './qido.js';
@@ -280,6 +282,7 @@ async function main(): Promise<void> {
     if (wants('qs')) sections.push(await qidoScaleSection(context));
     if (wants('l')) sections.push(await archiveLoadSection(context));
     if (wants('us')) sections.push(await uploadSessionSection(context));
+    if (wants('u')) sections.push(await cliUploadSection(context));
     const report = benchReport(
       source,
       settings,

@@ -160,6 +160,19 @@ export const LAYERS: readonly Layer[] = [
     ],
   },
   {
+    name: 'client',
+    paths: ['src/client/'],
+    holds:
+      'the typed DICOMweb client (`DicomwebClient`): STOW, WADO, QIDO, DELETE, change feed, retries, tokens; usable on its own, so it imports no server code',
+    mayImport: [],
+  },
+  {
+    name: 'cli',
+    paths: ['src/cli/'],
+    holds: 'the `dicomweb` command line (commander, cli-progress) over the client',
+    mayImport: [{ layer: 'client' }],
+  },
+  {
     name: 'support',
     paths: ['support/'],
     holds:

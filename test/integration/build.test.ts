@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, copyFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -45,8 +45,14 @@ describe('the deployable build', () => {
       const errors = load.stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('WARNING:'));
       expect(errors).toEqual([]);
       expect(load.stdout.trim().split('\n').at(-1)).toBe('loaded');
+      // The package's bin: the CLI runs from the build under plain Node, and the client has its types.
+      const cli = spawnSync(process.execPath, ['src/cli/main.js', 'upload', '--help'], { cwd: out, encoding: 'utf8' });
+      expect(cli.stderr).toBe('');
+      expect(cli.stdout).toContain('Usage: dicomweb upload [options] <paths...>');
+      expect(existsSync(join(out, 'src', 'client', 'index.d.ts'))).toBe(true);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  });
+    // A whole tsc build with declarations takes 30 s or more on a busy 2-core machine.
+  }, 180_000);
 });

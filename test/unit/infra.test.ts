@@ -66,6 +66,9 @@ const UNSET_ON_PURPOSE: Record<string, string> = {
   DICOMWEB_AUTH_KEY_DIR: 'only local mode signs its own tokens',
   DICOMWEB_CORS_ORIGINS: 'set it to the viewer origins after deployment; empty means no browser access',
   DICOMWEB_UPLOAD_SESSION_MINUTES: 'the default (2 hours) suits; sessions are an opt-in path for large instances',
+  DICOMWEB_URL: 'read by the dicomweb CLI (src/cli), not the server',
+  DICOMWEB_TOKEN: 'read by the dicomweb CLI (src/cli), not the server',
+  DICOMWEB_SCOPE: 'read by the dicomweb CLI (src/cli), not the server',
 };
 
 /** App settings the Flex Consumption plan rejects or that would bring back storage keys. */

@@ -1,0 +1,157 @@
+/**
+ * Section `u`: the `dicomweb upload` CLI (compiled, its own process, default batching and
+ * concurrency) loading the 200-instance CT series from a folder into a fresh server, beside the
+ * same files put straight into Azurite with the SDK (read from disk, one blob each, same
+ * concurrency) in the same run. The CLI's time is the whole process, from spawn to exit. A third
+ * figure, the bench's own STOW client sending the same batches from memory, is the server's
+ * ceiling for any client: what the CLI adds is the gap between it and the CLI.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type BenchContext, freshStorage, suffix, withServer } from './context.js';
+import { watchOtherLoad } from './machine-load.js';
+import { median, MiB, takingTurns, timed, timedPool } from './measure.js';
+import { containerContents, uploadRaw } from './raw-upload.js';
+import type { SectionResult } from './report.js';
+import { stow } from './stow-client.js';
+import { multipartRequest, syntheticSeries, warmUpRequest } from './workloads.js';
+import { batchFiles, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_INSTANCES } from '../src/client/upload.js';
+
+const REPO_ROOT = join(import.meta.dirname, '..');
+const CLI_TSCONFIG = join(import.meta.dirname, 'tsconfig.cli.json');
+const CLI_JS = join(REPO_ROOT, 'dist', 'bench-cli', 'src', 'cli', 'main.js');
+const TSX_LOADER = join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+/** The CLI's default concurrency (src/cli/upload-command.ts), which the raw uploads use too. */
+const CONCURRENCY = 4;
+const TARGET_RATIO = 0.8;
+
+async function compileCli(): Promise<void> {
+  const tsc = join(createRequire(import.meta.url).resolve('typescript/package.json'), '..', 'bin', 'tsc');
+  await promisify(execFile)(process.execPath, [tsc, '-p', CLI_TSCONFIG], { cwd: REPO_ROOT });
+}
+
+/** Runs the CLI to the end; fails unless it stored every file. */
+function runCli(args: readonly string[], runtime: 'js' | 'tsx', files: number): Promise<void> {
+  const entry =
+    runtime === 'js' ? [CLI_JS] : ['--import', `file://${TSX_LOADER}`, join(REPO_ROOT, 'src', 'cli', 'main.ts')];
+  const child = spawn(process.execPath, [...entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code === 0 && new RegExp(`^stored\\s+${files}\\s`, 'm').test(stdout)) resolve();
+      else reject(new Error(`dicomweb upload exited ${code}:\n${stdout}\n${stderr}`));
+    });
+  });
+}
+
+export async function cliUploadSection(context: BenchContext): Promise<SectionResult> {
+  const { seriesInstances, serverRuntime } = context.settings;
+  if (serverRuntime === 'js') {
+    context.progress('u: compiling the CLI (tsc → dist/bench-cli)');
+    await compileCli();
+  }
+  const folder = join(context.tempDir, 'cli-series');
+  await mkdir(folder, { recursive: true });
+  const series = syntheticSeries(seriesInstances);
+  const paths = await Promise.all(
+    series.map(async (bytes, i) => {
+      const path = join(folder, `slice-${String(i + 1).padStart(4, '0')}.dcm`);
+      await writeFile(path, bytes);
+      return path;
+    }),
+  );
+  const bytes = series.reduce((sum, file) => sum + file.byteLength, 0);
+  // At least 4 runs, an even number, server and raw taking turns going first.
+  const repeats = Math.max(4, context.settings.readRepeats + (context.settings.readRepeats % 2));
+  const cliSeconds: number[] = [];
+  const rawSeconds: number[] = [];
+  const stowSeconds: number[] = [];
+  const batches = batchFiles(
+    series.map((file) => ({ file, size: file.byteLength })),
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_BATCH_INSTANCES,
+  ).map((batch) => multipartRequest(batch.map(({ file }) => file)));
+  const otherLoad = watchOtherLoad();
+  const throughCli = async (run: number): Promise<void> => {
+    await withServer(freshStorage(context.target, `u${run}`), CONCURRENCY, async (server, agent) => {
+      await stow(agent, `${server.baseUrl}/v2/studies`, warmUpRequest()); // the server's JIT, not the CLI's
+      const state = join(context.tempDir, `cli-state-${suffix()}.jsonl`);
+      const { ms } = await timed(() =>
+        runCli(
+          ['--url', `${server.baseUrl}/v2`, 'upload', folder, '--no-progress', '--state', state],
+          serverRuntime,
+          series.length,
+        ),
+      );
+      cliSeconds.push(ms / 1000);
+    });
+    // The same batches through the bench's bare HTTP client, against another fresh server.
+    await withServer(freshStorage(context.target, `us${run}`), CONCURRENCY, async (server, agent) => {
+      const url = `${server.baseUrl}/v2/studies`;
+      await stow(agent, url, warmUpRequest());
+      stowSeconds.push(await timedPool(batches, CONCURRENCY, (request) => stow(agent, url, request)));
+    });
+  };
+  const straightToAzurite = async (run: number): Promise<void> => {
+    const container = context.target.blobs.getContainerClient(`raw-u${run}-${suffix()}`);
+    await container.create();
+    await uploadRaw(container, 'warm-up', warmUpRequest().body);
+    rawSeconds.push(
+      await timedPool(paths, CONCURRENCY, async (path) => {
+        const file = await readFile(path);
+        await uploadRaw(container, path.slice(folder.length + 1), { kind: 'buffer', bytes: file });
+      }),
+    );
+    const { instances } = await containerContents(container);
+    if (instances.count !== series.length + 1) throw new Error(`raw run ${run} holds ${instances.count} blobs`);
+  };
+  try {
+    for (let run = 0; run < repeats; run++) {
+      await takingTurns(
+        run,
+        () => throughCli(run),
+        () => straightToAzurite(run),
+      );
+      context.progress(
+        `u run ${run + 1}/${repeats}: CLI ${cliSeconds.at(-1)?.toFixed(2)} s, bare STOW ${stowSeconds.at(-1)?.toFixed(2)} s, raw ${rawSeconds.at(-1)?.toFixed(2)} s`,
+      );
+    }
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+  const share = otherLoad();
+  const cliRate = bytes / MiB / median(cliSeconds);
+  const rawRate = bytes / MiB / median(rawSeconds);
+  const stowRate = bytes / MiB / median(stowSeconds);
+  const ratio = cliRate / rawRate;
+  const load = share === undefined ? '?' : `${(share * 100).toFixed(0)} %`;
+  return {
+    workloads: [],
+    timings: [],
+    qido: [],
+    checks: [
+      {
+        name: `u: dicomweb upload of a ${seriesInstances}-instance CT series (${(bytes / MiB).toFixed(0)} MiB) vs raw Blob upload`,
+        value: `${cliRate.toFixed(1)} vs ${rawRate.toFixed(1)} MiB/s = ${ratio.toFixed(2)}× (medians of ${repeats} runs; CLI ${median(cliSeconds).toFixed(2)} s, raw ${median(rawSeconds).toFixed(2)} s; other load ${load})`,
+        target: `≥ ${TARGET_RATIO}× raw`,
+        met: ratio >= TARGET_RATIO,
+      },
+      {
+        name: 'u: the same batches through the bench’s bare STOW client (the server’s ceiling for any client)',
+        value: `${stowRate.toFixed(1)} MiB/s = ${(stowRate / rawRate).toFixed(2)}× raw; the CLI reaches ${(cliRate / stowRate).toFixed(2)}× of it (median ${median(stowSeconds).toFixed(2)} s)`,
+        target: 'reported (no target)',
+        met: undefined,
+      },
+    ],
+    notes: [
+      `u: the CLI runs as its own process (${serverRuntime === 'js' ? 'compiled into dist/bench-cli' : 'under tsx'}) with its defaults (${CONCURRENCY} requests at once, files batched up to ${DEFAULT_BATCH_BYTES / MiB} MiB / ${DEFAULT_BATCH_INSTANCES} per request), timed from spawn to exit, against a fresh server process and container per run; raw reads each file and puts it as one blob with the SDK, ${CONCURRENCY} at once, into a fresh container of the same Azurite; no index rows, no HTTP hop through the server. Bare STOW: the bench’s node:http client sends the same batches from memory to a fresh server, same concurrency.`,
+    ],
+  };
+}

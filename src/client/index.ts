@@ -1,0 +1,25 @@
+/** The typed DICOMweb client (docs/client.md): usable on its own, with no server code. */
+export type { Authorization } from './auth.js';
+export type { ChangeFeedEntry, ChangeFeedFollowOptions, ChangeFeedPageOptions } from './change-feed.js';
+export { DicomwebClient } from './client.js';
+export type { ClientOptions, RetrieveOptions, SearchPage, SearchQuery, StoreOptions } from './client.js';
+export { number, sequence, Tags, text, texts } from './dicom-json.js';
+export type { DicomJsonAttribute, DicomJsonDataset } from './dicom-json.js';
+export type { DownloadedFile, DownloadOptions, DownloadResult, InstanceRef } from './download.js';
+export { DicomwebHttpError } from './errors.js';
+export { boundaryOf, readParts } from './multipart-parts.js';
+export type { ResponsePart } from './multipart-parts.js';
+export { readFileMeta } from './part10-meta.js';
+export type { FileMeta } from './part10-meta.js';
+export type { InstanceResult, SearchLevel, SearchResults, SeriesResult, StudyResult } from './qido-results.js';
+export { DEFAULT_RETRY, networkReason } from './retry.js';
+export type { RetryOptions } from './retry.js';
+export { scanPaths } from './scan.js';
+export type { DicomFile, ScannedFile, SkippedFile } from './scan.js';
+export { bytesSource, fileSource, fileSourceOf, streamSource } from './sources.js';
+export type { InstanceSource } from './sources.js';
+export { ALREADY_STORED, describeReason } from './stow-result.js';
+export type { InstanceOutcome, InstanceStatus, StoreResult } from './stow-result.js';
+export type { RetryEvent, TransportOptions } from './transport.js';
+export { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_INSTANCES } from './upload.js';
+export type { FileOutcome, LargeInstanceUploader, UploadOptions } from './upload.js';
