@@ -1,0 +1,56 @@
+/**
+ * Decodes one compressed frame to native samples: the one entry point for transcoding and
+ * rendering. Each codec loads on first use and is reused; a call holds one frame in memory.
+ */
+import { CodecError } from './codec-error.js';
+import { decodeHtj2k } from './htj2k.js';
+import { decodeJpeg2000 } from './jpeg-2000.js';
+import { decodeJpegBaseline } from './jpeg-baseline.js';
+import { decodeJpegLossless } from './jpeg-lossless.js';
+import { decodeJpegLs } from './jpeg-ls.js';
+import type { DecodedFrame, PixelDescription } from './pixel-description.js';
+import { decodeRle } from './rle.js';
+import * as ts from './syntaxes.js';
+
+export { CodecError } from './codec-error.js';
+export type { DecodedFrame, PixelDescription } from './pixel-description.js';
+
+type Decoder = (encoded: Uint8Array, description: PixelDescription) => Promise<DecodedFrame>;
+
+const DECODERS = new Map<string, Decoder>([
+  [ts.JPEG_BASELINE, decodeJpegBaseline],
+  [ts.JPEG_EXTENDED, decodeJpegBaseline],
+  [ts.JPEG_LOSSLESS, decodeJpegLossless],
+  [ts.JPEG_LOSSLESS_SV1, decodeJpegLossless],
+  [ts.JPEG_LS_LOSSLESS, decodeJpegLs],
+  [ts.JPEG_LS_NEAR_LOSSLESS, decodeJpegLs],
+  [ts.JPEG_2000_LOSSLESS, decodeJpeg2000],
+  [ts.JPEG_2000, decodeJpeg2000],
+  [ts.HTJ2K_LOSSLESS, decodeHtj2k],
+  [ts.HTJ2K_LOSSLESS_RPCL, decodeHtj2k],
+  [ts.HTJ2K, decodeHtj2k],
+  [ts.RLE_LOSSLESS, decodeRle],
+]);
+
+/** True when frames stored in this transfer syntax can be decoded (12-bit JPEG extended excepted). */
+export function canDecode(transferSyntaxUid: string): boolean {
+  return DECODERS.has(transferSyntaxUid);
+}
+
+/**
+ * One frame's compressed bytes (all its fragments, concatenated) as native little-endian samples,
+ * colour-by-pixel (planar configuration 0). The returned description says what changed: JPEG
+ * baseline colour and JPEG 2000 YBR_RCT/YBR_ICT frames come back as RGB, and 8-bit JPEG as Bits
+ * Allocated 8. Throws CodecError for an unsupported syntax or a frame that does not decode to
+ * the rows, columns and samples the description gives.
+ */
+export function decodeFrame(
+  transferSyntaxUid: string,
+  encoded: Uint8Array,
+  description: PixelDescription,
+): Promise<DecodedFrame> {
+  const decoder = DECODERS.get(transferSyntaxUid);
+  if (!decoder)
+    return Promise.reject(new CodecError(`Frames in transfer syntax ${transferSyntaxUid} cannot be decoded.`));
+  return decoder(encoded, description);
+}
