@@ -4,7 +4,7 @@
  */
 import { CodecError } from './codec-error.js';
 import { decodeHtj2k } from './htj2k.js';
-import { decodeJpeg2000 } from './jpeg-2000.js';
+import { afterWavelet, decodeJpeg2000 } from './jpeg-2000.js';
 import { decodeJpegBaseline } from './jpeg-baseline.js';
 import { decodeJpegLossless } from './jpeg-lossless.js';
 import { decodeJpegLs } from './jpeg-ls.js';
@@ -35,6 +35,25 @@ const DECODERS = new Map<string, Decoder>([
 /** True when frames stored in this transfer syntax can be decoded (12-bit JPEG extended excepted). */
 export function canDecode(transferSyntaxUid: string): boolean {
   return DECODERS.has(transferSyntaxUid);
+}
+
+/**
+ * What `decodeFrame` will return as the description for frames described by `description`,
+ * known before any frame is decoded, so a transcoder can write the image attributes first.
+ */
+export function decodedDescription(transferSyntaxUid: string, description: PixelDescription): PixelDescription {
+  const jpeg = transferSyntaxUid === ts.JPEG_BASELINE || transferSyntaxUid === ts.JPEG_EXTENDED;
+  const photometric = description.photometricInterpretation;
+  return {
+    ...description,
+    planarConfiguration: 0,
+    photometricInterpretation:
+      jpeg && description.samplesPerPixel === 3
+        ? 'RGB'
+        : ts.isWavelet(transferSyntaxUid)
+          ? afterWavelet(photometric)
+          : photometric,
+  };
 }
 
 /**

@@ -24,8 +24,6 @@ const ENCODERS = new Map<string, Encoder>([
   [ts.RLE_LOSSLESS, encodeRle],
 ]);
 
-const WAVELET = new Set([ts.JPEG_2000_LOSSLESS, ts.JPEG_2000, ts.HTJ2K_LOSSLESS, ts.HTJ2K_LOSSLESS_RPCL, ts.HTJ2K]);
-
 export function canEncode(transferSyntaxUid: string): boolean {
   return ENCODERS.has(transferSyntaxUid);
 }
@@ -38,6 +36,21 @@ export interface EncodedFrame {
 
 /** Photometric interpretations whose samples the encoders take as they are. */
 const ENCODABLE = new Set(['MONOCHROME1', 'MONOCHROME2', 'PALETTE COLOR', 'RGB', 'YBR_FULL']);
+
+/**
+ * What `encodeFrame` will return as the description: OpenJPEG applies the reversible colour
+ * transform to RGB (so YBR_RCT), OpenJPH is told not to.
+ */
+export function encodedDescription(transferSyntaxUid: string, description: PixelDescription): PixelDescription {
+  const rct =
+    description.photometricInterpretation === 'RGB' &&
+    (transferSyntaxUid === ts.JPEG_2000_LOSSLESS || transferSyntaxUid === ts.JPEG_2000);
+  return {
+    ...description,
+    planarConfiguration: 0,
+    photometricInterpretation: rct ? 'YBR_RCT' : description.photometricInterpretation,
+  };
+}
 
 /** One native frame (either planar configuration) losslessly encoded in `transferSyntaxUid`. */
 export async function encodeFrame(
@@ -58,7 +71,7 @@ export async function encodeFrame(
   const interleaved = colourByPixel(pixels, description);
   const bytes = await encoder(interleaved, { ...description, planarConfiguration: 0 });
   const transformed =
-    description.photometricInterpretation === 'RGB' && WAVELET.has(transferSyntaxUid) && usesMct(bytes);
+    description.photometricInterpretation === 'RGB' && ts.isWavelet(transferSyntaxUid) && usesMct(bytes);
   return {
     bytes,
     description: {

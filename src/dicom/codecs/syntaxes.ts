@@ -40,3 +40,10 @@ const LOSSLESS_ONLY = new Set([
 export function isLosslessOnly(transferSyntaxUid: string): boolean {
   return LOSSLESS_ONLY.has(transferSyntaxUid);
 }
+
+const WAVELET = new Set([JPEG_2000_LOSSLESS, JPEG_2000, HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL, HTJ2K]);
+
+/** JPEG 2000 and HTJ2K: the syntaxes whose codestreams may carry a multi-component transform. */
+export function isWavelet(transferSyntaxUid: string): boolean {
+  return WAVELET.has(transferSyntaxUid);
+}
