@@ -1,9 +1,14 @@
-import { canTranscode, transcode } from '../dicom/transcode/transcode.js';
+import { canTranscode, transcode, transcodeRefusal } from '../dicom/transcode/transcode.js';
 import type { InstanceRecord, Storage } from '../storage/ports.js';
 
 /** Can an instance stored in `stored` be sent as `requested` ("*": as stored)? */
 export function deliverable(stored: string, requested: string): boolean {
   return requested === '*' || requested === stored || canTranscode(stored, requested);
+}
+
+/** Why an instance stored in `stored` cannot be sent as `requested`, for the 406 message. */
+export function refusal(stored: string, requested: string): string | undefined {
+  return requested === '*' ? undefined : transcodeRefusal(stored, requested);
 }
 
 /** An instance's bytes in the asked-for syntax, streamed from its blob (transcoded on the fly when needed). */

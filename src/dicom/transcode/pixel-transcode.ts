@@ -8,21 +8,12 @@
 import { decodedDescription, decodeFrame } from '../codecs/decode-frame.js';
 import { encodedDescription, encodeFrame } from '../codecs/encode-frame.js';
 import { frameLength } from '../codecs/frame-layout.js';
+import { describePixels, frameCount, PixelTag, type PixelAttributes } from '../codecs/describe-pixels.js';
 import type { PixelDescription } from '../codecs/pixel-description.js';
 import { JPEG_BASELINE, JPEG_EXTENDED } from '../codecs/syntaxes.js';
 import type { Token } from './element-reader.js';
 import { TranscodeError } from './transcode-error.js';
 
-const SAMPLES_PER_PIXEL = 0x00280002;
-const PHOTOMETRIC = 0x00280004;
-const PLANAR_CONFIGURATION = 0x00280006;
-const NUMBER_OF_FRAMES = 0x00280008;
-const ROWS = 0x00280010;
-const COLUMNS = 0x00280011;
-const BITS_ALLOCATED = 0x00280100;
-const BITS_STORED = 0x00280101;
-const HIGH_BIT = 0x00280102;
-const PIXEL_REPRESENTATION = 0x00280103;
 const LOSSY_IMAGE_COMPRESSION = 0x00282110;
 const EXTENDED_OFFSET_TABLE = 0x7fe00001;
 const EXTENDED_OFFSET_TABLE_LENGTHS = 0x7fe00002;
@@ -40,7 +31,7 @@ export interface PixelRecoding {
 type ElementToken = Extract<Token, { type: 'element' }>;
 
 /** The top-level image attributes seen so far, as their raw values. */
-class ImageAttributes {
+class ImageAttributes implements PixelAttributes {
   private readonly values = new Map<number, ElementToken>();
 
   keep(token: ElementToken): void {
@@ -69,31 +60,9 @@ class ImageAttributes {
   }
 
   description(): PixelDescription {
-    const required = (tag: number, name: string) => {
-      const value = this.number(tag);
-      if (value === undefined || !Number.isInteger(value)) {
-        throw new TranscodeError(`The image has no valid ${name}, so its pixels cannot be re-coded.`);
-      }
-      return value;
-    };
-    const bitsAllocated = required(BITS_ALLOCATED, 'Bits Allocated (0028,0100)');
-    const bitsStored = this.number(BITS_STORED) ?? bitsAllocated;
-    return {
-      rows: required(ROWS, 'Rows (0028,0010)'),
-      columns: required(COLUMNS, 'Columns (0028,0011)'),
-      samplesPerPixel: this.number(SAMPLES_PER_PIXEL) ?? 1,
-      bitsAllocated,
-      bitsStored,
-      highBit: this.number(HIGH_BIT) ?? bitsStored - 1,
-      pixelRepresentation: this.number(PIXEL_REPRESENTATION) === 1 ? 1 : 0,
-      photometricInterpretation: this.text(PHOTOMETRIC) ?? 'MONOCHROME2',
-      planarConfiguration: this.number(PLANAR_CONFIGURATION) === 1 ? 1 : 0,
-    };
-  }
-
-  frames(): number {
-    const frames = this.number(NUMBER_OF_FRAMES);
-    return frames !== undefined && Number.isInteger(frames) && frames > 0 ? frames : 1;
+    const description = describePixels(this);
+    if (typeof description === 'string') throw new TranscodeError(`${description} Its pixels cannot be re-coded.`);
+    return description;
   }
 }
 
@@ -175,16 +144,16 @@ export async function* recodePixels(tokens: AsyncIterable<Token>, recoding: Pixe
         yield textElement(tag, 'CS', '01');
         continue;
       }
-      if (tag === PHOTOMETRIC && token.value) {
-        const photometric = attributes.text(PHOTOMETRIC) ?? '';
+      if (tag === PixelTag.photometricInterpretation && token.value) {
+        const photometric = attributes.text(PixelTag.photometricInterpretation) ?? '';
         yield textElement(
           tag,
           'CS',
-          outputPhotometric(recoding, attributes.number(SAMPLES_PER_PIXEL) ?? 1, photometric),
+          outputPhotometric(recoding, attributes.number(PixelTag.samplesPerPixel) ?? 1, photometric),
         );
         continue;
       }
-      if (tag === PLANAR_CONFIGURATION) {
+      if (tag === PixelTag.planarConfiguration) {
         yield usElement(tag, 0);
         continue;
       }
@@ -326,7 +295,7 @@ async function* pixelData(
   recoding: PixelRecoding,
 ): AsyncGenerator<Token> {
   const source = attributes.description();
-  const frames = attributes.frames();
+  const frames = frameCount(attributes);
   const native = recoding.decode ? decodedDescription(recoding.from, source) : source;
   const output = outputDescription(recoding, source);
   const pixels = sourceFrames(first, input, recoding, source, frames);
