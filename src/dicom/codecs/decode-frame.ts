@@ -15,7 +15,7 @@ import * as ts from './syntaxes.js';
 export { CodecError } from './codec-error.js';
 export type { DecodedFrame, PixelDescription } from './pixel-description.js';
 
-type Decoder = (encoded: Uint8Array, description: PixelDescription) => Promise<DecodedFrame>;
+type Decoder = (encoded: Uint8Array, description: PixelDescription) => DecodedFrame | Promise<DecodedFrame>;
 
 const DECODERS = new Map<string, Decoder>([
   [ts.JPEG_BASELINE, decodeJpegBaseline],
@@ -63,7 +63,7 @@ export function decodedDescription(transferSyntaxUid: string, description: Pixel
  * Allocated 8. Throws CodecError for an unsupported syntax or a frame that does not decode to
  * the rows, columns and samples the description gives.
  */
-export function decodeFrame(
+export async function decodeFrame(
   transferSyntaxUid: string,
   encoded: Uint8Array,
   description: PixelDescription,

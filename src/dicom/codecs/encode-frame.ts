@@ -11,7 +11,7 @@ import type { PixelDescription } from './pixel-description.js';
 import { encodeRle } from './rle.js';
 import * as ts from './syntaxes.js';
 
-type Encoder = (pixels: Uint8Array, description: PixelDescription) => Promise<Uint8Array>;
+type Encoder = (pixels: Uint8Array, description: PixelDescription) => Uint8Array | Promise<Uint8Array>;
 
 const ENCODERS = new Map<string, Encoder>([
   [ts.JPEG_2000_LOSSLESS, encodeJpeg2000],

@@ -8,7 +8,7 @@ import { CodecError } from './codec-error.js';
 import { bytesPerSample, checkLength } from './frame-layout.js';
 import type { DecodedFrame, PixelDescription } from './pixel-description.js';
 
-export function decodeJpegLossless(encoded: Uint8Array, description: PixelDescription): Promise<DecodedFrame> {
+export function decodeJpegLossless(encoded: Uint8Array, description: PixelDescription): DecodedFrame {
   const sampleBytes = bytesPerSample(description);
   if (sampleBytes > 2) throw new CodecError('JPEG lossless frames of more than 16 bits per sample are not supported.');
   if (sampleBytes === 2 && description.samplesPerPixel !== 1) {
@@ -25,5 +25,5 @@ export function decodeJpegLossless(encoded: Uint8Array, description: PixelDescri
   const pixels = new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength);
   const decoded: PixelDescription = { ...description, planarConfiguration: 0 };
   checkLength(pixels, decoded, 'JPEG lossless');
-  return Promise.resolve({ pixels, description: decoded });
+  return { pixels, description: decoded };
 }

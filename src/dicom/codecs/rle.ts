@@ -40,7 +40,7 @@ function unpack(encoded: Uint8Array, start: number, end: number, out: Uint8Array
   if (o < out.length) throw new CodecError(`An RLE segment ends after ${o} of its ${out.length} bytes.`);
 }
 
-export function decodeRle(encoded: Uint8Array, description: PixelDescription): Promise<DecodedFrame> {
+export function decodeRle(encoded: Uint8Array, description: PixelDescription): DecodedFrame {
   const segments = segmentCount(description);
   if (encoded.byteLength < HEADER) throw new CodecError('The RLE frame is shorter than its 64-byte header.');
   const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
@@ -68,7 +68,7 @@ export function decodeRle(encoded: Uint8Array, description: PixelDescription): P
       pixels[o] = segment[p] ?? 0;
     }
   }
-  return Promise.resolve({ pixels, description: { ...description, planarConfiguration: 0 } });
+  return { pixels, description: { ...description, planarConfiguration: 0 } };
 }
 
 /** PackBits of one row: replicate runs of 2 or more equal bytes, literal runs otherwise, 128 at most. */
@@ -91,7 +91,7 @@ function packRow(row: Uint8Array, out: number[]): void {
 }
 
 /** An RLE Lossless frame of a colour-by-pixel native frame. */
-export function encodeRle(pixels: Uint8Array, description: PixelDescription): Promise<Uint8Array> {
+export function encodeRle(pixels: Uint8Array, description: PixelDescription): Uint8Array {
   const segments = segmentCount(description);
   const { rows, columns, samplesPerPixel: samples } = description;
   const sampleBytes = bytesPerSample(description);
@@ -121,5 +121,5 @@ export function encodeRle(pixels: Uint8Array, description: PixelDescription): Pr
     frame.set(segment, offset);
     offset += segment.length;
   });
-  return Promise.resolve(frame);
+  return frame;
 }

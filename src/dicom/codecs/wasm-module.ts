@@ -94,7 +94,7 @@ export function wasmDecode<D extends WasmDecoder, E = undefined>(
     codec.getEncodedBuffer(encoded.byteLength).set(encoded);
     codec.decode();
     const info = codec.getFrameInfo();
-    return { info, pixels: codec.getDecodedBuffer().slice(), extra: extra?.(codec) };
+    return { info, pixels: copied(codec.getDecodedBuffer()), extra: extra?.(codec) };
   });
 }
 
@@ -113,6 +113,11 @@ export function wasmEncode<T extends WasmEncoder>(
     input.set(pixels);
     configure(codec);
     codec.encode();
-    return codec.getEncodedBuffer().slice();
+    return copied(codec.getEncodedBuffer());
   });
+}
+
+/** A copy out of the WebAssembly heap, as a plain Uint8Array (some codecs hand out Uint8ClampedArray). */
+function copied(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
 }
