@@ -111,14 +111,14 @@ export function convert(tool: string, args: readonly string[], input: Uint8Array
   }
 }
 
-/** How the Debian tools make each compressed syntax from an explicit VR little endian file. */
+/** How the Debian tools make each compressed syntax from an explicit VR little endian file (lossy ones keep the SOP Instance UID, +un, so tests find them). */
 export const MAKERS: Readonly<Record<string, { tool: string; args: readonly string[] }>> = {
-  '1.2.840.10008.1.2.4.50': { tool: 'dcmcjpeg', args: ['+eb'] },
-  '1.2.840.10008.1.2.4.51': { tool: 'dcmcjpeg', args: ['+ee'] },
+  '1.2.840.10008.1.2.4.50': { tool: 'dcmcjpeg', args: ['+eb', '+un'] },
+  '1.2.840.10008.1.2.4.51': { tool: 'dcmcjpeg', args: ['+ee', '+un'] },
   '1.2.840.10008.1.2.4.57': { tool: 'dcmcjpeg', args: ['+el'] },
   '1.2.840.10008.1.2.4.70': { tool: 'dcmcjpeg', args: ['+e1'] },
   '1.2.840.10008.1.2.4.80': { tool: 'dcmcjpls', args: ['+el'] },
-  '1.2.840.10008.1.2.4.81': { tool: 'dcmcjpls', args: ['+en'] },
+  '1.2.840.10008.1.2.4.81': { tool: 'dcmcjpls', args: ['+en', '+un'] },
   '1.2.840.10008.1.2.4.90': { tool: 'gdcmconv', args: ['--j2k'] },
   '1.2.840.10008.1.2.4.91': { tool: 'gdcmconv', args: ['--j2k', '--lossy', '-q', '40'] },
   '1.2.840.10008.1.2.5': { tool: 'dcmcrle', args: [] },
