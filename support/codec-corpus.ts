@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { PixelDescription } from '../src/dicom/codecs/pixel-description.js';
 import { buildInstance, newInstanceUids } from './dicom-builder.js';
 
 export interface ImageSpec {
@@ -60,6 +61,23 @@ export function imagePixels(spec: ImageSpec = {}): Buffer {
   return out;
 }
 
+/** The Image Pixel attributes `nativeImage` writes for `spec`. */
+export function describeImage(spec: ImageSpec = {}): PixelDescription {
+  const kind = spec.kind ?? 'ct';
+  const sixteen = kind === 'ct' || kind === 'signed-ct';
+  return {
+    rows: spec.rows ?? 512,
+    columns: spec.columns ?? 512,
+    samplesPerPixel: kind === 'rgb' ? 3 : 1,
+    bitsAllocated: sixteen ? 16 : 8,
+    bitsStored: kind === 'ct' ? 12 : sixteen ? 16 : 8,
+    highBit: kind === 'ct' ? 11 : sixteen ? 15 : 7,
+    pixelRepresentation: kind === 'signed-ct' ? 1 : 0,
+    photometricInterpretation: kind === 'rgb' ? 'RGB' : 'MONOCHROME2',
+    planarConfiguration: 0,
+  };
+}
+
 const us = (n: number) => {
   const b = Buffer.alloc(2);
   b.writeUInt16LE(n);
@@ -68,24 +86,24 @@ const us = (n: number) => {
 
 /** An explicit VR little endian Part 10 image of `spec`, with its pixel bytes. */
 export function nativeImage(spec: ImageSpec = {}, uids = newInstanceUids()): { file: Buffer; pixels: Buffer } {
-  const { rows = 512, columns = 512, frames = 1, kind = 'ct' } = spec;
+  const { frames = 1 } = spec;
   const pixels = imagePixels(spec);
-  const sixteen = kind === 'ct' || kind === 'signed-ct';
+  const d = describeImage(spec);
   const file = buildInstance({
     ...uids,
     sopClassUid: frames > 1 ? '1.2.840.10008.5.1.4.1.1.7.3' : undefined,
     attributes: {
-      '00280002': us(kind === 'rgb' ? 3 : 1),
-      '00280004': { vr: 'CS', value: kind === 'rgb' ? 'RGB' : 'MONOCHROME2' },
-      ...(kind === 'rgb' ? { '00280006': us(0) } : {}),
+      '00280002': us(d.samplesPerPixel),
+      '00280004': { vr: 'CS', value: d.photometricInterpretation },
+      ...(d.samplesPerPixel > 1 ? { '00280006': us(0) } : {}),
       ...(frames > 1 ? { '00280008': { vr: 'IS', value: String(frames) } } : {}),
-      '00280010': us(rows),
-      '00280011': us(columns),
-      '00280100': us(sixteen ? 16 : 8),
-      '00280101': us(kind === 'ct' ? 12 : sixteen ? 16 : 8),
-      '00280102': us(kind === 'ct' ? 11 : sixteen ? 15 : 7),
-      '00280103': us(kind === 'signed-ct' ? 1 : 0),
-      '7FE00010': { vr: sixteen ? 'OW' : 'OB', value: pixels },
+      '00280010': us(d.rows),
+      '00280011': us(d.columns),
+      '00280100': us(d.bitsAllocated),
+      '00280101': us(d.bitsStored),
+      '00280102': us(d.highBit),
+      '00280103': us(d.pixelRepresentation),
+      '7FE00010': { vr: d.bitsAllocated > 8 ? 'OW' : 'OB', value: pixels },
     },
   });
   return { file, pixels };

@@ -6,11 +6,11 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFrame } from '../../src/dicom/codecs/decode-frame.js';
-import type { PixelDescription } from '../../src/dicom/codecs/pixel-description.js';
 import { newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import {
   compressed,
   convert,
+  describeImage,
   hasTool,
   maxDifference,
   nativeImage,
@@ -33,17 +33,7 @@ const server = useTestServer();
 const study = testUid();
 const series = testUid();
 const CT = { kind: 'ct', rows: 256, columns: 256 } as const;
-const ctDescription: PixelDescription = {
-  rows: 256,
-  columns: 256,
-  samplesPerPixel: 1,
-  bitsAllocated: 16,
-  bitsStored: 12,
-  highBit: 11,
-  pixelRepresentation: 0,
-  photometricInterpretation: 'MONOCHROME2',
-  planarConfiguration: 0,
-};
+const ctDescription = describeImage(CT);
 
 interface Stored {
   readonly uids: ReturnType<typeof newInstanceUids>;

@@ -13,6 +13,7 @@ import { transcode } from '../../src/dicom/transcode/transcode.js';
 import {
   compressed,
   convert,
+  describeImage,
   hasTool,
   imagePixels,
   type ImageSpec,
@@ -37,22 +38,6 @@ async function run(file: Uint8Array, from: string, to: string): Promise<Buffer> 
 
 async function* toAsync(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   for (const chunk of chunks) yield await Promise.resolve(chunk);
-}
-
-function description(spec: ImageSpec): PixelDescription {
-  const kind = spec.kind ?? 'ct';
-  const sixteen = kind === 'ct' || kind === 'signed-ct';
-  return {
-    rows: spec.rows ?? 512,
-    columns: spec.columns ?? 512,
-    samplesPerPixel: kind === 'rgb' ? 3 : 1,
-    bitsAllocated: sixteen ? 16 : 8,
-    bitsStored: kind === 'ct' ? 12 : sixteen ? 16 : 8,
-    highBit: kind === 'ct' ? 11 : sixteen ? 15 : 7,
-    pixelRepresentation: kind === 'signed-ct' ? 1 : 0,
-    photometricInterpretation: kind === 'rgb' ? 'RGB' : 'MONOCHROME2',
-    planarConfiguration: 0,
-  };
 }
 
 const toolFor = (syntax: string) => MAKERS[syntax]?.tool ?? '';
@@ -158,7 +143,7 @@ describe('encoding losslessly', () => {
   it('HTJ2K from OpenJPH decodes identically with OpenJPEG', async () => {
     const spec: ImageSpec = { kind: 'ct', rows: 256, columns: 256 };
     const pixels = imagePixels(spec);
-    const encoded = await encodeFrame('1.2.840.10008.1.2.4.201', pixels, description(spec));
+    const encoded = await encodeFrame('1.2.840.10008.1.2.4.201', pixels, describeImage(spec));
     const openjpeg = await lazyModule('@cornerstonejs/codec-openjpeg/wasmjs')();
     const decoded = wasmDecode(construct(openjpeg, 'J2KDecoder') as WasmDecoder, encoded.bytes);
     expect(Buffer.from(decoded.pixels).equals(pixels)).toBe(true);
@@ -183,16 +168,16 @@ describe('decodeFrame', () => {
 
   it('rejects a frame whose size is not the one the data set says', async () => {
     const spec: ImageSpec = { kind: 'ct', rows: 64, columns: 64 };
-    const encoded = await encodeFrame('1.2.840.10008.1.2.4.201', imagePixels(spec), description(spec));
+    const encoded = await encodeFrame('1.2.840.10008.1.2.4.201', imagePixels(spec), describeImage(spec));
     await expect(
-      decodeFrame('1.2.840.10008.1.2.4.201', encoded.bytes, { ...description(spec), rows: 32 }),
+      decodeFrame('1.2.840.10008.1.2.4.201', encoded.bytes, { ...describeImage(spec), rows: 32 }),
     ).rejects.toThrow(/64×64/);
-    await expect(decodeFrame('1.2.840.10008.1.2.4.90', Uint8Array.of(1, 2, 3), description(spec))).rejects.toThrow();
-    await expect(decodeFrame('1.2.840.10008.1.2.5', new Uint8Array(10), description(spec))).rejects.toThrow(/header/);
+    await expect(decodeFrame('1.2.840.10008.1.2.4.90', Uint8Array.of(1, 2, 3), describeImage(spec))).rejects.toThrow();
+    await expect(decodeFrame('1.2.840.10008.1.2.5', new Uint8Array(10), describeImage(spec))).rejects.toThrow(/header/);
   });
 
   it('RLE: runs, literals and 128-byte limits survive a round trip', async () => {
-    const spec: PixelDescription = { ...description({ kind: 'grey8' }), rows: 3, columns: 300 };
+    const spec: PixelDescription = { ...describeImage({ kind: 'grey8' }), rows: 3, columns: 300 };
     const pixels = new Uint8Array(900);
     pixels.fill(7, 0, 300); // one long run
     for (let i = 300; i < 600; i++) pixels[i] = i % 256; // literals only

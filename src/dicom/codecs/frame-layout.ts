@@ -54,6 +54,7 @@ export function colourByPixel(pixels: Uint8Array, description: PixelDescription)
 
 /** Throws unless the codestream's size and components are what the data set says. */
 export function checkGeometry(info: WasmFrameInfo, description: PixelDescription, codec: string): void {
+  if (info.width === 0 || info.height === 0) throw new CodecError(`The ${codec} codestream could not be decoded.`);
   if (info.width !== description.columns || info.height !== description.rows) {
     throw new CodecError(
       `The ${codec} frame is ${info.width}×${info.height}, but the data set says ${description.columns}×${description.rows}.`,

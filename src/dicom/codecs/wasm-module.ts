@@ -78,7 +78,7 @@ export function withObject<T extends { delete(): void }, R>(object: T, use: (obj
         : typeof error === 'string'
           ? error
           : 'the codec failed inside WebAssembly';
-    throw new CodecError(`The frame could not be coded: ${detail}`);
+    throw new CodecError(`The frame could not be decoded or encoded: ${detail}`);
   } finally {
     object.delete();
   }
