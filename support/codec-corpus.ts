@@ -9,7 +9,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PixelDescription } from '../src/dicom/codecs/pixel-description.js';
 import { buildInstance, newInstanceUids } from './dicom-builder.js';
 
 export interface ImageSpec {
@@ -61,8 +60,8 @@ export function imagePixels(spec: ImageSpec = {}): Buffer {
   return out;
 }
 
-/** The Image Pixel attributes `nativeImage` writes for `spec`. */
-export function describeImage(spec: ImageSpec = {}): PixelDescription {
+/** The Image Pixel attributes `nativeImage` writes for `spec` (the shape of the codecs' PixelDescription). */
+export function describeImage(spec: ImageSpec = {}) {
   const kind = spec.kind ?? 'ct';
   const sixteen = kind === 'ct' || kind === 'signed-ct';
   return {
@@ -72,9 +71,9 @@ export function describeImage(spec: ImageSpec = {}): PixelDescription {
     bitsAllocated: sixteen ? 16 : 8,
     bitsStored: kind === 'ct' ? 12 : sixteen ? 16 : 8,
     highBit: kind === 'ct' ? 11 : sixteen ? 15 : 7,
-    pixelRepresentation: kind === 'signed-ct' ? 1 : 0,
+    pixelRepresentation: kind === 'signed-ct' ? (1 as const) : (0 as const),
     photometricInterpretation: kind === 'rgb' ? 'RGB' : 'MONOCHROME2',
-    planarConfiguration: 0,
+    planarConfiguration: 0 as const,
   };
 }
 

@@ -186,3 +186,36 @@ describe('decodeFrame', () => {
     expect((await decodeFrame('1.2.840.10008.1.2.5', encoded.bytes, spec)).pixels).toEqual(pixels);
   });
 });
+
+describe('memory', () => {
+  it('re-codes a multi-frame instance one frame at a time, output flowing before the input is read', async () => {
+    const spec: ImageSpec = { kind: 'ct', rows: 256, columns: 256, frames: 24 };
+    const frameBytes = 256 * 256 * 2;
+    const { file, pixels } = nativeImage(spec);
+    const encoded = await run(file, EXPLICIT_LE, '1.2.840.10008.1.2.5');
+    for (const [input, from, to] of [
+      [file, EXPLICIT_LE, '1.2.840.10008.1.2.5'],
+      [encoded, '1.2.840.10008.1.2.5', EXPLICIT_LE],
+    ] as const) {
+      let read = 0;
+      async function* source(): AsyncGenerator<Uint8Array> {
+        for (let at = 0; at < input.length; at += 32_768) {
+          read += Math.min(32_768, input.length - at);
+          yield await Promise.resolve(input.subarray(at, at + 32_768));
+        }
+      }
+      const readWhenWritten: number[] = [];
+      let largest = 0;
+      const out: Uint8Array[] = [];
+      for await (const chunk of transcode(source(), from, to)) {
+        readWhenWritten.push(read);
+        largest = Math.max(largest, chunk.byteLength);
+        out.push(chunk);
+      }
+      // Output chunks are at most a frame; half the output has gone before three quarters of the input is read.
+      expect(largest).toBeLessThanOrEqual(frameBytes);
+      expect(readWhenWritten[Math.floor(readWhenWritten.length / 2)]).toBeLessThan(input.length * 0.75);
+      if (to === EXPLICIT_LE) expect(nativePixelData(Buffer.concat(out), pixels.length).equals(pixels)).toBe(true);
+    }
+  });
+});
