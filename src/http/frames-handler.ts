@@ -8,6 +8,7 @@ import { pixelDescriptionOf } from '../dicomweb/pixel-metadata.js';
 import { findInstances, parseFrameList, readSidecar, selectFrames } from '../dicomweb/retrieve.js';
 import type { InstanceRecord, Storage } from '../storage/ports.js';
 import type { Handler, RequestContext } from './context.js';
+import { instanceRefusal } from './instance-bytes.js';
 import { requestAccept } from './media-type.js';
 import { multipartBody, newBoundary, streamOf, type OutgoingPart } from './multipart-writer.js';
 import { retrieveTarget } from './path-params.js';
@@ -146,8 +147,10 @@ function recodingResponse(
   frames: FrameRanges[],
 ): Promise<Response> {
   const stored = instance.transferSyntaxUid;
-  const choice = negotiateFrames(requestAccept(request), stored, frames.length, frameRecodable);
-  const recode = frameRecodable(stored, choice.transferSyntax);
+  const recodable = (from: string, to: string) =>
+    frameRecodable(from, to) && instanceRefusal(instance, EXPLICIT_VR_LITTLE_ENDIAN) === undefined;
+  const choice = negotiateFrames(requestAccept(request), stored, frames.length, recodable);
+  const recode = recodable(stored, choice.transferSyntax);
   return framesResponse(request, context, instance, frames, choice, recode ? pixelDescriptionOf(metadata) : undefined);
 }
 

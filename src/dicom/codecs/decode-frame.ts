@@ -38,6 +38,18 @@ export function canDecode(transferSyntaxUid: string): boolean {
 }
 
 /**
+ * Why frames of an image stored in `transferSyntaxUid` with `bitsAllocated` cannot be decoded, or
+ * undefined when they can: known before reading a byte, so a request is refused before it starts.
+ */
+export function decodeRefusal(transferSyntaxUid: string, bitsAllocated: number): string | undefined {
+  if (!canDecode(transferSyntaxUid)) return `images stored in ${transferSyntaxUid} cannot be decoded here.`;
+  if (transferSyntaxUid === ts.JPEG_EXTENDED && bitsAllocated > 8) {
+    return '12-bit JPEG extended (1.2.840.10008.1.2.4.51) cannot be decoded here; only 8-bit JPEG can.';
+  }
+  return undefined;
+}
+
+/**
  * What `decodeFrame` will return as the description for frames described by `description`,
  * known before any frame is decoded, so a transcoder can write the image attributes first.
  */
