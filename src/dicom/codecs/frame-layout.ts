@@ -27,20 +27,6 @@ export function interleave(planes: Uint8Array, pixelCount: number, samples: numb
   return out;
 }
 
-/** Colour-by-pixel samples as colour-by-plane: the inverse of `interleave`. */
-export function deinterleave(pixels: Uint8Array, pixelCount: number, samples: number, sampleBytes: number): Uint8Array {
-  if (samples === 1) return pixels;
-  const out = new Uint8Array(pixels.byteLength);
-  for (let s = 0; s < samples; s++) {
-    for (let p = 0; p < pixelCount; p++) {
-      const from = (p * samples + s) * sampleBytes;
-      const to = (s * pixelCount + p) * sampleBytes;
-      for (let b = 0; b < sampleBytes; b++) out[to + b] = pixels[from + b] ?? 0;
-    }
-  }
-  return out;
-}
-
 /** A frame in colour-by-pixel order whatever its planar configuration. */
 export function colourByPixel(pixels: Uint8Array, description: PixelDescription): Uint8Array {
   if (description.planarConfiguration === 0 || description.samplesPerPixel === 1) return pixels;
@@ -98,7 +84,7 @@ export function encodingPrecision(pixels: Uint8Array, description: PixelDescript
   return bitsStored;
 }
 
-/** Copies a frame whose byte offset is odd (a typed view needs alignment) into fresh memory. */
-export function aligned(pixels: Uint8Array): Uint8Array {
+/** Copies a frame whose byte offset is not a multiple of 4 (typed views need alignment) into fresh memory. */
+function aligned(pixels: Uint8Array): Uint8Array {
   return pixels.byteOffset % 4 === 0 ? pixels : pixels.slice();
 }
