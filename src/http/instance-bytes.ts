@@ -1,9 +1,26 @@
-import { canTranscode, transcode } from '../dicom/transcode/transcode.js';
+import { decodeRefusal } from '../dicom/codecs/decode-frame.js';
+import { transcode, transcodeRefusal } from '../dicom/transcode/transcode.js';
+import { transferSyntaxInfo } from '../dicom/transfer-syntax.js';
 import type { InstanceRecord, Storage } from '../storage/ports.js';
 
-/** Can an instance stored in `stored` be sent as `requested` ("*": as stored)? */
-export function deliverable(stored: string, requested: string): boolean {
-  return requested === '*' || requested === stored || canTranscode(stored, requested);
+/** Why an instance cannot be sent as `requested` ("*": as stored), or undefined when it can. */
+export function instanceRefusal(instance: InstanceRecord, requested: string): string | undefined {
+  const stored = instance.transferSyntaxUid;
+  if (requested === '*' || requested === stored) return undefined;
+  const pair = transcodeRefusal(stored, requested);
+  if (pair !== undefined || !transferSyntaxInfo(stored)?.encapsulated) return pair;
+  // The syntax pair works; the instance's own pixels may still be beyond the decoder (12-bit JPEG).
+  return decodeRefusal(stored, Number(instance.instance['BitsAllocated'] ?? 8));
+}
+
+/** Delivery rules over the stored syntaxes of `instances`, for negotiateInstances. */
+export function deliveryRules(instances: readonly InstanceRecord[]) {
+  const refusal = (stored: string, requested: string): string | undefined =>
+    instances
+      .filter((instance) => instance.transferSyntaxUid === stored)
+      .map((instance) => instanceRefusal(instance, requested))
+      .find((reason) => reason !== undefined);
+  return { deliverable: (stored: string, requested: string) => refusal(stored, requested) === undefined, refusal };
 }
 
 /** An instance's bytes in the asked-for syntax, streamed from its blob (transcoded on the fly when needed). */

@@ -6,7 +6,7 @@ import { readMetadataDocument, saveMetadataDocument, type DocumentEntry } from '
 import { metadataOf } from '../dicomweb/series-metadata.js';
 import type { InstanceRecord } from '../storage/ports.js';
 import type { Handler } from './context.js';
-import { deliverable, instanceBytes } from './instance-bytes.js';
+import { deliveryRules, instanceBytes } from './instance-bytes.js';
 import { acceptsDicomJson, requestAccept } from './media-type.js';
 import { multipartBody, newBoundary, streamOf, type OutgoingPart } from './multipart-writer.js';
 import { retrieveTarget } from './path-params.js';
@@ -20,11 +20,13 @@ export const handleRetrieve: Handler = async (request, context) => {
   const target = retrieveTarget(context);
   const instances = await findInstances(context.storage, target);
   const single = target.sopInstanceUid !== undefined;
+  const rules = deliveryRules(instances);
   const choice = negotiateInstances(
     requestAccept(request),
     instances.map((instance) => instance.transferSyntaxUid),
     single,
-    deliverable,
+    rules.deliverable,
+    rules.refusal,
   );
   const signal = request.signal;
   const failures = { log: context.log, signal };

@@ -39,7 +39,9 @@ export function negotiateInstances(
   stored: readonly string[],
   singlePartAllowed: boolean,
   deliverable: Deliverable,
+  explain: (stored: string, requested: string) => string | undefined = () => undefined,
 ): InstanceChoice {
+  const tried: InstanceChoice[] = [];
   for (const range of byQuality(accept)) {
     let choice: InstanceChoice | undefined;
     const syntax = unquote(range.parameters['transfer-syntax']);
@@ -54,13 +56,17 @@ export function negotiateInstances(
       choice = { multipart: true, transferSyntax: ANY };
     }
     if (choice && stored.every((uid) => deliverable(uid, choice.transferSyntax))) return choice;
+    if (choice) tried.push(choice);
   }
   const syntaxes = [...new Set(stored)].join(', ');
+  const reasons = [...new Set(tried.flatMap((choice) => stored.map((uid) => explain(uid, choice.transferSyntax))))]
+    .filter((reason): reason is string => reason !== undefined)
+    .slice(0, 3);
   throw new DicomwebError(
     'NotAcceptable',
-    `None of the accepted media types can be served. Ask for multipart/related; type="application/dicom"${
+    `None of the accepted media types can be served${reasons.length > 0 ? ` (${reasons.join(' ')})` : ''}. Ask for multipart/related; type="application/dicom"${
       singlePartAllowed ? ' (or application/dicom)' : ''
-    } with transfer-syntax=* to get the instances as stored (${syntaxes}); uncompressed instances can also be had in 1.2.840.10008.1.2.1, 1.2.840.10008.1.2, 1.2.840.10008.1.2.2 or 1.2.840.10008.1.2.1.99.`,
+    } with transfer-syntax=* to get the instances as stored (${syntaxes}); uncompressed and decodable instances can also be had in 1.2.840.10008.1.2.1, 1.2.840.10008.1.2, 1.2.840.10008.1.2.2 or 1.2.840.10008.1.2.1.99, and those not lossy-compressed in JPEG 2000, HTJ2K, JPEG-LS or RLE lossless (docs/conformance.md lists every pair).`,
   );
 }
 
@@ -75,6 +81,16 @@ export function compressedMediaType(transferSyntax: string): string | undefined 
   return undefined;
 }
 
+/** PS3.18 Table 8.7.3-5: the transfer syntax an image media type means when none is named. */
+const DEFAULT_SYNTAX: Readonly<Record<string, string>> = {
+  'image/jpeg': '1.2.840.10008.1.2.4.50',
+  'image/jls': '1.2.840.10008.1.2.4.80',
+  'image/jp2': '1.2.840.10008.1.2.4.90',
+  'image/jpx': '1.2.840.10008.1.2.4.92',
+  'image/jphc': '1.2.840.10008.1.2.4.201',
+  'image/dicom-rle': '1.2.840.10008.1.2.5',
+};
+
 export interface FrameChoice {
   readonly multipart: boolean;
   readonly mediaType: string;
@@ -82,12 +98,21 @@ export interface FrameChoice {
   readonly transferSyntax: string;
 }
 
+/** Can frames stored in `stored` be re-coded as `target`? (`from` === `to` is not a re-coding.) */
+export type FrameRecoding = (stored: string, target: string) => boolean;
+
 /**
  * Negotiates frames and bulk data (PS3.18 Tables 8.7.3-4 and -5): application/octet-stream
- * (uncompressed, explicit VR little endian by default, or `*` as stored), or the image media
- * type of a compressed stored syntax. Single-part answers only for a single frame.
+ * (uncompressed, explicit VR little endian by default, or `*` as stored), or an image media type
+ * (its default syntax unless one is named). Frames are sent as stored, or re-coded where
+ * `recodable` says so. Single-part answers only for a single frame.
  */
-export function negotiateFrames(accept: readonly MediaRange[], stored: string, frameCount: number): FrameChoice {
+export function negotiateFrames(
+  accept: readonly MediaRange[],
+  stored: string,
+  frameCount: number,
+  recodable: FrameRecoding = () => false,
+): FrameChoice {
   const info = transferSyntaxInfo(stored);
   const native = info !== undefined && !info.encapsulated && !info.deflated;
   const compressedType = compressedMediaType(stored);
@@ -105,24 +130,31 @@ export function negotiateFrames(accept: readonly MediaRange[], stored: string, f
       continue;
     }
     const asMultipart = multipart || isAny(range);
+    const answer = (type: string, transferSyntax: string) => ({
+      multipart: asMultipart,
+      mediaType: type,
+      transferSyntax,
+    });
     if (mediaType === 'application/octet-stream' || mediaType === '*/*') {
       const syntax = requested ?? (mediaType === '*/*' ? ANY : EXPLICIT_VR_LITTLE_ENDIAN);
-      if (syntax === ANY)
-        return { multipart: asMultipart, mediaType: 'application/octet-stream', transferSyntax: stored };
-      if (syntax === EXPLICIT_VR_LITTLE_ENDIAN && native) {
-        return { multipart: asMultipart, mediaType: 'application/octet-stream', transferSyntax: syntax };
+      if (syntax === ANY) return answer('application/octet-stream', stored);
+      if (syntax === EXPLICIT_VR_LITTLE_ENDIAN && (native || recodable(stored, syntax))) {
+        return answer('application/octet-stream', syntax);
       }
-      if (syntax === stored && !info?.deflated)
-        return { multipart: asMultipart, mediaType: 'application/octet-stream', transferSyntax: stored };
+      if (syntax === stored && !info?.deflated) return answer('application/octet-stream', stored);
       continue;
     }
-    if (
-      compressedType !== undefined &&
-      mediaType === compressedType &&
-      (requested === undefined || requested === ANY || requested === stored)
-    ) {
-      return { multipart: asMultipart, mediaType, transferSyntax: stored };
-    }
+    const defaultSyntax = DEFAULT_SYNTAX[mediaType];
+    if (defaultSyntax === undefined) continue;
+    // As stored when the stored syntax is of this media type and no other is named.
+    const syntax =
+      requested === undefined || requested === ANY
+        ? compressedType === mediaType
+          ? stored
+          : defaultSyntax
+        : requested;
+    if (compressedMediaType(syntax) !== mediaType) continue;
+    if (syntax === stored || recodable(stored, syntax)) return answer(mediaType, syntax);
   }
   if (singlePartRefused) {
     throw new DicomwebError(
@@ -130,11 +162,15 @@ export function negotiateFrames(accept: readonly MediaRange[], stored: string, f
       'A single-part media type can carry one frame only; ask for multipart/related to get several.',
     );
   }
-  const offers = native
-    ? 'application/octet-stream with transfer-syntax 1.2.840.10008.1.2.1 or *'
-    : info?.deflated
-      ? 'nothing frame by frame for a deflated instance; retrieve the whole instance instead'
-      : `application/octet-stream; transfer-syntax=*${compressedType ? ` or ${compressedType}` : ''} (the frames as stored in ${stored}; decoding to uncompressed pixels is not offered)`;
+  const offers = info?.deflated
+    ? 'nothing frame by frame for a deflated instance; retrieve the whole instance instead'
+    : `application/octet-stream with transfer-syntax=* (the frames as stored in ${stored})${
+        compressedType ? ` or ${compressedType}` : ''
+      }${native || recodable(stored, EXPLICIT_VR_LITTLE_ENDIAN) ? ', or 1.2.840.10008.1.2.1 (uncompressed)' : ''}${
+        recodable(stored, '1.2.840.10008.1.2.4.90')
+          ? ', image/jp2, image/jphc, image/jls or image/dicom-rle (lossless)'
+          : ''
+      }; docs/conformance.md lists which stored syntax can be re-coded to which`;
   throw new DicomwebError(
     'NotAcceptable',
     `None of the accepted media types can be served for these frames. Available: ${offers}.`,

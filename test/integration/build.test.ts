@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 const root = join(import.meta.dirname, '..', '..');
 
 describe('the deployable build', () => {
-  it('compiles with tsconfig.build.json and loads under plain Node, as the Functions host loads it', () => {
+  it('compiles with tsconfig.build.json and loads under plain Node, as the Functions host loads it, codecs included', () => {
     const out = mkdtempSync(join(tmpdir(), 'dicomweb-build-'));
     try {
       const tsc = spawnSync(
@@ -26,7 +26,21 @@ describe('the deployable build', () => {
         [
           '--input-type=module',
           '-e',
-          "await import('./functions/index.js'); await import('./src/host/node-host.js'); console.log('loaded');",
+          [
+            "await import('./functions/index.js'); await import('./src/host/node-host.js');",
+            // The WebAssembly codecs resolve their glue and .wasm files from the compiled output too.
+            "const { decodeFrame } = await import('./src/dicom/codecs/decode-frame.js');",
+            "const { encodeFrame } = await import('./src/dicom/codecs/encode-frame.js');",
+            "const d = { rows: 8, columns: 8, samplesPerPixel: 1, bitsAllocated: 16, bitsStored: 16, highBit: 15, pixelRepresentation: 0, photometricInterpretation: 'MONOCHROME2', planarConfiguration: 0 };",
+            'const pixels = new Uint8Array(128).map((_, i) => i);',
+            "for (const ts of ['1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.201', '1.2.840.10008.1.2.4.80']) {",
+            '  const back = await decodeFrame(ts, (await encodeFrame(ts, pixels, d)).bytes, d);',
+            '  if (Buffer.compare(back.pixels, pixels) !== 0) throw new Error(ts);',
+            '}',
+            "const jpeg = await decodeFrame('1.2.840.10008.1.2.4.50', new Uint8Array(8), { ...d, bitsAllocated: 8, bitsStored: 8 }).catch((e) => e);",
+            "if (jpeg.name !== 'CodecError' || /could not be loaded/.test(jpeg.message)) throw jpeg;",
+            "console.log('loaded');",
+          ].join('\n'),
         ],
         {
           cwd: out,

@@ -88,10 +88,14 @@ describe('WADO-RS against Azurite', () => {
     expect(result.parts[0]?.body.equals(nativeFile())).toBe(true);
   });
 
-  it('refuses a study in explicit VR LE when an instance is compressed, naming what it can send', async () => {
-    const result = await fetchParts(base(), 'multipart/related; type="application/dicom"');
+  it('refuses a study in JPEG 2000 lossless when an instance is lossy JPEG, naming what it can send', async () => {
+    const result = await fetchParts(
+      base(),
+      'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.90',
+    );
     expect(result.status).toBe(406);
     expect(result.text).toMatch(/transfer-syntax=\*/);
+    expect(result.text).toMatch(/may be lossy/);
   });
 
   it('transcodes an uncompressed instance to the syntax asked for', async () => {

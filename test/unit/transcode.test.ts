@@ -308,15 +308,20 @@ const SPEC: readonly Element[] = [
 ];
 
 describe('canTranscode', () => {
-  it('accepts every pair of native syntaxes and nothing encapsulated or unknown', () => {
+  it('accepts every pair of native syntaxes, decodable to native, native to encodable, and no lossy to lossless-only', () => {
     for (const from of SYNTAXES) for (const to of SYNTAXES) expect(canTranscode(from, to)).toBe(true);
-    expect(canTranscode(JPEG_BASELINE, EXPLICIT_LE)).toBe(false);
-    expect(canTranscode(EXPLICIT_LE, '1.2.840.10008.1.2.5')).toBe(false);
+    expect(canTranscode(JPEG_BASELINE, EXPLICIT_LE)).toBe(true);
+    expect(canTranscode(EXPLICIT_LE, '1.2.840.10008.1.2.5')).toBe(true);
+    expect(canTranscode('1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.201')).toBe(true);
+    expect(canTranscode(JPEG_BASELINE, '1.2.840.10008.1.2.4.90')).toBe(false);
+    expect(canTranscode(JPEG_BASELINE, '1.2.840.10008.1.2.4.91')).toBe(true);
+    expect(canTranscode(EXPLICIT_LE, JPEG_BASELINE)).toBe(false);
+    expect(canTranscode('1.2.840.10008.1.2.4.100', EXPLICIT_LE)).toBe(false);
     expect(canTranscode('1.2.3', EXPLICIT_LE)).toBe(false);
   });
 
   it('rejects a pair it cannot do before reading anything', async () => {
-    await expect(run(Buffer.alloc(0), JPEG_BASELINE, EXPLICIT_LE)).rejects.toThrow(TranscodeError);
+    await expect(run(Buffer.alloc(0), '1.2.840.10008.1.2.4.100', EXPLICIT_LE)).rejects.toThrow(TranscodeError);
   });
 });
 

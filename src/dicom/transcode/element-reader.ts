@@ -24,7 +24,11 @@ export type Token =
     }
   | { readonly type: 'chunk'; readonly bytes: Uint8Array }
   | { readonly type: 'sequence'; readonly tag: number }
-  | { readonly type: 'item' | 'item-end' | 'sequence-end' };
+  | { readonly type: 'item' | 'item-end' | 'sequence-end' }
+  /** Encapsulated Pixel Data (PS3.5 A.4): its items, the Basic Offset Table first, then the delimiter. */
+  | { readonly type: 'fragments'; readonly tag: number }
+  | { readonly type: 'fragment'; readonly bytes: Uint8Array }
+  | { readonly type: 'fragments-end' };
 
 /** Values up to this size are read whole; larger ones are streamed as chunks. */
 export const SMALL_VALUE = 64 * 1024;
@@ -52,9 +56,11 @@ interface Frame {
 
 /**
  * Reads a data set element by element, descending into sequences. Group lengths (gggg,0000) are
- * dropped: they are retired and would be wrong once header sizes change.
+ * dropped: they are retired and would be wrong once header sizes change. With `encapsulated`
+ * (a compressed transfer syntax), undefined-length Pixel Data is read as its fragments, each
+ * whole: a fragment is at most one frame.
  */
-export async function* readDataSet(bytes: ByteReader, encoding: Encoding): AsyncGenerator<Token> {
+export async function* readDataSet(bytes: ByteReader, encoding: Encoding, encapsulated = false): AsyncGenerator<Token> {
   const stack: Frame[] = [
     { kind: 'dataset', tag: 0, end: undefined, limit: undefined, encoding, bitsAllocated: undefined },
   ];
@@ -98,6 +104,10 @@ export async function* readDataSet(bytes: ByteReader, encoding: Encoding): Async
       throw new TranscodeError(`Unexpected ${formatTag(tag)} in ${where(frame)}, where an element was expected.`);
     }
     const { vr, length } = await readHeader(bytes, tag, frame);
+    if (length === UNDEFINED_LENGTH && tag === PIXEL_DATA && encapsulated) {
+      yield* readFragments(bytes);
+      continue;
+    }
     if (length === UNDEFINED_LENGTH) {
       // An undefined-length UN is a sequence whose items are implicit VR little endian (PS3.5 6.2.2).
       if (vr !== 'SQ' && vr !== 'UN') throw undefinedLength(tag, vr);
@@ -134,6 +144,25 @@ export async function* readDataSet(bytes: ByteReader, encoding: Encoding): Async
     for await (const piece of bytes.pieces(length, swapUnit(vr), () => describe(tag))) {
       yield { type: 'chunk', bytes: piece };
     }
+  }
+}
+
+async function* readFragments(bytes: ByteReader): AsyncGenerator<Token> {
+  yield { type: 'fragments', tag: PIXEL_DATA };
+  for (;;) {
+    const header = await bytes.read(8, () => 'an item header of the encapsulated Pixel Data');
+    const tag = ((uint16(header, 0, true) << 16) | uint16(header, 2, true)) >>> 0;
+    const length = uint32(header, 4, true);
+    if (tag === SEQUENCE_DELIMITER) {
+      yield { type: 'fragments-end' };
+      return;
+    }
+    if (tag !== ITEM || length === UNDEFINED_LENGTH) {
+      throw new TranscodeError(
+        `The encapsulated Pixel Data holds ${formatTag(tag)} where a fragment item was expected.`,
+      );
+    }
+    yield { type: 'fragment', bytes: await bytes.read(length, () => 'a fragment of the encapsulated Pixel Data') };
   }
 }
 

@@ -60,9 +60,24 @@ export async function* writeDataSet(tokens: AsyncIterable<Token>, encoding: Enco
         out.uint32(0);
         break;
       case 'sequence-end':
+      case 'fragments-end':
         out.tag(SEQUENCE_DELIMITER);
         out.uint32(0);
         break;
+      case 'fragments':
+        // Encapsulated syntaxes are all explicit VR little endian (PS3.5 A.4).
+        out.tag(token.tag);
+        out.vr('OB');
+        out.uint32(UNDEFINED_LENGTH, 2);
+        break;
+      case 'fragment': {
+        out.tag(ITEM);
+        out.uint32(token.bytes.byteLength);
+        const pending = out.take();
+        if (pending) yield pending;
+        if (token.bytes.byteLength > 0) yield token.bytes;
+        break;
+      }
     }
     if (out.size >= FLUSH_AT) {
       const full = out.take();

@@ -1,43 +1,62 @@
 /**
- * Streaming transcoder between the native transfer syntaxes, so WADO-RS can deliver a stored
- * instance in the syntax a client accepts without holding the file in memory.
+ * Streaming transcoder between transfer syntaxes, so WADO-RS can deliver a stored instance in the
+ * syntax a client accepts without holding the file in memory: among the native syntaxes by
+ * re-encoding the data set, and to, from or between compressed ones by re-coding Pixel Data one
+ * frame at a time.
  */
-import { transferSyntaxInfo, type TransferSyntaxInfo } from '../transfer-syntax.js';
+import { canDecode } from '../codecs/decode-frame.js';
+import { canEncode } from '../codecs/encode-frame.js';
+import { isLosslessOnly, mayBeLossy } from '../codecs/syntaxes.js';
+import { transferSyntaxInfo } from '../transfer-syntax.js';
 import { ByteReader } from './byte-reader.js';
 import { readDataSet } from './element-reader.js';
 import { writeDataSet } from './element-writer.js';
 import { encodeFileMeta, metaTransferSyntax, readFileMeta } from './file-meta.js';
+import { recodePixels } from './pixel-transcode.js';
 import { TranscodeError } from './transcode-error.js';
 import { deflateRaw, inflateRaw } from './zlib-stream.js';
 
 export { TranscodeError } from './transcode-error.js';
 
-function nativeSyntax(uid: string): TransferSyntaxInfo | undefined {
-  const info = transferSyntaxInfo(uid);
-  return info && !info.encapsulated ? info : undefined;
+/**
+ * Why an instance stored in `from` cannot be delivered in `to`, or undefined when it can: the
+ * same syntax, native to native, compressed to native (decoded), native to a syntax we encode,
+ * and compressed to compressed through both, except possibly-lossy pixels into a lossless-only
+ * syntax.
+ */
+export function transcodeRefusal(from: string, to: string): string | undefined {
+  if (from === to) return undefined;
+  const input = transferSyntaxInfo(from);
+  const output = transferSyntaxInfo(to);
+  if (!input) return `${from} is not a transfer syntax this server reads.`;
+  if (!output) return `${to} is not a transfer syntax this server knows.`;
+  if (input.encapsulated && !canDecode(from)) return `images stored in ${from} cannot be decoded here.`;
+  if (output.encapsulated && !canEncode(to)) return `this server does not encode ${to}.`;
+  if (input.encapsulated && output.encapsulated && mayBeLossy(from) && isLosslessOnly(to)) {
+    return `${from} may be lossy, and ${to} is a lossless-only syntax: re-encoding would claim pixels are original when they may not be.`;
+  }
+  return undefined;
 }
 
-/** True when both are native (uncompressed) syntaxes, including `from` === `to`. */
 export function canTranscode(from: string, to: string): boolean {
-  return nativeSyntax(from) !== undefined && nativeSyntax(to) !== undefined;
+  return transcodeRefusal(from, to) === undefined;
 }
 
 /**
  * Streams a Part 10 file stored in `from` as a Part 10 file in `to`. Memory stays bounded: element
  * headers and values up to 64 KiB are read whole, larger values (pixel data) pass through in
- * pieces, byte-swapped when the byte order changes.
+ * pieces, byte-swapped when the byte order changes; compressed pixel data is held one frame at a
+ * time.
  */
 export async function* transcode(
   source: AsyncIterable<Uint8Array>,
   from: string,
   to: string,
 ): AsyncGenerator<Uint8Array> {
-  const input = nativeSyntax(from);
-  const output = nativeSyntax(to);
-  if (!input || !output) {
-    const which = input ? to : from;
-    throw new TranscodeError(`Cannot transcode ${from} to ${to}: ${which} is not a native transfer syntax.`);
-  }
+  const input = transferSyntaxInfo(from);
+  const output = transferSyntaxInfo(to);
+  const refusal = transcodeRefusal(from, to);
+  if (!input || !output || refusal) throw new TranscodeError(`Cannot transcode ${from} to ${to}: ${refusal ?? ''}`);
   const file = new ByteReader(source[Symbol.asyncIterator]());
   try {
     const meta = await readFileMeta(file, input.deflated);
@@ -47,7 +66,12 @@ export async function* transcode(
     }
     yield encodeFileMeta(meta, output.uid);
     const dataSet = input.deflated ? new ByteReader(inflateRaw(file.rest())[Symbol.asyncIterator]()) : file;
-    const encoded = writeDataSet(readDataSet(dataSet, input), output);
+    const tokens = readDataSet(dataSet, input, input.encapsulated);
+    const recoded =
+      input.encapsulated || output.encapsulated
+        ? recodePixels(tokens, { from, to, decode: input.encapsulated, encode: output.encapsulated })
+        : tokens;
+    const encoded = writeDataSet(recoded, output);
     yield* output.deflated ? deflateRaw(encoded) : encoded;
   } finally {
     await file.close();
