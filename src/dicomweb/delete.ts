@@ -1,6 +1,7 @@
 import { newPendingGroup, newVersion, sidecarBlobName } from '../storage/keys.js';
 import {
   REMOVE_BATCH,
+  type ChangeAction,
   type ChangeInput,
   type InstanceKey,
   type InstanceRecord,
@@ -41,19 +42,25 @@ export async function deleteInstanceBlobs(storage: Storage, blobName: string): P
 }
 
 /**
- * The `delete` entries of removed versions, each after its `create` entry. The store that wrote a
- * version appends its `create` when its request ends, which may be after a concurrent delete has
- * removed it; so a missing `create` is appended here first (the feed drops the store's later
- * duplicate), and the feed never shows a deleted instance as created last.
+ * The `delete` entries of removed versions, each after the entry that stored it (`create`, or
+ * `update` for a version an upsert wrote). The store appends that entry when its request ends,
+ * which may be after a concurrent delete has removed the version; so a missing one is appended
+ * here first (the feed drops the store's later duplicate), and the feed never shows a deleted
+ * instance as stored last.
  */
-async function logDeletes(storage: Storage, removed: readonly VersionKey[]): Promise<void> {
-  const created = await storage.changeFeed.logged(
-    'create',
-    removed.map((key) => key.version),
-  );
+async function logDeletes(
+  storage: Storage,
+  removed: readonly (VersionKey & Pick<InstanceRecord, 'replaces'>)[],
+): Promise<void> {
+  const actionOf = (key: (typeof removed)[number]): ChangeAction => (key.replaces === undefined ? 'create' : 'update');
+  const logged = new Set<string>();
+  for (const action of new Set(removed.map(actionOf))) {
+    const versions = removed.filter((key) => actionOf(key) === action).map((key) => key.version);
+    for (const version of await storage.changeFeed.logged(action, versions)) logged.add(version);
+  }
   const changes: ChangeInput[] = [
     ...removed.flatMap((key) =>
-      created.has(key.version) ? [] : [{ action: 'create' as const, key: keyOf(key), version: key.version }],
+      logged.has(key.version) ? [] : [{ action: actionOf(key), key: keyOf(key), version: key.version }],
     ),
     ...removed.map((key) => ({ action: 'delete' as const, key: keyOf(key), version: key.version })),
   ];

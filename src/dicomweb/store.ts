@@ -41,6 +41,11 @@ export interface StoreOptions {
   readonly studyInstanceUid?: string | undefined;
   /** Most header bytes (everything before Pixel Data) held in memory per instance. */
   readonly maxHeaderBytes: number;
+  /**
+   * PUT (upsert, v2): an instance already stored is replaced by the new version in the same
+   * transaction that indexes it, instead of failing with 45070.
+   */
+  readonly upsert?: boolean | undefined;
   /** Walk every element to the last byte (false only in the benchmark, to price it). */
   readonly validateStructure?: boolean | undefined;
   /**
@@ -63,6 +68,8 @@ export interface StoredInstance {
   readonly problems: readonly string[];
   /** The stored version, for its change feed entry. */
   readonly version: string;
+  /** Its change feed action: `update` when an upsert replaced a stored version. */
+  readonly action: 'create' | 'update';
   /** The pending note to clear once the change feed has the entry. */
   readonly note?: PendingBlob | undefined;
 }
@@ -157,7 +164,7 @@ export async function storeInstances(
     await Promise.all(staged.map((instance) => instance.upload.abort()));
     throw error;
   }
-  const stored = await indexAll(storage, staged, failed, log);
+  const stored = await indexAll(storage, staged, failed, log, options.upsert === true);
   const studies = new Set(stored.map((instance) => instance.key.studyInstanceUid));
   const only = studies.size === 1 ? [...studies][0] : undefined;
   return { stored, failed, studyInstanceUid: only ?? (stored.length === 0 ? options.studyInstanceUid : undefined) };
@@ -184,6 +191,7 @@ async function indexAll(
   staged: readonly StagedInstance[],
   failed: FailedInstance[],
   log: FailureLog,
+  upsert: boolean,
 ): Promise<StoredInstance[]> {
   const stored: Positioned[] = [];
   const studies = new Map<string, StagedInstance[]>();
@@ -201,7 +209,7 @@ async function indexAll(
       continue;
     }
     try {
-      const result = await indexStudy(storage, members, noteGroup, log);
+      const result = await indexStudy(storage, members, noteGroup, log, upsert);
       stored.push(...result.stored);
       failed.push(...result.failed);
       outage = result.outage;
@@ -227,6 +235,9 @@ async function dropUnavailable(members: readonly StagedInstance[]): Promise<Fail
 /** A stored instance and its place in the request. */
 type Positioned = StoredInstance & { readonly position: number };
 
+const CHANGED_MEANWHILE =
+  'Another request stored this instance while this one was replacing it; send it again to replace that version.';
+
 const UNAVAILABLE = 'The storage service became unavailable before this instance was indexed; send it again.';
 
 interface StudyOutcome {
@@ -240,6 +251,9 @@ interface StudyOutcome {
  * One study's instances of the request: the index rows they need are read (re-sends and deletion
  * marks found before anything is written), the survivors' pending notes written in one
  * transaction, their blobs committed, and their index rows added in as few transactions as fit.
+ * An upsert also notes each version it replaces (in the same transaction): the orphan sweep
+ * removes those blobs once the index no longer refers to them and the note is old enough that no
+ * reader is still on them (docs/storage.md "Upsert").
  * Throws StorageUnavailableError while nothing is committed yet.
  */
 async function indexStudy(
@@ -247,6 +261,7 @@ async function indexStudy(
   members: readonly StagedInstance[],
   noteGroup: string,
   log: FailureLog,
+  upsert: boolean,
 ): Promise<StudyOutcome> {
   const study = (members[0] as StagedInstance).key.studyInstanceUid;
   const write = await storage.index.prepareStudy(
@@ -259,7 +274,7 @@ async function indexStudy(
   for (const instance of members) {
     const refusal = write.deleting(instance.key)
       ? failedFor(instance, FailureReason.ProcessingFailure, beingDeleted(study))
-      : write.exists(instance.key) || seen.has(instance.key.sopInstanceUid)
+      : (!upsert && write.exists(instance.key)) || seen.has(instance.key.sopInstanceUid)
         ? alreadyStored(instance.key, instance.sopClassUid)
         : undefined;
     seen.add(instance.key.sopInstanceUid);
@@ -270,22 +285,29 @@ async function indexStudy(
   }
   if (going.length === 0) return { stored: [], failed };
   const createdAt = new Date();
-  const notes = going.map((instance): PendingBlob => ({
+  const replaced = going.map((instance) => (upsert ? write.current(instance.key) : undefined));
+  const notes = going.map((instance, i): PendingBlob => ({
     key: instance.key,
     version: instance.record.version,
     blobName: instance.record.blobName,
     createdAt,
     group: noteGroup,
+    action: replaced[i] ? 'update' : undefined,
   }));
-  await storage.pending.addAll(notes);
+  const replaceNotes = going.flatMap((instance, i): PendingBlob[] => {
+    const old = replaced[i];
+    return old ? [{ kind: 'replace', key: instance.key, ...old, createdAt, group: noteGroup }] : [];
+  });
+  await storage.pending.addAll([...notes, ...replaceNotes]);
   const committed = await commitAll(storage, going, notes, failed, log);
   if (committed.length === 0) {
     return { stored: [], failed, outage: new StorageUnavailableError('No blob of the request could be committed.') };
   }
-  const records = committed.map(({ record }) => record);
+  const replacedOf = new Map(going.map((instance, i) => [instance, replaced[i]?.version]));
+  const records = committed.map(({ instance, record }) => ({ ...record, replaces: replacedOf.get(instance) }));
   let outcomes: StudyAddOutcome[];
   try {
-    outcomes = await write.add(records);
+    outcomes = await write.add(records, { replace: upsert });
   } catch (error) {
     if (!(error instanceof StorageUnavailableError)) throw error;
     outcomes = records.map(() => 'unavailable');
@@ -295,9 +317,13 @@ async function indexStudy(
   await Promise.all(
     committed.map(async ({ instance, note, record }, i) => {
       let outcome = outcomes[i];
-      if (outcome === 'unavailable') outcome = await settleUnconfirmed(storage, record, note, log);
-      if (outcome === 'added' || outcome === 'added-series') {
+      if (outcome === 'unavailable') {
+        outcome = await settleUnconfirmed(storage, record, note, log);
+        if (outcome === 'added' && note.action === 'update') outcome = 'replaced';
+      }
+      if (outcome === 'added' || outcome === 'added-series' || outcome === 'replaced') {
         stored.push({
+          action: outcome === 'replaced' ? 'update' : 'create',
           position: instance.position,
           key: instance.key,
           sopClassUid: instance.sopClassUid,
@@ -313,7 +339,9 @@ async function indexStudy(
         failed.push(
           outcome === 'deleting'
             ? failedFor(instance, FailureReason.ProcessingFailure, beingDeleted(study))
-            : alreadyStored(instance.key, instance.sopClassUid),
+            : upsert
+              ? failedFor(instance, FailureReason.ProcessingFailure, CHANGED_MEANWHILE)
+              : alreadyStored(instance.key, instance.sopClassUid),
         );
         await removeOrphan(storage, note, log);
       }
@@ -530,7 +558,7 @@ async function publish(storage: Storage, stored: readonly StoredInstance[], log:
   if (stored.length === 0) return;
   try {
     await storage.changeFeed.append(
-      stored.map((instance) => ({ action: 'create', key: instance.key, version: instance.version })),
+      stored.map((instance) => ({ action: instance.action, key: instance.key, version: instance.version })),
     );
   } catch (error) {
     log('change feed append failed; the orphan sweep will add the entries', error);

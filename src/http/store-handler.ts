@@ -16,7 +16,7 @@ import { resourceUrls, versionBaseUrl } from './urls.js';
  */
 const MAX_BOUNDARY_LENGTH = 200;
 
-/** `POST {base}/studies[/{study}]` (STOW-RS). */
+/** `POST {base}/studies[/{study}]` (STOW-RS), and `PUT` (v2): the same, but replacing instances already stored. */
 export async function handleStore(request: Request, context: RequestContext): Promise<Response> {
   const apiVersion = context.apiVersion;
   const study = pathUid(context, 'study');
@@ -33,6 +33,7 @@ export async function handleStore(request: Request, context: RequestContext): Pr
   const result = await storeInstances(context.storage, instances, {
     apiVersion,
     studyInstanceUid: study,
+    upsert: request.method === 'PUT',
     maxHeaderBytes: context.config.maxHeaderBytes,
     validateStructure: context.config.validateStructure ?? true,
     log: context.log,

@@ -63,6 +63,7 @@ export function instanceEntity(record: InstanceRecord): TableEntity<Row> {
     numberOfFrames: record.numberOfFrames,
     studyJson: JSON.stringify(record.study),
     seriesJson: JSON.stringify(record.series),
+    replaces: record.replaces,
     ...sidecarProperties(record.inlineSidecar),
   };
 }
@@ -91,6 +92,7 @@ export function recordFromEntity(row: StoredRow): InstanceRecord {
     series: JSON.parse(text('seriesJson') || '{}') as Record<string, string>,
     instance,
     inlineSidecar: sidecarOf(row),
+    replaces: typeof row['replaces'] === 'string' ? row['replaces'] : undefined,
   };
 }
 
@@ -102,11 +104,15 @@ function attributesOf(row: StoredRow | undefined): Record<string, string> {
   return attributes;
 }
 
-/** The study row after adding one instance to it (current: the row as read, if any). */
+/**
+ * The study row after adding one instance to it (current: the row as read, if any), or after an
+ * upsert replaced one of its instances (`replacing`: the counts stay).
+ */
 export function nextStudyEntity(
   record: InstanceRecord,
   current: StoredRow | undefined,
   newSeries: boolean,
+  replacing = false,
 ): TableEntity<Row> {
   const previous = current ? studyFromEntity(current) : undefined;
   const modalities = new Set(previous?.modalities ?? []);
@@ -120,12 +126,16 @@ export function nextStudyEntity(
     StudyInstanceUID: record.studyInstanceUid,
     ModalitiesInStudy: [...modalities].sort().join('\\') || undefined,
     numberOfSeries: (previous?.numberOfSeries ?? 0) + (newSeries ? 1 : 0),
-    numberOfInstances: (previous?.numberOfInstances ?? 0) + 1,
+    numberOfInstances: (previous?.numberOfInstances ?? 0) + (replacing ? 0 : 1),
     createdAt: previous?.createdAt ?? record.storedAt,
   };
 }
 
-export function nextSeriesEntity(record: InstanceRecord, current: StoredRow | undefined): TableEntity<Row> {
+export function nextSeriesEntity(
+  record: InstanceRecord,
+  current: StoredRow | undefined,
+  replacing = false,
+): TableEntity<Row> {
   return {
     partitionKey: record.studyInstanceUid,
     rowKey: seriesRowKey(record.seriesInstanceUid),
@@ -133,7 +143,7 @@ export function nextSeriesEntity(record: InstanceRecord, current: StoredRow | un
     ...record.series,
     StudyInstanceUID: record.studyInstanceUid,
     SeriesInstanceUID: record.seriesInstanceUid,
-    numberOfInstances: Number(current?.['numberOfInstances'] ?? 0) + 1,
+    numberOfInstances: Number(current?.['numberOfInstances'] ?? 0) + (replacing ? 0 : 1),
     createdAt: textOf(current?.['createdAt'], record.storedAt),
   };
 }

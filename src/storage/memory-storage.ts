@@ -218,7 +218,12 @@ export class MemoryInstanceIndex implements InstanceIndex {
           this.row(studyInstanceUid, StudyRowKey),
           this.row(studyInstanceUid, seriesRowKey(key.seriesInstanceUid)),
         ),
-      add: (records) => Promise.resolve(records.map((record) => this.addNow(record))),
+      current: (key) => {
+        const row = this.row(studyInstanceUid, instanceRowKey(key));
+        if (!row || this.hides(row)) return undefined;
+        return { version: textOf(row['version']), blobName: textOf(row['blobName']) };
+      },
+      add: (records, options) => Promise.resolve(records.map((record) => this.addNow(record, options?.replace))),
     };
     return Promise.resolve(write);
   }
@@ -246,23 +251,26 @@ export class MemoryInstanceIndex implements InstanceIndex {
     return Promise.resolve(this.row(key.studyInstanceUid, instanceRowKey(key))?.['version'] === version);
   }
 
-  private addNow(record: InstanceRecord): AddInstanceOutcome {
+  /** Adds (or with `replace`, replaces) one instance at once: the fake's writes cannot race. */
+  private addNow(record: InstanceRecord, replace = false): AddInstanceOutcome {
     const pk = record.studyInstanceUid;
-    if (this.row(pk, instanceRowKey(record))) return 'exists';
+    const replacing = this.row(pk, instanceRowKey(record)) !== undefined;
+    if (replacing && !replace) return 'exists';
     const series = this.row(pk, seriesRowKey(record.seriesInstanceUid));
     const study = this.row(pk, StudyRowKey);
     if (isHidden(study, series)) return 'deleting';
     for (const pointer of pointerRows(record, study, series, new Date())) {
       this.pointers.set(`${pointer.partitionKey}\n${pointer.rowKey}`, pointer);
     }
+    const newSeries = !replacing && isNewSeries(series);
     for (const entity of [
       instanceEntity(record),
-      nextSeriesEntity(record, series),
-      nextStudyEntity(record, study, isNewSeries(series)),
+      nextSeriesEntity(record, series, replacing),
+      nextStudyEntity(record, study, newSeries, replacing),
     ]) {
       this.set(pk, entity);
     }
-    return isNewSeries(series) ? 'added-series' : 'added';
+    return replacing ? 'replaced' : newSeries ? 'added-series' : 'added';
   }
 
   markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<MarkOutcome> {
@@ -350,7 +358,7 @@ export class MemoryPendingBlobs implements PendingBlobs {
   add(pending: PendingBlob): Promise<void> {
     const key = memoryNoteKey(pending);
     // As createEntity on Azure: a store note's version is new, so finding it is a bug.
-    if (pending.kind !== 'delete' && this.notes.has(key)) throw new Error(`pending note ${key} exists`);
+    if ((pending.kind ?? 'store') === 'store' && this.notes.has(key)) throw new Error(`pending note ${key} exists`);
     this.notes.set(key, pending);
     return Promise.resolve();
   }

@@ -93,6 +93,8 @@ export interface InstanceRecord {
    * row (at most INLINE_SIDECAR_LIMIT bytes); otherwise it is a blob beside the instance.
    */
   readonly inlineSidecar?: Uint8Array | undefined;
+  /** The version an upsert replaced with this one (its change feed entry is then `update`). */
+  readonly replaces?: string | undefined;
 }
 
 /**
@@ -110,10 +112,10 @@ export interface InstanceKey {
 
 /**
  * 'added-series': added, and this call created the series row (a new series, or one left at zero
- * instances counted afresh). 'deleting': the study or series is marked for deletion; the index is
- * unchanged.
+ * instances counted afresh). 'replaced': an upsert replaced the version it was prepared against.
+ * 'deleting': the study or series is marked for deletion; the index is unchanged.
  */
-export type AddInstanceOutcome = 'added' | 'added-series' | 'exists' | 'deleting';
+export type AddInstanceOutcome = 'added' | 'added-series' | 'replaced' | 'exists' | 'deleting';
 
 /** AddInstanceOutcome, or 'unavailable': storage failed before the record's addition was confirmed. */
 export type StudyAddOutcome = AddInstanceOutcome | 'unavailable';
@@ -247,6 +249,8 @@ export interface StudyWrite {
   exists(key: InstanceKey): boolean;
   /** Whether a deletion mark hides the study or the key's series: nothing can be stored into it now. */
   deleting(key: InstanceKey): boolean;
+  /** The stored version of a visible instance under this key (what an upsert replaces), as read. */
+  current(key: InstanceKey): StoredVersion | undefined;
   /**
    * Adds the instances (all of this study, none a re-send found by `exists`, no SOP Instance UID
    * twice) with their search pointers, and updates their series and study rows: the fewest
@@ -255,8 +259,19 @@ export interface StudyWrite {
    * One outcome per record, in order; a record that lost to a concurrent store of the same
    * instance is 'exists', one a deletion mark now hides is 'deleting', and 'unavailable' one
    * whose transaction storage failed to confirm (it may or may not be in the index).
+   *
+   * With `replace` (PUT upsert), a record whose instance `current` showed replaces that version in
+   * the same transaction instead (its instance row replaced conditionally on its ETag, the counts
+   * unchanged): 'replaced'. If the row holds another version by then (a concurrent store), the
+   * record is 'exists'; if it is gone (a concurrent delete), the record is added afresh.
    */
-  add(records: readonly InstanceRecord[]): Promise<StudyAddOutcome[]>;
+  add(records: readonly InstanceRecord[], options?: { readonly replace?: boolean }): Promise<StudyAddOutcome[]>;
+}
+
+/** One stored version of an instance: what its blobs are named after. */
+export interface StoredVersion {
+  readonly version: string;
+  readonly blobName: string;
 }
 
 /** Instance rows removed per transaction: with their series and study rows, within 100 operations. */
@@ -267,8 +282,11 @@ export const REMOVE_BATCH = 48;
  * are: whatever a crash leaves between the two steps, the sweep finds here and cleans.
  */
 export interface PendingBlob {
-  /** A store in progress (the default), or a delete whose blobs and change feed entry may still be due. */
-  readonly kind?: 'store' | 'delete' | undefined;
+  /**
+   * A store in progress (the default), a delete whose blobs and change feed entry may still be
+   * due, or a version an upsert replaces: its blobs go once the index no longer refers to it.
+   */
+  readonly kind?: PendingKind | undefined;
   readonly key: InstanceKey;
   readonly version: string;
   readonly blobName: string;
@@ -280,7 +298,11 @@ export interface PendingBlob {
    * with the group it was written with (olderThan gives it back).
    */
   readonly group?: string | undefined;
+  /** A store note's change feed action, when not `create` (an upsert that replaces a version). */
+  readonly action?: ChangeAction | undefined;
 }
+
+export type PendingKind = 'store' | 'delete' | 'replace';
 
 export interface PendingBlobs {
   /**
@@ -304,7 +326,8 @@ export interface PendingBlobs {
   olderThan(cutoff: Date): AsyncIterable<PendingBlob>;
 }
 
-export type ChangeAction = 'create' | 'delete';
+/** `update`: an upsert (PUT) replaced the instance's stored version with this one. */
+export type ChangeAction = 'create' | 'update' | 'delete';
 
 export interface ChangeInput {
   readonly action: ChangeAction;
