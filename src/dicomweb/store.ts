@@ -19,6 +19,7 @@ import {
   type Storage,
   type StudyAddOutcome,
 } from '../storage/ports.js';
+import { createHash, type Hash } from 'node:crypto';
 import { drain } from '../util/streams.js';
 import { deleteInstanceBlobs } from './delete.js';
 import { DicomwebError, type FailureLog } from './errors.js';
@@ -46,6 +47,12 @@ export interface StoreOptions {
    * transaction that indexes it, instead of failing with 45070.
    */
   readonly upsert?: boolean | undefined;
+  /**
+   * What a POST does with an instance already stored: 'reject' it (45070, the Azure service's
+   * behaviour, the default), or 'accept-identical': a byte-identical re-send (same SHA-256 as the
+   * stored copy) is answered as stored, with WarningReason 0xB006, and nothing is written.
+   */
+  readonly duplicates?: DuplicatePolicy | undefined;
   /** Walk every element to the last byte (false only in the benchmark, to price it). */
   readonly validateStructure?: boolean | undefined;
   /**
@@ -60,6 +67,8 @@ const warnOnConsole: FailureLog = (message, error) => {
   console.warn(`[dicomweb] ${message}:`, error);
 };
 
+export type DuplicatePolicy = 'reject' | 'accept-identical';
+
 export interface StoredInstance {
   readonly key: InstanceKey;
   readonly sopClassUid: string;
@@ -68,8 +77,11 @@ export interface StoredInstance {
   readonly problems: readonly string[];
   /** The stored version, for its change feed entry. */
   readonly version: string;
-  /** Its change feed action: `update` when an upsert replaced a stored version. */
-  readonly action: 'create' | 'update';
+  /**
+   * Its change feed action: `update` when an upsert replaced a stored version; none for a
+   * byte-identical re-send that was accepted without storing anything.
+   */
+  readonly action: 'create' | 'update' | undefined;
   /** The pending note to clear once the change feed has the entry. */
   readonly note?: PendingBlob | undefined;
 }
@@ -164,7 +176,10 @@ export async function storeInstances(
     await Promise.all(staged.map((instance) => instance.upload.abort()));
     throw error;
   }
-  const stored = await indexAll(storage, staged, failed, log, options.upsert === true);
+  const stored = await indexAll(storage, staged, failed, log, {
+    upsert: options.upsert === true,
+    acceptIdentical: options.duplicates === 'accept-identical',
+  });
   const studies = new Set(stored.map((instance) => instance.key.studyInstanceUid));
   const only = studies.size === 1 ? [...studies][0] : undefined;
   return { stored, failed, studyInstanceUid: only ?? (stored.length === 0 ? options.studyInstanceUid : undefined) };
@@ -191,7 +206,7 @@ async function indexAll(
   staged: readonly StagedInstance[],
   failed: FailedInstance[],
   log: FailureLog,
-  upsert: boolean,
+  policy: WritePolicy,
 ): Promise<StoredInstance[]> {
   const stored: Positioned[] = [];
   const studies = new Map<string, StagedInstance[]>();
@@ -209,7 +224,7 @@ async function indexAll(
       continue;
     }
     try {
-      const result = await indexStudy(storage, members, noteGroup, log, upsert);
+      const result = await indexStudy(storage, members, noteGroup, log, policy);
       stored.push(...result.stored);
       failed.push(...result.failed);
       outage = result.outage;
@@ -230,6 +245,12 @@ async function indexAll(
 async function dropUnavailable(members: readonly StagedInstance[]): Promise<FailedInstance[]> {
   await Promise.all(members.map((instance) => instance.upload.abort()));
   return members.map((instance) => failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE));
+}
+
+/** How the request treats instances already stored (PUT, and the duplicate policy). */
+interface WritePolicy {
+  readonly upsert: boolean;
+  readonly acceptIdentical: boolean;
 }
 
 /** A stored instance and its place in the request. */
@@ -261,7 +282,7 @@ async function indexStudy(
   members: readonly StagedInstance[],
   noteGroup: string,
   log: FailureLog,
-  upsert: boolean,
+  { upsert, acceptIdentical }: WritePolicy,
 ): Promise<StudyOutcome> {
   const study = (members[0] as StagedInstance).key.studyInstanceUid;
   const write = await storage.index.prepareStudy(
@@ -270,8 +291,16 @@ async function indexStudy(
   );
   const failed: FailedInstance[] = [];
   const going: StagedInstance[] = [];
+  const resent: Positioned[] = [];
   const seen = new Set<string>();
   for (const instance of members) {
+    const stored = !upsert && acceptIdentical && !seen.has(instance.key.sopInstanceUid) && write.current(instance.key);
+    if (stored && stored.sha256 !== undefined && stored.sha256 === instance.record.sha256) {
+      seen.add(instance.key.sopInstanceUid);
+      resent.push(identicalResend(instance, stored.version));
+      await instance.upload.abort();
+      continue;
+    }
     const refusal = write.deleting(instance.key)
       ? failedFor(instance, FailureReason.ProcessingFailure, beingDeleted(study))
       : (!upsert && write.exists(instance.key)) || seen.has(instance.key.sopInstanceUid)
@@ -283,7 +312,7 @@ async function indexStudy(
       await instance.upload.abort();
     } else going.push(instance);
   }
-  if (going.length === 0) return { stored: [], failed };
+  if (going.length === 0) return { stored: resent, failed };
   const createdAt = new Date();
   const replaced = going.map((instance) => (upsert ? write.current(instance.key) : undefined));
   const notes = going.map((instance, i): PendingBlob => ({
@@ -301,7 +330,11 @@ async function indexStudy(
   await storage.pending.addAll([...notes, ...replaceNotes]);
   const committed = await commitAll(storage, going, notes, failed, log);
   if (committed.length === 0) {
-    return { stored: [], failed, outage: new StorageUnavailableError('No blob of the request could be committed.') };
+    return {
+      stored: resent,
+      failed,
+      outage: new StorageUnavailableError('No blob of the request could be committed.'),
+    };
   }
   const replacedOf = new Map(going.map((instance, i) => [instance, replaced[i]?.version]));
   const records = committed.map(({ instance, record }) => ({ ...record, replaces: replacedOf.get(instance) }));
@@ -312,7 +345,7 @@ async function indexStudy(
     if (!(error instanceof StorageUnavailableError)) throw error;
     outcomes = records.map(() => 'unavailable');
   }
-  const stored: Positioned[] = [];
+  const stored: Positioned[] = [...resent];
   let outage: StorageUnavailableError | undefined;
   await Promise.all(
     committed.map(async ({ instance, note, record }, i) => {
@@ -439,8 +472,10 @@ async function stageOne(
   let version = '';
   let scanner: FragmentScanner | undefined;
   let written = 0;
+  const hash: Hash | undefined = options.duplicates === 'accept-identical' ? createHash('sha256') : undefined;
   const send = async (chunk: Uint8Array): Promise<void> => {
     scanner?.feed(chunk, written);
+    hash?.update(chunk);
     written += chunk.byteLength;
     await upload?.write(chunk);
   };
@@ -507,7 +542,7 @@ async function stageOne(
     return rejection;
   }
   if (!upload || !accepted || !header) throw new Error('store: a part ended with neither an upload nor a failure');
-  return staged(upload, accepted, header, version, scanner?.layout(), position);
+  return staged(upload, accepted, header, version, scanner?.layout(), position, hash?.digest('base64'));
 }
 
 /** What the index needs of a staged instance; its sidecar kept inline when small enough. */
@@ -518,6 +553,7 @@ function staged(
   version: string,
   layout: EncapsulatedLayout | undefined,
   position: number,
+  sha256: string | undefined,
 ): StagedInstance {
   const blobName = instanceBlobName(instance.key, version);
   const sidecar = encodeSidecar(buildSidecar(header, layout));
@@ -541,6 +577,7 @@ function staged(
       series: instance.series,
       instance: instance.instance,
       inlineSidecar: inline ? deflated : undefined,
+      sha256,
     },
     sidecarBlob: inline ? undefined : sidecar,
     sopClassUid: instance.sopClassUid,
@@ -555,10 +592,10 @@ function staged(
  * stored; the notes stay and the orphan sweep appends the missing entries later.
  */
 async function publish(storage: Storage, stored: readonly StoredInstance[], log: FailureLog): Promise<void> {
-  if (stored.length === 0) return;
+  if (!stored.some((instance) => instance.action)) return;
   try {
     await storage.changeFeed.append(
-      stored.map((instance) => ({ action: instance.action, key: instance.key, version: instance.version })),
+      stored.flatMap(({ action, key, version }) => (action ? [{ action, key, version }] : [])),
     );
   } catch (error) {
     log('change feed append failed; the orphan sweep will add the entries', error);
@@ -609,6 +646,19 @@ function incomplete(error: StructureError, accepted: ValidInstance | undefined):
     problems: [`The file is not complete, well-formed DICOM: ${error.message}`],
     sopClassUid: accepted?.sopClassUid,
     sopInstanceUid: accepted?.key.sopInstanceUid,
+  };
+}
+
+/** A re-send identical to the stored copy, accepted under 'accept-identical': nothing is written. */
+function identicalResend(instance: StagedInstance, version: string): Positioned {
+  return {
+    position: instance.position,
+    key: instance.key,
+    sopClassUid: instance.sopClassUid,
+    warningReason: WarningReason.ElementsDiscarded,
+    problems: [],
+    version,
+    action: undefined,
   };
 }
 

@@ -34,6 +34,7 @@ export async function handleStore(request: Request, context: RequestContext): Pr
     apiVersion,
     studyInstanceUid: study,
     upsert: request.method === 'PUT',
+    duplicates: context.config.duplicatePolicy,
     maxHeaderBytes: context.config.maxHeaderBytes,
     validateStructure: context.config.validateStructure ?? true,
     log: context.log,

@@ -12,7 +12,7 @@ import {
   isNewSeries,
   nextSeriesEntity,
   nextStudyEntity,
-  textOf,
+  storedVersionOf,
   withoutUndefined,
 } from './index-entities.js';
 import { instanceRowKey, SeriesRowRange, seriesRowKey, StudyPartitionEnd, StudyRowKey } from './keys.js';
@@ -135,7 +135,7 @@ export class AzureStudyWrite implements StudyWrite {
 
   current(key: InstanceKey): StoredVersion | undefined {
     const row = this.exists(key) ? this.rows.get(instanceRowKey(key)) : undefined;
-    return row && { version: textOf(row['version']), blobName: textOf(row['blobName']) };
+    return row && storedVersionOf(row);
   }
 
   async add(

@@ -1,6 +1,6 @@
 import type { TableEntity, TableEntityResult } from '@azure/data-tables';
 import { instanceRowKey, seriesRowKey, StudyRowKey } from './keys.js';
-import type { InstanceRecord, SeriesAggregate, StudyAggregate } from './ports.js';
+import type { InstanceRecord, SeriesAggregate, StoredVersion, StudyAggregate } from './ports.js';
 
 /**
  * How index rows look in Table Storage. Searchable attributes are stored under their DICOM
@@ -64,6 +64,7 @@ export function instanceEntity(record: InstanceRecord): TableEntity<Row> {
     studyJson: JSON.stringify(record.study),
     seriesJson: JSON.stringify(record.series),
     replaces: record.replaces,
+    sha256: record.sha256,
     ...sidecarProperties(record.inlineSidecar),
   };
 }
@@ -93,6 +94,7 @@ export function recordFromEntity(row: StoredRow): InstanceRecord {
     instance,
     inlineSidecar: sidecarOf(row),
     replaces: typeof row['replaces'] === 'string' ? row['replaces'] : undefined,
+    sha256: typeof row['sha256'] === 'string' ? row['sha256'] : undefined,
   };
 }
 
@@ -102,6 +104,16 @@ function attributesOf(row: StoredRow | undefined): Record<string, string> {
     if (/^[A-Z]/.test(name) && typeof value === 'string') attributes[name] = value;
   }
   return attributes;
+}
+
+/** What an upsert replaces or a duplicate check compares: an instance row's version, blob and hash. */
+export function storedVersionOf(row: StoredRow): StoredVersion {
+  const sha256 = row['sha256'];
+  return {
+    version: textOf(row['version']),
+    blobName: textOf(row['blobName']),
+    sha256: typeof sha256 === 'string' ? sha256 : undefined,
+  };
 }
 
 /**

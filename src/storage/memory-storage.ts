@@ -12,6 +12,7 @@ import {
   nextStudyEntity,
   recordFromEntity,
   seriesFromEntity,
+  storedVersionOf,
   studyFromEntity,
   textOf,
 } from './index-entities.js';
@@ -220,8 +221,7 @@ export class MemoryInstanceIndex implements InstanceIndex {
         ),
       current: (key) => {
         const row = this.row(studyInstanceUid, instanceRowKey(key));
-        if (!row || this.hides(row)) return undefined;
-        return { version: textOf(row['version']), blobName: textOf(row['blobName']) };
+        return row && !this.hides(row) ? storedVersionOf(row) : undefined;
       },
       add: (records, options) => Promise.resolve(records.map((record) => this.addNow(record, options?.replace))),
     };

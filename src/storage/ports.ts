@@ -95,6 +95,11 @@ export interface InstanceRecord {
   readonly inlineSidecar?: Uint8Array | undefined;
   /** The version an upsert replaced with this one (its change feed entry is then `update`). */
   readonly replaces?: string | undefined;
+  /**
+   * SHA-256 of the stored bytes (base64), recorded when the duplicate policy is
+   * 'accept-identical', so a byte-identical re-send is known without reading the blob.
+   */
+  readonly sha256?: string | undefined;
 }
 
 /**
@@ -272,6 +277,8 @@ export interface StudyWrite {
 export interface StoredVersion {
   readonly version: string;
   readonly blobName: string;
+  /** InstanceRecord.sha256, when it was recorded. */
+  readonly sha256?: string | undefined;
 }
 
 /** Instance rows removed per transaction: with their series and study rows, within 100 operations. */
