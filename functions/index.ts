@@ -11,6 +11,7 @@ import { handleAzureRequest } from '../src/host/azure-host.js';
 import { composeService, type Service } from '../src/host/compose.js';
 import { routes } from '../src/http/routes.js';
 import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
+import { sweepExpiredStudies } from '../src/dicomweb/expire-studies.js';
 
 const { app } = azureFunctions;
 
@@ -49,5 +50,14 @@ app.timer('sweep-orphans', {
   handler: async (_timer: unknown, context: InvocationContext) => {
     const result = await sweepOrphans((await service()).storage);
     context.log(`sweep-orphans: ${result.deletedBlobs} orphan blobs deleted, ${result.clearedNotes} notes cleared`);
+  },
+});
+
+/** Deletes the studies whose expiry has passed (msdicom-expiry headers; docs/storage.md "Study expiry"). */
+app.timer('expire-studies', {
+  schedule: '0 */5 * * * *',
+  handler: async (_timer: unknown, context: InvocationContext) => {
+    const result = await sweepExpiredStudies((await service()).storage);
+    context.log(`expire-studies: ${result.deletedStudies} studies deleted, ${result.clearedRows} expiry rows handled`);
   },
 });

@@ -5,6 +5,7 @@ import {
   type ChangeInput,
   type InstanceKey,
   type InstanceRecord,
+  type MarkOutcome,
   type PendingBlob,
   type Storage,
   type VersionKey,
@@ -145,6 +146,30 @@ export async function deleteResource(storage: Storage, target: RetrieveTarget): 
     return;
   }
   const what = seriesInstanceUid ? 'series' : 'study';
+  const outcome = await deleteMarked(storage, studyInstanceUid, seriesInstanceUid);
+  if (outcome !== 'marked') throw new DicomwebError('NotFound', `The ${what} was not found.`);
+}
+
+/**
+ * Deletes a study whose expiry (msdicom-expiry headers) is at or before `now`, as a DELETE would
+ * (the same mark, steps and change feed entries); true when this call's mark took effect. A study
+ * whose row no longer expires by then (stored again since, without or with a later expiry) or is
+ * gone is left alone.
+ */
+export async function deleteExpiredStudy(storage: Storage, studyInstanceUid: string, now: Date): Promise<boolean> {
+  return (await deleteMarked(storage, studyInstanceUid, undefined, { expiredBy: now })) === 'marked';
+}
+
+/**
+ * A study or series delete: its job note (so the sweep resumes it), the mark, the emptying, and
+ * the job note's removal. Hidden by another delete: helps it finish (it may have been interrupted).
+ */
+async function deleteMarked(
+  storage: Storage,
+  studyInstanceUid: string,
+  seriesInstanceUid: string | undefined,
+  options?: { readonly expiredBy?: Date },
+): Promise<MarkOutcome> {
   const job: PendingBlob = {
     kind: 'delete',
     key: { studyInstanceUid, seriesInstanceUid: seriesInstanceUid ?? '', sopInstanceUid: '' },
@@ -153,11 +178,10 @@ export async function deleteResource(storage: Storage, target: RetrieveTarget): 
     createdAt: new Date(),
   };
   await storage.pending.add(job);
-  const outcome = await storage.index.markDeleting(studyInstanceUid, seriesInstanceUid);
-  // Hidden by another delete: help it finish (it may have been interrupted), then answer as after it.
+  const outcome = await storage.index.markDeleting(studyInstanceUid, seriesInstanceUid, options);
   if (outcome !== 'missing') await emptyMarked(storage, studyInstanceUid, seriesInstanceUid);
   await storage.pending.remove(job);
-  if (outcome !== 'marked') throw new DicomwebError('NotFound', `The ${what} was not found.`);
+  return outcome;
 }
 
 /** Completes a delete from its pending note (sweepOrphans). */

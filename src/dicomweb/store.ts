@@ -48,6 +48,11 @@ export interface StoreOptions {
    */
   readonly upsert?: boolean | undefined;
   /**
+   * When the studies this request stores into expire (msdicom-expiry headers, v2); undefined
+   * cancels an earlier expiry of those studies, as on the Azure service (the last store decides).
+   */
+  readonly expiresAt?: Date | undefined;
+  /**
    * What a POST does with an instance already stored: 'reject' it (45070, the Azure service's
    * behaviour, the default), or 'accept-identical': a byte-identical re-send (same SHA-256 as the
    * stored copy) is answered as stored, with WarningReason 0xB006, and nothing is written.
@@ -179,6 +184,7 @@ export async function storeInstances(
   const stored = await indexAll(storage, staged, failed, log, {
     upsert: options.upsert === true,
     acceptIdentical: options.duplicates === 'accept-identical',
+    expiresAt: options.expiresAt,
   });
   const studies = new Set(stored.map((instance) => instance.key.studyInstanceUid));
   const only = studies.size === 1 ? [...studies][0] : undefined;
@@ -251,6 +257,7 @@ async function dropUnavailable(members: readonly StagedInstance[]): Promise<Fail
 interface WritePolicy {
   readonly upsert: boolean;
   readonly acceptIdentical: boolean;
+  readonly expiresAt: Date | undefined;
 }
 
 /** A stored instance and its place in the request. */
@@ -282,7 +289,7 @@ async function indexStudy(
   members: readonly StagedInstance[],
   noteGroup: string,
   log: FailureLog,
-  { upsert, acceptIdentical }: WritePolicy,
+  { upsert, acceptIdentical, expiresAt }: WritePolicy,
 ): Promise<StudyOutcome> {
   const study = (members[0] as StagedInstance).key.studyInstanceUid;
   const write = await storage.index.prepareStudy(
@@ -340,7 +347,7 @@ async function indexStudy(
   const records = committed.map(({ instance, record }) => ({ ...record, replaces: replacedOf.get(instance) }));
   let outcomes: StudyAddOutcome[];
   try {
-    outcomes = await write.add(records, { replace: upsert });
+    outcomes = await write.add(records, { replace: upsert, expiresAt });
   } catch (error) {
     if (!(error instanceof StorageUnavailableError)) throw error;
     outcomes = records.map(() => 'unavailable');

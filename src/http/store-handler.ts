@@ -6,6 +6,7 @@ import { toNativeDicomModel } from './dicom-xml.js';
 import { MultipartReader } from './multipart-reader.js';
 import { pathUid } from './path-params.js';
 import { dicomJsonResponse } from './responses.js';
+import { requestedExpiry } from './expiry-headers.js';
 import { storeResponseBody, storeStatus } from './store-response.js';
 import { resourceUrls, versionBaseUrl } from './urls.js';
 
@@ -27,6 +28,7 @@ export async function handleStore(request: Request, context: RequestContext): Pr
       'STOW-RS responds with application/dicom+json or application/dicom+xml; the Accept header excludes both.',
     );
   }
+  const expiresAt = requestedExpiry(request.headers, apiVersion);
   const mediaType = parseContentType(request.headers.get('content-type'));
   const body = request.body;
   const instances = incomingInstances(mediaType, body);
@@ -34,6 +36,7 @@ export async function handleStore(request: Request, context: RequestContext): Pr
     apiVersion,
     studyInstanceUid: study,
     upsert: request.method === 'PUT',
+    expiresAt,
     duplicates: context.config.duplicatePolicy,
     maxHeaderBytes: context.config.maxHeaderBytes,
     validateStructure: context.config.validateStructure ?? true,

@@ -22,9 +22,11 @@ import {
   type InstanceKey,
   type InstanceRecord,
   type StoredVersion,
+  type StudyAddOptions,
   type StudyAddOutcome,
   type StudyWrite,
 } from './ports.js';
+import { writeExpiry } from './azure-expiry-index.js';
 import { pointerEntity, pointerRows, type PointerRow } from './search-pointers.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 import { checkBatch, entityBytes, TableLimits } from './table-limits.js';
@@ -138,13 +140,14 @@ export class AzureStudyWrite implements StudyWrite {
     return row && storedVersionOf(row);
   }
 
-  async add(
-    records: readonly InstanceRecord[],
-    options: { readonly replace?: boolean } = {},
-  ): Promise<StudyAddOutcome[]> {
+  async add(records: readonly InstanceRecord[], options: StudyAddOptions = {}): Promise<StudyAddOutcome[]> {
     const outcomes = new Array<StudyAddOutcome | undefined>(records.length);
     try {
-      await this.addUntilSettled(records, outcomes, options.replace === true);
+      // Written ahead, as search pointers are: the expiry sweep checks the study row before acting.
+      if (options.expiresAt) {
+        await writeExpiry(this.table, { studyInstanceUid: this.studyInstanceUid, expiresAt: options.expiresAt });
+      }
+      await this.addUntilSettled(records, outcomes, options);
     } catch (error) {
       if (!(error instanceof StorageUnavailableError)) throw error;
       // Array.from, not map: map would keep the holes of records never settled.
@@ -157,12 +160,13 @@ export class AzureStudyWrite implements StudyWrite {
   private async addUntilSettled(
     records: readonly InstanceRecord[],
     outcomes: (StudyAddOutcome | undefined)[],
-    replace: boolean,
+    options: StudyAddOptions,
   ): Promise<void> {
     const now = new Date();
+    const replace = options.replace === true;
     let failures = 0;
     for (let pending = records.map((_, i) => i); pending.length > 0; pending = pending.filter((i) => !outcomes[i])) {
-      const chunk = this.chunk(records, pending, now, replace);
+      const chunk = this.chunk(records, pending, now, options);
       for (const i of chunk.hidden) outcomes[i] = 'deleting';
       for (const i of chunk.lost) outcomes[i] = 'exists';
       if (chunk.taken.size === 0) continue;
@@ -210,7 +214,13 @@ export class AzureStudyWrite implements StudyWrite {
    * the version first read replaces it (conditionally on its ETag); one whose row holds another
    * version lost to a concurrent store.
    */
-  private chunk(records: readonly InstanceRecord[], pending: readonly number[], now: Date, replace: boolean): Chunk {
+  private chunk(
+    records: readonly InstanceRecord[],
+    pending: readonly number[],
+    now: Date,
+    options: StudyAddOptions,
+  ): Chunk {
+    const replace = options.replace === true;
     const next = new Map<string, Row>();
     const taken = new Map<number, AddInstanceOutcome>();
     const hidden: number[] = [];
@@ -246,7 +256,10 @@ export class AzureStudyWrite implements StudyWrite {
       next.set(seriesKey, withoutUndefined(nextSeriesEntity(record, series, replacing)));
       next.set(
         StudyRowKey,
-        withoutUndefined(nextStudyEntity(record, study, !replacing && isNewSeries(series), replacing)),
+        withoutUndefined({
+          ...nextStudyEntity(record, study, !replacing && isNewSeries(series), replacing),
+          expiresAt: options.expiresAt?.toISOString(),
+        }),
       );
     }
     for (const [rowKey, row] of next) actions.push(conditional(row, this.rows.get(rowKey)));

@@ -193,6 +193,12 @@ export function isMarked(row: StoredRow | undefined): boolean {
   return row?.['deleting'] === true;
 }
 
+/** A study row whose expiry (msdicom-expiry headers) is at or before `now`. */
+export function isExpiredBy(row: StoredRow, now: Date): boolean {
+  const expiresAt = row['expiresAt'];
+  return typeof expiresAt === 'string' && new Date(expiresAt) <= now;
+}
+
 /** Readers do not see a study or series being deleted, nor one whose last instance just went. */
 export function isVisible(row: StoredRow): boolean {
   return !isMarked(row) && instanceCount(row) > 0;

@@ -194,3 +194,26 @@ export const ChangeFeedKeys = {
   /** Below the time rows at `timestamp` and above those before it: a time window is one row-key range. */
   timeFrom,
 } as const;
+
+/**
+ * The expiry index: one small row per study expiry time (msdicom-expiry headers), partitioned
+ * by the hour the study expires, row key the time and the study. The expiry sweep reads the
+ * partitions up to the current hour as one key range, so it reads what has expired (and the rest
+ * of the current hour), never the archive; rows are removed once handled.
+ */
+const ExpiryPartitionPrefix = 'expiry|';
+const hourOf = (time: Date) => time.toISOString().slice(0, 13).replace(/\D/g, '');
+
+export const ExpiryKeys = {
+  partition: (expiresAt: Date) => `${ExpiryPartitionPrefix}${hourOf(expiresAt)}`,
+  row: (expiresAt: Date, studyInstanceUid: string) => `${expiresAt.toISOString()}|${studyInstanceUid}`,
+  /** Partition-key range of the rows expiring up to `now`'s hour (that hour included). */
+  through: (now: Date) => ({ from: ExpiryPartitionPrefix, to: `${ExpiryPartitionPrefix}${hourOf(now)}~` }),
+  /** The time and study a row key names (undefined for a row key of another form). */
+  parse(rowKey: string): { expiresAt: Date; studyInstanceUid: string } | undefined {
+    const at = rowKey.indexOf('|');
+    const expiresAt = new Date(rowKey.slice(0, at));
+    if (at < 0 || Number.isNaN(expiresAt.getTime())) return undefined;
+    return { expiresAt, studyInstanceUid: rowKey.slice(at + 1) };
+  },
+} as const;

@@ -224,9 +224,24 @@ export interface InstanceIndex {
   /**
    * Marks a study or one series as being deleted, conditionally on the row's ETag, so exactly one
    * of several concurrent deletes gets 'marked'. From then on readers do not see it and no store
-   * into it commits (addInstance answers 'deleting') until the delete has dropped its rows.
+   * into it commits (addInstance answers 'deleting') until the delete has dropped its rows. With
+   * `expiredBy` (a study's expiry), only a study whose row carries an expiry time at or before it
+   * is marked, still conditionally on the ETag read; any other is 'missing'.
    */
-  markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<MarkOutcome>;
+  markDeleting(
+    studyInstanceUid: string,
+    seriesInstanceUid?: string,
+    options?: { readonly expiredBy?: Date },
+  ): Promise<MarkOutcome>;
+  /**
+   * Expiry index rows whose time is at or before `now` (docs/storage.md "Study expiry"): one key
+   * range over the expiry partitions up to `now`'s hour, whatever the size of the archive. A row
+   * may be stale (the study was stored again without or with another expiry, or deleted): the
+   * caller checks the study row (markDeleting with `expiredBy`).
+   */
+  expiredBy(now: Date): AsyncIterable<ExpiryPointer>;
+  /** Removes a handled expiry index row; one already gone is not an error. */
+  dropExpiry(pointer: ExpiryPointer): Promise<void>;
   /** Instance rows of a study (or series) that a deletion mark hides: what a delete still has to remove. */
   listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]>;
   /**
@@ -270,10 +285,27 @@ export interface StudyWrite {
    * unchanged): 'replaced'. If the row holds another version by then (a concurrent store), the
    * record is 'exists'; if it is gone (a concurrent delete), the record is added afresh.
    */
-  add(records: readonly InstanceRecord[], options?: { readonly replace?: boolean }): Promise<StudyAddOutcome[]>;
+  add(records: readonly InstanceRecord[], options?: StudyAddOptions): Promise<StudyAddOutcome[]>;
+}
+
+export interface StudyAddOptions {
+  /** PUT upsert: replace the versions `current` showed (see add). */
+  readonly replace?: boolean | undefined;
+  /**
+   * The study's expiry (msdicom-expiry headers): kept in the study row, with an expiry index row
+   * written first. Without it the study row has none: as on the Azure service, the last store
+   * into a study decides, and one without expiry headers cancels an earlier expiry.
+   */
+  readonly expiresAt?: Date | undefined;
 }
 
 /** One stored version of an instance: what its blobs are named after. */
+/** An expiry index row: a study that expires at `expiresAt` (unless a later store changed that). */
+export interface ExpiryPointer {
+  readonly studyInstanceUid: string;
+  readonly expiresAt: Date;
+}
+
 export interface StoredVersion {
   readonly version: string;
   readonly blobName: string;

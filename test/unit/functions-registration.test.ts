@@ -74,7 +74,10 @@ describe('Azure Functions registration', () => {
     expect(
       functions.every(({ name }) => registered.http.find((fn) => fn.name === name)?.options.authLevel === 'anonymous'),
     ).toBe(true);
-    expect(registered.timer).toEqual([{ name: 'sweep-orphans', schedule: '0 */15 * * * *' }]);
+    expect(registered.timer).toEqual([
+      { name: 'sweep-orphans', schedule: '0 */15 * * * *' },
+      { name: 'expire-studies', schedule: '0 */5 * * * *' },
+    ]);
   });
 
   it('the host would route every method of every route of the app to a function that serves it', async () => {
