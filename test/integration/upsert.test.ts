@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { sweepOrphans } from '../../src/dicomweb/sweep-orphans.js';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { stowRequestInit } from '../../support/multipart.js';
-import { useTestServer } from '../helpers/server.js';
+import { StorageUnavailableError, type Storage, type StudyWrite } from '../../src/storage/ports.js';
+import { serveStorage, useTestServer } from '../helpers/server.js';
 
 interface Entry {
   Sequence: number;
@@ -37,6 +38,14 @@ async function blobNames(prefix: string): Promise<string[]> {
   for await (const blob of server().storage.blobs.list(prefix)) names.push(blob.name);
   return names.filter((name) => name.endsWith('.dcm'));
 }
+
+/** A study write's methods bound to it, so they can be spread into a wrapper. */
+const bound = (write: StudyWrite): StudyWrite => ({
+  exists: (key) => write.exists(key),
+  deleting: (key) => write.deleting(key),
+  current: (key) => write.current(key),
+  add: (records, options) => write.add(records, options),
+});
 
 const named = (name: string) => ({ '00100010': { vr: 'PN', value: name } });
 
@@ -162,6 +171,64 @@ describe('PUT upsert (v2)', () => {
     expect([...statuses.keys()].sort()).toEqual(['instance 200 true', 'metadata 200 true']);
     const final = await get(instance, 'application/dicom; transfer-syntax=*');
     expect(Buffer.from(await final.arrayBuffer()).equals(versions.at(-1) as Buffer)).toBe(true);
+  });
+
+  it('an upsert whose index transaction fails leaves the old version, which the sweep keeps', async () => {
+    const uids = newInstanceUids();
+    const before = buildInstance({ ...uids, pixelBytes: 12 });
+    expect((await stow('POST', [before])).status).toBe(200);
+    const healthy = server().storage;
+    const index = Object.create(healthy.index) as Storage['index'];
+    index.prepareStudy = async (study, keys) => {
+      const write = await healthy.index.prepareStudy(study, keys);
+      return { ...bound(write), add: () => Promise.reject(new StorageUnavailableError('injected')) };
+    };
+    const broken = await serveStorage({ ...healthy, index });
+    try {
+      const response = await fetch(`${broken.baseUrl}/v2/studies`, {
+        ...stowRequestInit([buildInstance({ ...uids, pixelBytes: 14 })]),
+        method: 'PUT',
+      });
+      expect(response.status).toBe(503);
+    } finally {
+      await broken.close();
+    }
+    await sweepOrphans(healthy, 15 * 60_000, new Date(Date.now() + 16 * 60_000));
+    const path = `/v2/studies/${uids.studyInstanceUid}/series/${uids.seriesInstanceUid}/instances/${uids.sopInstanceUid}`;
+    const retrieved = await get(path, 'application/dicom; transfer-syntax=*');
+    expect(Buffer.from(await retrieved.arrayBuffer()).equals(before)).toBe(true);
+    const prefix = `${uids.studyInstanceUid}/${uids.seriesInstanceUid}/${uids.sopInstanceUid}/`;
+    expect(await blobNames(prefix)).toHaveLength(1);
+    expect((await feedOf(uids.sopInstanceUid)).map((entry) => [entry.Action, entry.State])).toEqual([
+      ['create', 'current'],
+    ]);
+  });
+
+  it('concurrent PUTs of one instance: each replaces it or fails with 272; one version is left, whole', async () => {
+    const uids = newInstanceUids();
+    expect((await stow('POST', [buildInstance({ ...uids, pixelBytes: 4 })])).status).toBe(200);
+    const versions = Array.from({ length: 6 }, (_, i) => buildInstance({ ...uids, pixelBytes: 20 + 2 * i }));
+    const answers = await Promise.all(versions.map((version) => stow('PUT', [version])));
+    for (const { status, body } of answers) {
+      expect([200, 409]).toContain(status);
+      if (status === 409) expect(body?.['00081198']?.Value?.[0]).toMatchObject({ '00081197': { Value: [272] } });
+    }
+    const replaced = answers.filter(({ status }) => status === 200).length;
+    expect(replaced).toBeGreaterThan(0);
+    const path = `/v2/studies/${uids.studyInstanceUid}/series/${uids.seriesInstanceUid}/instances/${uids.sopInstanceUid}`;
+    const final = Buffer.from(await (await get(path, 'application/dicom; transfer-syntax=*')).arrayBuffer());
+    expect(versions.some((version, i) => answers[i]?.status === 200 && version.equals(final))).toBe(true);
+    const entries = await feedOf(uids.sopInstanceUid);
+    expect(entries.map((entry) => entry.Action)).toEqual(['create', ...Array<string>(replaced).fill('update')]);
+    // Concurrent requests append in the order they end, not the order they committed: exactly one
+    // entry, an `update`, is the current version, whichever place it has.
+    expect(entries.filter((entry) => entry.State === 'current').map((entry) => entry.Action)).toEqual(['update']);
+    const [found] = await json<Dataset[]>(`/v2/studies?StudyInstanceUID=${uids.studyInstanceUid}`);
+    expect(found?.['00201208']?.Value).toEqual([1]);
+    await sweepOrphans(server().storage, 15 * 60_000, new Date(Date.now() + 16 * 60_000));
+    expect(await blobNames(`${uids.studyInstanceUid}/${uids.seriesInstanceUid}/${uids.sopInstanceUid}/`)).toHaveLength(
+      1,
+    );
   });
 
   it('is v2 only: PUT on v1 is 405 with Allow', async () => {
