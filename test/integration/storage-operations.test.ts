@@ -132,6 +132,26 @@ describe('storage operations per request (Azurite)', () => {
     });
   });
 
+  it('STOW of one instance into a new study with expiry headers: 17 (16 and the expiry index row)', async () => {
+    const init = stowRequestInit([instance(newInstanceUids(), `PID-${testUid().slice(-12)}`)]);
+    const headers = { ...(init.headers as Record<string, string>), 'msdicom-expiry-time-milliseconds': '86400000' };
+    const result = await server.call('/v2/studies', { ...init, headers });
+    expect(result.status).toBe(200);
+    expectCounts(result.storage, {
+      byKind: {
+        'blob.put-blob': 1,
+        'table.query': 1,
+        'table.insert': 1,
+        'table.upsert': 10, // the 9 search pointers of a new study and the expiry index row
+        'table.batch': 2,
+        'table.delete': 1,
+      },
+      batchEntities: 7,
+      entitiesRead: 0,
+      wrote: true,
+    });
+  });
+
   it('STOW of 50 instances into one new series: 114, 2.3 per instance', async () => {
     const files = Array.from({ length: 50 }, () => instance(newInstanceUids(bigStudy, bigSeries), patientId));
     const counts = await stow(files);
