@@ -12,6 +12,7 @@ import { composeService, type Service } from '../src/host/compose.js';
 import { routes } from '../src/http/routes.js';
 import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
 import { sweepUploadSessions } from '../src/dicomweb/upload-session.js';
+import { sweepExpiredStudies } from '../src/dicomweb/expire-studies.js';
 
 const { app } = azureFunctions;
 
@@ -54,5 +55,14 @@ app.timer('sweep-orphans', {
     // Expired upload sessions are abandoned uploads too (docs/conformance.md, "Upload sessions").
     const sessions = await sweepUploadSessions(storage);
     context.log(`sweep-orphans: ${sessions} expired upload sessions removed`);
+  },
+});
+
+/** Deletes the studies whose expiry has passed (msdicom-expiry headers; docs/storage.md "Study expiry"). */
+app.timer('expire-studies', {
+  schedule: '0 */5 * * * *',
+  handler: async (_timer: unknown, context: InvocationContext) => {
+    const result = await sweepExpiredStudies((await service()).storage);
+    context.log(`expire-studies: ${result.deletedStudies} studies deleted, ${result.clearedRows} expiry rows handled`);
   },
 });

@@ -36,6 +36,13 @@ param maximumInstanceCount int = 100
 @maxValue(134217728)
 param requestBodySizeLimit int = 134217728
 
+// reject: a re-sent instance already stored fails with 45070 (409), as on the Azure service.
+// accept-identical: a byte-identical re-send answers success with WarningReason 0xB006 instead, so a
+// PACS that retries a whole study after a partial failure completes (README "Duplicate policy").
+@description('What a STOW of an instance already stored gets (DICOMWEB_DUPLICATE_POLICY).')
+@allowed(['reject', 'accept-identical'])
+param duplicatePolicy string = 'reject'
+
 @description('Blob container of the DICOM instances.')
 param instancesContainerName string = 'dicomweb'
 
@@ -108,6 +115,7 @@ module functionApp 'modules/functionapp.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     maximumInstanceCount: maximumInstanceCount
     requestBodySizeLimit: requestBodySizeLimit
+    duplicatePolicy: duplicatePolicy
     entraTenantId: entraTenantId
     entraAudience: entraAudience
     tags: tags

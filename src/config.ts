@@ -1,4 +1,4 @@
-import type { AppConfig } from './http/context.js';
+import type { AppConfig, DuplicatePolicy } from './http/context.js';
 import { readAuthConfig, type AuthConfig } from './security/auth-config.js';
 import type { StorageConfig, StorageTarget } from './storage/azure-storage.js';
 
@@ -76,6 +76,12 @@ function uploadSessionMinutes(env: Env): number | undefined {
   return minutes;
 }
 
+function duplicatePolicy(raw: string | undefined): DuplicatePolicy {
+  if (raw === undefined || raw === '' || raw === 'reject') return 'reject';
+  if (raw === 'accept-identical') return raw;
+  throw new Error(`DICOMWEB_DUPLICATE_POLICY must be reject or accept-identical, not "${raw}".`);
+}
+
 /** Reads the environment once; every setting is listed in the README. */
 export function readConfig(env: Env = process.env): ServerConfig {
   const container = name(env, 'DICOMWEB_BLOB_CONTAINER', 'dicomweb', /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/);
@@ -99,6 +105,7 @@ export function readConfig(env: Env = process.env): ServerConfig {
       maxHeaderBytes: positiveInt(env, 'DICOMWEB_MAX_HEADER_BYTES', 8 * 1024 * 1024),
       emptySearchStatus: emptySearchStatus(env['DICOMWEB_QIDO_EMPTY_STATUS']),
       uploadSessionMinutes: uploadSessionMinutes(env),
+      duplicatePolicy: duplicatePolicy(env['DICOMWEB_DUPLICATE_POLICY']),
     },
     storage: target ? { target, container, table } : undefined,
     container,

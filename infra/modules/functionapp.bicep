@@ -47,6 +47,10 @@ param maximumInstanceCount int
 @maxValue(134217728)
 param requestBodySizeLimit int
 
+@description('What a STOW of an instance already stored gets (DICOMWEB_DUPLICATE_POLICY); see main.bicep.')
+@allowed(['reject', 'accept-identical'])
+param duplicatePolicy string
+
 @description('Microsoft Entra tenant whose tokens the app accepts (DICOMWEB_AUTH_TENANT_ID).')
 param entraTenantId string
 
@@ -172,6 +176,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DICOMWEB_MAX_REQUEST_BYTES'
           value: string(requestBodySizeLimit - 1048576)
+        }
+        {
+          name: 'DICOMWEB_DUPLICATE_POLICY'
+          value: duplicatePolicy
         }
         // The entry point refuses to load without storage and Entra settings: then the app must not start.
         {

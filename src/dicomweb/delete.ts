@@ -1,9 +1,11 @@
 import { newPendingGroup, newVersion, sidecarBlobName } from '../storage/keys.js';
 import {
   REMOVE_BATCH,
+  type ChangeAction,
   type ChangeInput,
   type InstanceKey,
   type InstanceRecord,
+  type MarkOutcome,
   type PendingBlob,
   type Storage,
   type VersionKey,
@@ -41,19 +43,25 @@ export async function deleteInstanceBlobs(storage: Storage, blobName: string): P
 }
 
 /**
- * The `delete` entries of removed versions, each after its `create` entry. The store that wrote a
- * version appends its `create` when its request ends, which may be after a concurrent delete has
- * removed it; so a missing `create` is appended here first (the feed drops the store's later
- * duplicate), and the feed never shows a deleted instance as created last.
+ * The `delete` entries of removed versions, each after the entry that stored it (`create`, or
+ * `update` for a version an upsert wrote). The store appends that entry when its request ends,
+ * which may be after a concurrent delete has removed the version; so a missing one is appended
+ * here first (the feed drops the store's later duplicate), and the feed never shows a deleted
+ * instance as stored last.
  */
-async function logDeletes(storage: Storage, removed: readonly VersionKey[]): Promise<void> {
-  const created = await storage.changeFeed.logged(
-    'create',
-    removed.map((key) => key.version),
-  );
+async function logDeletes(
+  storage: Storage,
+  removed: readonly (VersionKey & Pick<InstanceRecord, 'replaces'>)[],
+): Promise<void> {
+  const actionOf = (key: (typeof removed)[number]): ChangeAction => (key.replaces === undefined ? 'create' : 'update');
+  const logged = new Set<string>();
+  for (const action of new Set(removed.map(actionOf))) {
+    const versions = removed.filter((key) => actionOf(key) === action).map((key) => key.version);
+    for (const version of await storage.changeFeed.logged(action, versions)) logged.add(version);
+  }
   const changes: ChangeInput[] = [
     ...removed.flatMap((key) =>
-      created.has(key.version) ? [] : [{ action: 'create' as const, key: keyOf(key), version: key.version }],
+      logged.has(key.version) ? [] : [{ action: actionOf(key), key: keyOf(key), version: key.version }],
     ),
     ...removed.map((key) => ({ action: 'delete' as const, key: keyOf(key), version: key.version })),
   ];
@@ -138,6 +146,30 @@ export async function deleteResource(storage: Storage, target: RetrieveTarget): 
     return;
   }
   const what = seriesInstanceUid ? 'series' : 'study';
+  const outcome = await deleteMarked(storage, studyInstanceUid, seriesInstanceUid);
+  if (outcome !== 'marked') throw new DicomwebError('NotFound', `The ${what} was not found.`);
+}
+
+/**
+ * Deletes a study whose expiry (msdicom-expiry headers) is at or before `now`, as a DELETE would
+ * (the same mark, steps and change feed entries); true when this call's mark took effect. A study
+ * whose row no longer expires by then (stored again since, without or with a later expiry) or is
+ * gone is left alone.
+ */
+export async function deleteExpiredStudy(storage: Storage, studyInstanceUid: string, now: Date): Promise<boolean> {
+  return (await deleteMarked(storage, studyInstanceUid, undefined, { expiredBy: now })) === 'marked';
+}
+
+/**
+ * A study or series delete: its job note (so the sweep resumes it), the mark, the emptying, and
+ * the job note's removal. Hidden by another delete: helps it finish (it may have been interrupted).
+ */
+async function deleteMarked(
+  storage: Storage,
+  studyInstanceUid: string,
+  seriesInstanceUid: string | undefined,
+  options?: { readonly expiredBy?: Date },
+): Promise<MarkOutcome> {
   const job: PendingBlob = {
     kind: 'delete',
     key: { studyInstanceUid, seriesInstanceUid: seriesInstanceUid ?? '', sopInstanceUid: '' },
@@ -146,11 +178,10 @@ export async function deleteResource(storage: Storage, target: RetrieveTarget): 
     createdAt: new Date(),
   };
   await storage.pending.add(job);
-  const outcome = await storage.index.markDeleting(studyInstanceUid, seriesInstanceUid);
-  // Hidden by another delete: help it finish (it may have been interrupted), then answer as after it.
+  const outcome = await storage.index.markDeleting(studyInstanceUid, seriesInstanceUid, options);
   if (outcome !== 'missing') await emptyMarked(storage, studyInstanceUid, seriesInstanceUid);
   await storage.pending.remove(job);
-  if (outcome !== 'marked') throw new DicomwebError('NotFound', `The ${what} was not found.`);
+  return outcome;
 }
 
 /** Completes a delete from its pending note (sweepOrphans). */

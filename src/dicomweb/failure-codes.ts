@@ -18,6 +18,11 @@ export const WarningReason = {
   DatasetHasValidationWarnings: 1,
   /** 0xB007: Data Set does not match SOP Class; Azure uses it for implicit VR little endian files. */
   DatasetDoesNotMatchSOPClass: 45063,
+  /**
+   * 0xB006 Elements Discarded (PS3.4 B.2.3, PS3.18 §10.5.3): under the 'accept-identical' duplicate
+   * policy, a byte-identical re-send of a stored instance; the received copy was discarded.
+   */
+  ElementsDiscarded: 45062,
 } as const;
 
 export type FailureReasonCode = (typeof FailureReason)[keyof typeof FailureReason];

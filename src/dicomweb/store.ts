@@ -19,6 +19,7 @@ import {
   type Storage,
   type StudyAddOutcome,
 } from '../storage/ports.js';
+import { createHash, type Hash } from 'node:crypto';
 import { drain } from '../util/streams.js';
 import { deleteInstanceBlobs } from './delete.js';
 import { DicomwebError, type FailureLog } from './errors.js';
@@ -41,6 +42,22 @@ export interface StoreOptions {
   readonly studyInstanceUid?: string | undefined;
   /** Most header bytes (everything before Pixel Data) held in memory per instance. */
   readonly maxHeaderBytes: number;
+  /**
+   * PUT (upsert, v2): an instance already stored is replaced by the new version in the same
+   * transaction that indexes it, instead of failing with 45070.
+   */
+  readonly upsert?: boolean | undefined;
+  /**
+   * When the studies this request stores into expire (msdicom-expiry headers, v2); undefined
+   * cancels an earlier expiry of those studies, as on the Azure service (the last store decides).
+   */
+  readonly expiresAt?: Date | undefined;
+  /**
+   * What a POST does with an instance already stored: 'reject' it (45070, the Azure service's
+   * behaviour, the default), or 'accept-identical': a byte-identical re-send (same SHA-256 as the
+   * stored copy) is answered as stored, with WarningReason 0xB006, and nothing is written.
+   */
+  readonly duplicates?: DuplicatePolicy | undefined;
   /** Walk every element to the last byte (false only in the benchmark, to price it). */
   readonly validateStructure?: boolean | undefined;
   /**
@@ -60,6 +77,8 @@ const warnOnConsole: FailureLog = (message, error) => {
   console.warn(`[dicomweb] ${message}:`, error);
 };
 
+export type DuplicatePolicy = 'reject' | 'accept-identical';
+
 export interface StoredInstance {
   readonly key: InstanceKey;
   readonly sopClassUid: string;
@@ -68,6 +87,11 @@ export interface StoredInstance {
   readonly problems: readonly string[];
   /** The stored version, for its change feed entry. */
   readonly version: string;
+  /**
+   * Its change feed action: `update` when an upsert replaced a stored version; none for a
+   * byte-identical re-send that was accepted without storing anything.
+   */
+  readonly action: 'create' | 'update' | undefined;
   /** The pending note to clear once the change feed has the entry. */
   readonly note?: PendingBlob | undefined;
 }
@@ -162,7 +186,11 @@ export async function storeInstances(
     await Promise.all(staged.map((instance) => instance.upload.abort()));
     throw error;
   }
-  const stored = await indexAll(storage, staged, failed, log);
+  const stored = await indexAll(storage, staged, failed, log, {
+    upsert: options.upsert === true,
+    acceptIdentical: options.duplicates === 'accept-identical',
+    expiresAt: options.expiresAt,
+  });
   const studies = new Set(stored.map((instance) => instance.key.studyInstanceUid));
   const only = studies.size === 1 ? [...studies][0] : undefined;
   return { stored, failed, studyInstanceUid: only ?? (stored.length === 0 ? options.studyInstanceUid : undefined) };
@@ -189,6 +217,7 @@ async function indexAll(
   staged: readonly StagedInstance[],
   failed: FailedInstance[],
   log: FailureLog,
+  policy: WritePolicy,
 ): Promise<StoredInstance[]> {
   const stored: Positioned[] = [];
   const studies = new Map<string, StagedInstance[]>();
@@ -206,7 +235,7 @@ async function indexAll(
       continue;
     }
     try {
-      const result = await indexStudy(storage, members, noteGroup, log);
+      const result = await indexStudy(storage, members, noteGroup, log, policy);
       stored.push(...result.stored);
       failed.push(...result.failed);
       outage = result.outage;
@@ -229,8 +258,18 @@ async function dropUnavailable(members: readonly StagedInstance[]): Promise<Fail
   return members.map((instance) => failedFor(instance, FailureReason.ProcessingFailure, UNAVAILABLE));
 }
 
+/** How the request treats instances already stored (PUT, and the duplicate policy). */
+interface WritePolicy {
+  readonly upsert: boolean;
+  readonly acceptIdentical: boolean;
+  readonly expiresAt: Date | undefined;
+}
+
 /** A stored instance and its place in the request. */
 type Positioned = StoredInstance & { readonly position: number };
+
+const CHANGED_MEANWHILE =
+  'Another request stored this instance while this one was replacing it; send it again to replace that version.';
 
 const UNAVAILABLE = 'The storage service became unavailable before this instance was indexed; send it again.';
 
@@ -245,6 +284,9 @@ interface StudyOutcome {
  * One study's instances of the request: the index rows they need are read (re-sends and deletion
  * marks found before anything is written), the survivors' pending notes written in one
  * transaction, their blobs committed, and their index rows added in as few transactions as fit.
+ * An upsert also notes each version it replaces (in the same transaction): the orphan sweep
+ * removes those blobs once the index no longer refers to them and the note is old enough that no
+ * reader is still on them (docs/storage.md "Upsert").
  * Throws StorageUnavailableError while nothing is committed yet.
  */
 async function indexStudy(
@@ -252,6 +294,7 @@ async function indexStudy(
   members: readonly StagedInstance[],
   noteGroup: string,
   log: FailureLog,
+  { upsert, acceptIdentical, expiresAt }: WritePolicy,
 ): Promise<StudyOutcome> {
   const study = (members[0] as StagedInstance).key.studyInstanceUid;
   const write = await storage.index.prepareStudy(
@@ -260,11 +303,19 @@ async function indexStudy(
   );
   const failed: FailedInstance[] = [];
   const going: StagedInstance[] = [];
+  const resent: Positioned[] = [];
   const seen = new Set<string>();
   for (const instance of members) {
+    const stored = !upsert && acceptIdentical && !seen.has(instance.key.sopInstanceUid) && write.current(instance.key);
+    if (stored && stored.sha256 !== undefined && stored.sha256 === instance.record.sha256) {
+      seen.add(instance.key.sopInstanceUid);
+      resent.push(identicalResend(instance, stored.version));
+      await instance.upload.abort();
+      continue;
+    }
     const refusal = write.deleting(instance.key)
       ? failedFor(instance, FailureReason.ProcessingFailure, beingDeleted(study))
-      : write.exists(instance.key) || seen.has(instance.key.sopInstanceUid)
+      : (!upsert && write.exists(instance.key)) || seen.has(instance.key.sopInstanceUid)
         ? alreadyStored(instance.key, instance.sopClassUid)
         : undefined;
     seen.add(instance.key.sopInstanceUid);
@@ -273,36 +324,51 @@ async function indexStudy(
       await instance.upload.abort();
     } else going.push(instance);
   }
-  if (going.length === 0) return { stored: [], failed };
+  if (going.length === 0) return { stored: resent, failed };
   const createdAt = new Date();
-  const notes = going.map((instance): PendingBlob => ({
+  const replaced = going.map((instance) => (upsert ? write.current(instance.key) : undefined));
+  const notes = going.map((instance, i): PendingBlob => ({
     key: instance.key,
     version: instance.record.version,
     blobName: instance.record.blobName,
     createdAt,
     group: noteGroup,
+    action: replaced[i] ? 'update' : undefined,
   }));
-  await storage.pending.addAll(notes);
+  const replaceNotes = going.flatMap((instance, i): PendingBlob[] => {
+    const old = replaced[i];
+    return old ? [{ kind: 'replace', key: instance.key, ...old, createdAt, group: noteGroup }] : [];
+  });
+  await storage.pending.addAll([...notes, ...replaceNotes]);
   const committed = await commitAll(storage, going, notes, failed, log);
   if (committed.length === 0) {
-    return { stored: [], failed, outage: new StorageUnavailableError('No blob of the request could be committed.') };
+    return {
+      stored: resent,
+      failed,
+      outage: new StorageUnavailableError('No blob of the request could be committed.'),
+    };
   }
-  const records = committed.map(({ record }) => record);
+  const replacedOf = new Map(going.map((instance, i) => [instance, replaced[i]?.version]));
+  const records = committed.map(({ instance, record }) => ({ ...record, replaces: replacedOf.get(instance) }));
   let outcomes: StudyAddOutcome[];
   try {
-    outcomes = await write.add(records);
+    outcomes = await write.add(records, { replace: upsert, expiresAt });
   } catch (error) {
     if (!(error instanceof StorageUnavailableError)) throw error;
     outcomes = records.map(() => 'unavailable');
   }
-  const stored: Positioned[] = [];
+  const stored: Positioned[] = [...resent];
   let outage: StorageUnavailableError | undefined;
   await Promise.all(
     committed.map(async ({ instance, note, record }, i) => {
       let outcome = outcomes[i];
-      if (outcome === 'unavailable') outcome = await settleUnconfirmed(storage, record, note, log);
-      if (outcome === 'added' || outcome === 'added-series') {
+      if (outcome === 'unavailable') {
+        outcome = await settleUnconfirmed(storage, record, note, log);
+        if (outcome === 'added' && note.action === 'update') outcome = 'replaced';
+      }
+      if (outcome === 'added' || outcome === 'added-series' || outcome === 'replaced') {
         stored.push({
+          action: outcome === 'replaced' ? 'update' : 'create',
           position: instance.position,
           key: instance.key,
           sopClassUid: instance.sopClassUid,
@@ -318,7 +384,9 @@ async function indexStudy(
         failed.push(
           outcome === 'deleting'
             ? failedFor(instance, FailureReason.ProcessingFailure, beingDeleted(study))
-            : alreadyStored(instance.key, instance.sopClassUid),
+            : upsert
+              ? failedFor(instance, FailureReason.ProcessingFailure, CHANGED_MEANWHILE)
+              : alreadyStored(instance.key, instance.sopClassUid),
         );
         await removeOrphan(storage, note, log);
       }
@@ -416,8 +484,10 @@ async function stageOne(
   let version = '';
   let scanner: FragmentScanner | undefined;
   let written = 0;
+  const hash: Hash | undefined = options.duplicates === 'accept-identical' ? createHash('sha256') : undefined;
   const send = async (chunk: Uint8Array): Promise<void> => {
     scanner?.feed(chunk, written);
+    hash?.update(chunk);
     written += chunk.byteLength;
     await upload?.write(chunk);
   };
@@ -485,7 +555,7 @@ async function stageOne(
     return rejection;
   }
   if (!upload || !accepted || !header) throw new Error('store: a part ended with neither an upload nor a failure');
-  return staged(upload, accepted, header, version, scanner?.layout(), position);
+  return staged(upload, accepted, header, version, scanner?.layout(), position, hash?.digest('base64'));
 }
 
 /** What the index needs of a staged instance; its sidecar kept inline when small enough. */
@@ -496,6 +566,7 @@ function staged(
   version: string,
   layout: EncapsulatedLayout | undefined,
   position: number,
+  sha256: string | undefined,
 ): StagedInstance {
   const blobName = instanceBlobName(instance.key, version);
   const sidecar = encodeSidecar(buildSidecar(header, layout));
@@ -519,6 +590,7 @@ function staged(
       series: instance.series,
       instance: instance.instance,
       inlineSidecar: inline ? deflated : undefined,
+      sha256,
     },
     sidecarBlob: inline ? undefined : sidecar,
     sopClassUid: instance.sopClassUid,
@@ -533,10 +605,10 @@ function staged(
  * stored; the notes stay and the orphan sweep appends the missing entries later.
  */
 async function publish(storage: Storage, stored: readonly StoredInstance[], log: FailureLog): Promise<void> {
-  if (stored.length === 0) return;
+  if (!stored.some((instance) => instance.action)) return;
   try {
     await storage.changeFeed.append(
-      stored.map((instance) => ({ action: 'create', key: instance.key, version: instance.version })),
+      stored.flatMap(({ action, key, version }) => (action ? [{ action, key, version }] : [])),
     );
   } catch (error) {
     log('change feed append failed; the orphan sweep will add the entries', error);
@@ -587,6 +659,19 @@ function incomplete(error: StructureError, accepted: ValidInstance | undefined):
     problems: [`The file is not complete, well-formed DICOM: ${error.message}`],
     sopClassUid: accepted?.sopClassUid,
     sopInstanceUid: accepted?.key.sopInstanceUid,
+  };
+}
+
+/** A re-send identical to the stored copy, accepted under 'accept-identical': nothing is written. */
+function identicalResend(instance: StagedInstance, version: string): Positioned {
+  return {
+    position: instance.position,
+    key: instance.key,
+    sopClassUid: instance.sopClassUid,
+    warningReason: WarningReason.ElementsDiscarded,
+    problems: [],
+    version,
+    action: undefined,
   };
 }
 

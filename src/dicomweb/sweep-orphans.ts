@@ -12,8 +12,10 @@ export interface SweepResult {
 export const DEFAULT_ORPHAN_AGE_MS = 15 * 60 * 1000;
 
 /**
- * Finishes what crashed or failed stores left behind: for each old pending note, the blob is
- * deleted unless the index refers to exactly that version, then the note is cleared.
+ * Finishes what crashed or failed stores left behind, and removes the versions upserts replaced:
+ * for each old pending note, the blob is deleted unless the index refers to exactly that version,
+ * then the note is cleared. A replaced version's note waits like the others (`olderThanMs`), so a
+ * reader that found that version just before the upsert can still read its blob.
  */
 export async function sweepOrphans(
   storage: Storage,
@@ -26,9 +28,11 @@ export async function sweepOrphans(
     if (note.kind === 'delete') {
       await finishDelete(storage, note);
     } else if (await storage.index.isReferenced(note.key, note.version)) {
-      // Stored, but the request ended before its change feed entry was written.
-      if (!(await storage.changeFeed.has('create', note.version))) {
-        await storage.changeFeed.append([{ action: 'create', key: note.key, version: note.version }]);
+      // Stored, but the request ended before its change feed entry was written. (A replace note
+      // whose version is still referenced: the upsert did not replace it, and its blobs stay.)
+      const action = note.action ?? 'create';
+      if (note.kind !== 'replace' && !(await storage.changeFeed.has(action, note.version))) {
+        await storage.changeFeed.append([{ action, key: note.key, version: note.version }]);
       }
     } else {
       await deleteInstanceBlobs(storage, note.blobName);

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { azuriteConnectionString, readConfig, type StorageConfig } from '../config.js';
 import { DEFAULT_ORPHAN_AGE_MS, sweepOrphans } from '../dicomweb/sweep-orphans.js';
 import { sweepUploadSessions } from '../dicomweb/upload-session.js';
+import { EXPIRY_SWEEP_INTERVAL_MS, sweepExpiredStudies } from '../dicomweb/expire-studies.js';
 import { assertSafeToServe } from '../security/security-options.js';
 import { startAzurite, type AzuriteProcess } from './azurite.js';
 import { composeService } from './compose.js';
@@ -59,6 +60,18 @@ async function main(): Promise<void> {
     };
     sweep();
     setInterval(sweep, DEFAULT_ORPHAN_AGE_MS).unref();
+    const expire = (): void => {
+      sweepExpiredStudies(storage).then(
+        (result) => {
+          if (result.deletedStudies > 0) console.log(`Expiry sweep: ${result.deletedStudies} expired studies deleted.`);
+        },
+        (error: unknown) => {
+          console.error('Expiry sweep failed:', error);
+        },
+      );
+    };
+    expire();
+    setInterval(expire, EXPIRY_SWEEP_INTERVAL_MS).unref();
     assertSafeToServe(config);
     const server = createNodeServer(app);
     const address = await listen(server, config.port, config.host);

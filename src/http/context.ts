@@ -1,5 +1,8 @@
 import type { ApiVersion } from '../dicomweb/api-version.js';
 import type { FailureLog } from '../dicomweb/errors.js';
+import type { DuplicatePolicy } from '../dicomweb/store.js';
+
+export type { DuplicatePolicy };
 import type { Storage } from '../storage/ports.js';
 
 export interface AppConfig {
@@ -9,6 +12,8 @@ export interface AppConfig {
   readonly maxHeaderBytes: number;
   /** Status of a search without matches: 200 with [] (PS3.18 after CP-2473), or 204 as Azure answers. */
   readonly emptySearchStatus: 200 | 204;
+  /** DICOMWEB_DUPLICATE_POLICY: what a POST of an instance already stored gets (default 'reject': 45070). */
+  readonly duplicatePolicy?: DuplicatePolicy | undefined;
   /**
    * False only in the benchmark, to price the whole-stream structure check against the same build
    * without it; no setting turns it off.

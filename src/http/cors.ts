@@ -4,8 +4,10 @@ export interface CorsConfig {
   readonly origins: readonly string[];
 }
 
-const ALLOW_METHODS = 'GET, POST, DELETE, OPTIONS';
-const ALLOW_HEADERS = 'Accept, Authorization, Content-Type, If-None-Match, X-Correlation-Id, X-Ms-Client-Request-Id';
+const ALLOW_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
+const ALLOW_HEADERS =
+  'Accept, Authorization, Content-Type, If-None-Match, X-Correlation-Id, X-Ms-Client-Request-Id, ' +
+  'msdicom-expiry-time-milliseconds, msdicom-expiry-option, msdicom-expiry-level';
 /** What viewers read from responses: ETag for metadata caching, Warning for truncated searches. */
 const EXPOSE_HEADERS = 'ETag, Warning, Content-Type, Content-Length, api-supported-versions, X-Correlation-Id';
 

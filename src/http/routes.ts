@@ -41,11 +41,16 @@ interface Resource {
   readonly handler: Handler;
   /** Default: 'read' for GET, 'write' otherwise. */
   readonly permission?: Permission;
+  /** The first API version that has it (default: all). */
+  readonly since?: ApiVersion;
 }
 
 const RESOURCES: readonly Resource[] = [
   { name: 'store', methods: ['POST'], path: 'studies', handler: handleStore },
   { name: 'store-study', methods: ['POST'], path: 'studies/{study}', handler: handleStore },
+  // Upsert, as the Azure service has it: v2 only (PUT on v1 is 405).
+  { name: 'upsert', methods: ['PUT'], path: 'studies', handler: handleStore, since: 'v2' },
+  { name: 'upsert-study', methods: ['PUT'], path: 'studies/{study}', handler: handleStore, since: 'v2' },
   { name: 'search-studies', methods: ['GET'], path: 'studies', handler: searchHandler('study') },
   { name: 'search-series', methods: ['GET'], path: 'series', handler: searchHandler('series') },
   { name: 'search-instances', methods: ['GET'], path: 'instances', handler: searchHandler('instance') },
@@ -137,7 +142,10 @@ const RESOURCES: readonly Resource[] = [
 /** The route table: every resource under every API version, and the unversioned health check. */
 export const routes: readonly Route[] = [
   ...API_VERSIONS.flatMap((apiVersion) =>
-    RESOURCES.map((resource): Route => ({
+    RESOURCES.filter(
+      (resource) =>
+        resource.since === undefined || API_VERSIONS.indexOf(apiVersion) >= API_VERSIONS.indexOf(resource.since),
+    ).map((resource): Route => ({
       name: `${apiVersion}-${resource.name}`,
       methods: resource.methods,
       template: `${apiVersion}/${resource.path}`,

@@ -6,6 +6,7 @@ import { toNativeDicomModel } from './dicom-xml.js';
 import { MultipartReader } from './multipart-reader.js';
 import { pathUid } from './path-params.js';
 import { dicomJsonResponse } from './responses.js';
+import { requestedExpiry } from './expiry-headers.js';
 import { storeResponseBody, storeStatus } from './store-response.js';
 import { resourceUrls, versionBaseUrl } from './urls.js';
 
@@ -16,17 +17,21 @@ import { resourceUrls, versionBaseUrl } from './urls.js';
  */
 const MAX_BOUNDARY_LENGTH = 200;
 
-/** `POST {base}/studies[/{study}]` (STOW-RS). */
+/** `POST {base}/studies[/{study}]` (STOW-RS), and `PUT` (v2): the same, but replacing instances already stored. */
 export async function handleStore(request: Request, context: RequestContext): Promise<Response> {
   const apiVersion = context.apiVersion;
   const study = pathUid(context, 'study');
   const responseType = stowResponseType(request);
+  const expiresAt = requestedExpiry(request.headers, apiVersion);
   const mediaType = parseContentType(request.headers.get('content-type'));
   const body = request.body;
   const instances = incomingInstances(mediaType, body);
   const result = await storeInstances(context.storage, instances, {
     apiVersion,
     studyInstanceUid: study,
+    upsert: request.method === 'PUT',
+    expiresAt,
+    duplicates: context.config.duplicatePolicy,
     maxHeaderBytes: context.config.maxHeaderBytes,
     validateStructure: context.config.validateStructure ?? true,
     log: context.log,

@@ -1,4 +1,5 @@
 import type { ApiVersion } from '../dicomweb/api-version.js';
+import { WarningReason as WarningReasons } from '../dicomweb/failure-codes.js';
 import type { FailedInstance, StoredInstance, StoreResult } from '../dicomweb/store.js';
 import { dataset, loAttr, sqAttr, uiAttr, urAttr, usAttr, type DicomJsonDataset } from './dicom-json.js';
 import type { ResourceUrls } from './urls.js';
@@ -39,12 +40,15 @@ function failedItem(instance: FailedInstance): DicomJsonDataset {
 
 /**
  * Status per the Azure conformance statement: 200 all stored; 202 some failed, or (v2) a stored
- * instance has a warning; 409 none stored; 204 the request held no instance.
+ * instance has a warning; 409 none stored; 204 the request held no instance. An identical re-send
+ * accepted under the duplicate policy (0xB006) is a success that needs no attention: 200.
  */
 export function storeStatus(result: StoreResult, apiVersion: ApiVersion): number {
   if (result.stored.length === 0) return result.failed.length === 0 ? 204 : 409;
   if (result.failed.length > 0) return 202;
-  const warned = result.stored.some((instance) => instance.warningReason !== undefined);
+  const warned = result.stored.some(
+    (instance) => instance.warningReason !== undefined && instance.warningReason !== WarningReasons.ElementsDiscarded,
+  );
   return apiVersion !== 'v1' && warned ? 202 : 200;
 }
 

@@ -121,6 +121,7 @@ export async function handleCommitUploadSession(request: Request, context: Reque
   const responseType = stowResponseType(request);
   const { session, result } = await commitUploadSession(context.storage, sessionId(context), {
     apiVersion: context.apiVersion,
+    duplicates: context.config.duplicatePolicy,
     maxHeaderBytes: context.config.maxHeaderBytes,
     validateStructure: context.config.validateStructure ?? true,
     log: context.log,

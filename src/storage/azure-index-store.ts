@@ -3,6 +3,7 @@ import { compareText } from '../util/compare.js';
 import { followAzurePath } from './azure-search-paths.js';
 import {
   instanceCount,
+  isExpiredBy,
   isHidden,
   isMarked,
   isVisible,
@@ -24,6 +25,7 @@ import {
   StorageUnavailableError,
   type AccessPath,
   type AddInstanceOutcome,
+  type ExpiryPointer,
   type InstanceIndex,
   type InstanceKey,
   type InstanceRecord,
@@ -38,6 +40,7 @@ import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 import { planRemoval } from './index-removal.js';
 import { addOneInstance } from './add-instance.js';
 import { AzureStudyWrite } from './azure-study-write.js';
+import { dropExpiry, expiredBy } from './azure-expiry-index.js';
 import { MAX_ATTEMPTS, pause } from './study-races.js';
 import { collectRows } from './table-query.js';
 
@@ -153,7 +156,11 @@ export class AzureInstanceIndex implements InstanceIndex {
    * One conditional merge of the study or series row. A series under a marked study is already
    * hidden. Lost races (the row changed or went since it was read) read again.
    */
-  async markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<MarkOutcome> {
+  async markDeleting(
+    studyInstanceUid: string,
+    seriesInstanceUid?: string,
+    options: { readonly expiredBy?: Date } = {},
+  ): Promise<MarkOutcome> {
     const rowKey = seriesInstanceUid ? seriesRowKey(seriesInstanceUid) : StudyRowKey;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
       const [row, study] = await Promise.all([
@@ -162,6 +169,7 @@ export class AzureInstanceIndex implements InstanceIndex {
       ]);
       if (!row || instanceCount(row) === 0) return 'missing';
       if (isMarked(row) || isMarked(study)) return 'hidden';
+      if (options.expiredBy && !isExpiredBy(row, options.expiredBy)) return 'missing';
       try {
         await this.table.updateEntity({ partitionKey: studyInstanceUid, rowKey, deleting: true }, 'Merge', {
           etag: row.etag,
@@ -286,6 +294,14 @@ export class AzureInstanceIndex implements InstanceIndex {
   private async range(partitionKey: string, from: string, to: string): Promise<StoredRow[]> {
     const filter = odata`PartitionKey eq ${partitionKey} and RowKey ge ${from} and RowKey lt ${to}`;
     return collectRows(this.table, filter, 'an index query');
+  }
+
+  expiredBy(now: Date): AsyncIterable<ExpiryPointer> {
+    return expiredBy(this.table, now);
+  }
+
+  dropExpiry(pointer: ExpiryPointer): Promise<void> {
+    return dropExpiry(this.table, pointer);
   }
 
   private async read(partitionKey: string, rowKey: string): Promise<StoredRow | undefined> {

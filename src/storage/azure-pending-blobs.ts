@@ -1,6 +1,6 @@
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import { pendingPartitionKey, pendingPartitionsThrough, pendingRowKey, pendingVersionOf } from './keys.js';
-import type { PendingBlob, PendingBlobs } from './ports.js';
+import type { PendingBlob, PendingBlobs, PendingKind } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
 import { queryRows } from './table-query.js';
 
@@ -14,6 +14,8 @@ type PendingRow = {
   createdAt: string;
   /** PendingBlob.group, when the note was written with one. */
   group?: string;
+  /** PendingBlob.action, when not `create`. */
+  action?: string;
 };
 
 /** Operations in one entity-group transaction (Azure's limit). */
@@ -34,7 +36,20 @@ function rowOf(note: PendingBlob): PendingRow & { partitionKey: string; rowKey: 
     sop: note.key.sopInstanceUid,
     createdAt: note.createdAt.toISOString(),
     ...(note.group === undefined ? {} : { group: note.group }),
+    ...(note.action === undefined ? {} : { action: note.action }),
   };
+}
+
+/**
+ * A store note's version is new, so it is created (finding it is a bug). Delete and replace notes
+ * are upserted: concurrent deletes (or upserts) of one instance write the same note and share it.
+ */
+function shared(note: PendingBlob): boolean {
+  return note.kind === 'delete' || note.kind === 'replace';
+}
+
+function kindOf(row: PendingRow): PendingKind {
+  return row.kind === 'delete' || row.kind === 'replace' ? row.kind : 'store';
 }
 
 /**
@@ -69,7 +84,7 @@ export class AzurePendingBlobs implements PendingBlobs {
   async add(pending: PendingBlob): Promise<void> {
     const row = rowOf(pending);
     await guarded('recording a pending blob', () =>
-      pending.kind === 'delete' ? this.table.upsertEntity<PendingRow>(row, 'Replace') : this.table.createEntity(row),
+      shared(pending) ? this.table.upsertEntity<PendingRow>(row, 'Replace') : this.table.createEntity(row),
     );
   }
 
@@ -84,7 +99,7 @@ export class AzurePendingBlobs implements PendingBlobs {
         const only = chunk.length === 1 ? chunk[0] : undefined;
         if (only) return this.add(only);
         const actions = chunk.map((note): TransactionAction =>
-          note.kind === 'delete' ? ['upsert', rowOf(note), 'Replace'] : ['create', rowOf(note)],
+          shared(note) ? ['upsert', rowOf(note), 'Replace'] : ['create', rowOf(note)],
         );
         await guarded('recording pending notes', () => this.table.submitTransaction(actions));
       }),
@@ -148,7 +163,7 @@ export class AzurePendingBlobs implements PendingBlobs {
     for await (const row of queryRows<PendingRow>(this.table, filter, 'listing pending notes')) {
       const createdAt = new Date(row.createdAt);
       if (createdAt >= cutoff) continue;
-      const kind = row.kind === 'delete' ? 'delete' : 'store';
+      const kind = kindOf(row);
       yield {
         kind,
         key: { studyInstanceUid: row.study, seriesInstanceUid: row.series, sopInstanceUid: row.sop },
@@ -157,6 +172,7 @@ export class AzurePendingBlobs implements PendingBlobs {
         createdAt,
         // The group it was written with, so that remove() finds it in its partition.
         ...(row.group === undefined ? {} : { group: row.group }),
+        ...(row.action === 'update' ? { action: 'update' as const } : {}),
       };
     }
   }

@@ -12,6 +12,7 @@ import {
   isNewSeries,
   nextSeriesEntity,
   nextStudyEntity,
+  storedVersionOf,
   withoutUndefined,
 } from './index-entities.js';
 import { instanceRowKey, SeriesRowRange, seriesRowKey, StudyPartitionEnd, StudyRowKey } from './keys.js';
@@ -20,9 +21,12 @@ import {
   type AddInstanceOutcome,
   type InstanceKey,
   type InstanceRecord,
+  type StoredVersion,
+  type StudyAddOptions,
   type StudyAddOutcome,
   type StudyWrite,
 } from './ports.js';
+import { writeExpiry } from './azure-expiry-index.js';
 import { pointerEntity, pointerRows, type PointerRow } from './search-pointers.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 import { checkBatch, entityBytes, TableLimits } from './table-limits.js';
@@ -98,6 +102,8 @@ interface Chunk {
   readonly taken: ReadonlyMap<number, AddInstanceOutcome>;
   /** Records a deletion mark hides: 'deleting' without a write. */
   readonly hidden: readonly number[];
+  /** Upserts whose instance row a concurrent store changed since it was first read: 'exists'. */
+  readonly lost: readonly number[];
   readonly actions: TransactionAction[];
   readonly pointers: readonly PointerRow[];
   /** The study and series rows as the transaction leaves them (without ETags). */
@@ -106,12 +112,16 @@ interface Chunk {
 
 export class AzureStudyWrite implements StudyWrite {
   private readonly pointersWritten = new Set<string>();
+  /** The version of each instance row as first read: what an upsert of it replaces. */
+  private readonly prepared = new Map<string, string>();
 
   private constructor(
     private readonly table: TableClient,
     private readonly studyInstanceUid: string,
     private readonly rows: Map<string, StoredRow>,
-  ) {}
+  ) {
+    for (const [rowKey, row] of rows) if (typeof row['version'] === 'string') this.prepared.set(rowKey, row['version']);
+  }
 
   static async prepare(table: TableClient, studyInstanceUid: string, keys: readonly InstanceKey[]) {
     return new AzureStudyWrite(table, studyInstanceUid, await readStudyState(table, studyInstanceUid, keys));
@@ -125,10 +135,19 @@ export class AzureStudyWrite implements StudyWrite {
     return isHidden(this.rows.get(StudyRowKey), this.rows.get(seriesRowKey(key.seriesInstanceUid)));
   }
 
-  async add(records: readonly InstanceRecord[]): Promise<StudyAddOutcome[]> {
+  current(key: InstanceKey): StoredVersion | undefined {
+    const row = this.exists(key) ? this.rows.get(instanceRowKey(key)) : undefined;
+    return row && storedVersionOf(row);
+  }
+
+  async add(records: readonly InstanceRecord[], options: StudyAddOptions = {}): Promise<StudyAddOutcome[]> {
     const outcomes = new Array<StudyAddOutcome | undefined>(records.length);
     try {
-      await this.addUntilSettled(records, outcomes);
+      // Written ahead, as search pointers are: the expiry sweep checks the study row before acting.
+      if (options.expiresAt) {
+        await writeExpiry(this.table, { studyInstanceUid: this.studyInstanceUid, expiresAt: options.expiresAt });
+      }
+      await this.addUntilSettled(records, outcomes, options);
     } catch (error) {
       if (!(error instanceof StorageUnavailableError)) throw error;
       // Array.from, not map: map would keep the holes of records never settled.
@@ -141,12 +160,15 @@ export class AzureStudyWrite implements StudyWrite {
   private async addUntilSettled(
     records: readonly InstanceRecord[],
     outcomes: (StudyAddOutcome | undefined)[],
+    options: StudyAddOptions,
   ): Promise<void> {
     const now = new Date();
+    const replace = options.replace === true;
     let failures = 0;
     for (let pending = records.map((_, i) => i); pending.length > 0; pending = pending.filter((i) => !outcomes[i])) {
-      const chunk = this.chunk(records, pending, now);
+      const chunk = this.chunk(records, pending, now, options);
       for (const i of chunk.hidden) outcomes[i] = 'deleting';
+      for (const i of chunk.lost) outcomes[i] = 'exists';
       if (chunk.taken.size === 0) continue;
       await this.writePointers(chunk.pointers);
       try {
@@ -176,8 +198,11 @@ export class AzureStudyWrite implements StudyWrite {
         for (const [i, outcome] of chunk.taken) {
           const record = records[i] as InstanceRecord;
           const row = this.rows.get(instanceRowKey(record));
-          // Our own version: the transaction committed and only its answer was lost (a retry).
-          if (row) outcomes[i] = row['version'] === record.version ? outcome : 'exists';
+          // Our own version: the transaction committed and only its answer was lost (a retry). The
+          // version an upsert replaces: tried again (chunk decides, from the rows read now).
+          if (!row) continue;
+          if (row['version'] === record.version) outcomes[i] = outcome;
+          else if (!replace || row['version'] !== this.prepared.get(instanceRowKey(record))) outcomes[i] = 'exists';
         }
       }
     }
@@ -185,12 +210,21 @@ export class AzureStudyWrite implements StudyWrite {
 
   /**
    * The next transaction: records in order while they fit 100 operations and the payload limit,
-   * with the series and study rows they change.
+   * with the series and study rows they change. With `replace`, a record whose instance row holds
+   * the version first read replaces it (conditionally on its ETag); one whose row holds another
+   * version lost to a concurrent store.
    */
-  private chunk(records: readonly InstanceRecord[], pending: readonly number[], now: Date): Chunk {
+  private chunk(
+    records: readonly InstanceRecord[],
+    pending: readonly number[],
+    now: Date,
+    options: StudyAddOptions,
+  ): Chunk {
+    const replace = options.replace === true;
     const next = new Map<string, Row>();
     const taken = new Map<number, AddInstanceOutcome>();
     const hidden: number[] = [];
+    const lost: number[] = [];
     const actions: TransactionAction[] = [];
     const pointers: PointerRow[] = [];
     let payload = 0;
@@ -204,20 +238,33 @@ export class AzureStudyWrite implements StudyWrite {
         hidden.push(i);
         continue;
       }
+      const existing = replace ? this.rows.get(instanceRowKey(record)) : undefined;
+      if (existing && existing['version'] !== this.prepared.get(instanceRowKey(record))) {
+        lost.push(i);
+        continue;
+      }
       const instance = withoutUndefined(instanceEntity(record)) as Row;
       const bytes = entityBytes(instance as never) * 2;
       const operations = actions.length + 1 + new Set([...next.keys(), seriesKey, StudyRowKey]).size;
       if (taken.size > 0 && (operations > TableLimits.maxBatchOperations || payload + bytes > MAX_PAYLOAD)) break;
       payload += bytes;
-      pointers.push(...pointerRows(record, study, series, now));
-      taken.set(i, isNewSeries(series) ? 'added-series' : 'added');
-      actions.push(['create', instance]);
-      next.set(seriesKey, withoutUndefined(nextSeriesEntity(record, series)));
-      next.set(StudyRowKey, withoutUndefined(nextStudyEntity(record, study, isNewSeries(series))));
+      const replacing = existing !== undefined;
+      // A replaced instance keeps its SOP pointer; the other pointers follow changed attributes.
+      pointers.push(...pointerRows(record, study, series, now).slice(replacing ? 1 : 0));
+      taken.set(i, replacing ? 'replaced' : isNewSeries(series) ? 'added-series' : 'added');
+      actions.push(existing ? ['update', instance, 'Replace', { etag: existing.etag }] : ['create', instance]);
+      next.set(seriesKey, withoutUndefined(nextSeriesEntity(record, series, replacing)));
+      next.set(
+        StudyRowKey,
+        withoutUndefined({
+          ...nextStudyEntity(record, study, !replacing && isNewSeries(series), replacing),
+          expiresAt: options.expiresAt?.toISOString(),
+        }),
+      );
     }
     for (const [rowKey, row] of next) actions.push(conditional(row, this.rows.get(rowKey)));
     checkBatch(actions.map(([, entity]) => entity as never));
-    return { taken, hidden, actions, pointers, next };
+    return { taken, hidden, lost, actions, pointers, next };
   }
 
   /** Reads again the study row and the series and instance rows of the records still to add. */

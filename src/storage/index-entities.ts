@@ -1,6 +1,6 @@
 import type { TableEntity, TableEntityResult } from '@azure/data-tables';
 import { instanceRowKey, seriesRowKey, StudyRowKey } from './keys.js';
-import type { InstanceRecord, SeriesAggregate, StudyAggregate } from './ports.js';
+import type { InstanceRecord, SeriesAggregate, StoredVersion, StudyAggregate } from './ports.js';
 
 /**
  * How index rows look in Table Storage. Searchable attributes are stored under their DICOM
@@ -63,6 +63,8 @@ export function instanceEntity(record: InstanceRecord): TableEntity<Row> {
     numberOfFrames: record.numberOfFrames,
     studyJson: JSON.stringify(record.study),
     seriesJson: JSON.stringify(record.series),
+    replaces: record.replaces,
+    sha256: record.sha256,
     ...sidecarProperties(record.inlineSidecar),
   };
 }
@@ -91,6 +93,8 @@ export function recordFromEntity(row: StoredRow): InstanceRecord {
     series: JSON.parse(text('seriesJson') || '{}') as Record<string, string>,
     instance,
     inlineSidecar: sidecarOf(row),
+    replaces: typeof row['replaces'] === 'string' ? row['replaces'] : undefined,
+    sha256: typeof row['sha256'] === 'string' ? row['sha256'] : undefined,
   };
 }
 
@@ -102,11 +106,25 @@ function attributesOf(row: StoredRow | undefined): Record<string, string> {
   return attributes;
 }
 
-/** The study row after adding one instance to it (current: the row as read, if any). */
+/** What an upsert replaces or a duplicate check compares: an instance row's version, blob and hash. */
+export function storedVersionOf(row: StoredRow): StoredVersion {
+  const sha256 = row['sha256'];
+  return {
+    version: textOf(row['version']),
+    blobName: textOf(row['blobName']),
+    sha256: typeof sha256 === 'string' ? sha256 : undefined,
+  };
+}
+
+/**
+ * The study row after adding one instance to it (current: the row as read, if any), or after an
+ * upsert replaced one of its instances (`replacing`: the counts stay).
+ */
 export function nextStudyEntity(
   record: InstanceRecord,
   current: StoredRow | undefined,
   newSeries: boolean,
+  replacing = false,
 ): TableEntity<Row> {
   const previous = current ? studyFromEntity(current) : undefined;
   const modalities = new Set(previous?.modalities ?? []);
@@ -120,12 +138,16 @@ export function nextStudyEntity(
     StudyInstanceUID: record.studyInstanceUid,
     ModalitiesInStudy: [...modalities].sort().join('\\') || undefined,
     numberOfSeries: (previous?.numberOfSeries ?? 0) + (newSeries ? 1 : 0),
-    numberOfInstances: (previous?.numberOfInstances ?? 0) + 1,
+    numberOfInstances: (previous?.numberOfInstances ?? 0) + (replacing ? 0 : 1),
     createdAt: previous?.createdAt ?? record.storedAt,
   };
 }
 
-export function nextSeriesEntity(record: InstanceRecord, current: StoredRow | undefined): TableEntity<Row> {
+export function nextSeriesEntity(
+  record: InstanceRecord,
+  current: StoredRow | undefined,
+  replacing = false,
+): TableEntity<Row> {
   return {
     partitionKey: record.studyInstanceUid,
     rowKey: seriesRowKey(record.seriesInstanceUid),
@@ -133,7 +155,7 @@ export function nextSeriesEntity(record: InstanceRecord, current: StoredRow | un
     ...record.series,
     StudyInstanceUID: record.studyInstanceUid,
     SeriesInstanceUID: record.seriesInstanceUid,
-    numberOfInstances: Number(current?.['numberOfInstances'] ?? 0) + 1,
+    numberOfInstances: Number(current?.['numberOfInstances'] ?? 0) + (replacing ? 0 : 1),
     createdAt: textOf(current?.['createdAt'], record.storedAt),
   };
 }
@@ -169,6 +191,12 @@ export function instanceCount(row: StoredRow | undefined): number {
 /** A study or series row a delete has marked (docs/storage.md "Deletes"). */
 export function isMarked(row: StoredRow | undefined): boolean {
   return row?.['deleting'] === true;
+}
+
+/** A study row whose expiry (msdicom-expiry headers) is at or before `now`. */
+export function isExpiredBy(row: StoredRow, now: Date): boolean {
+  const expiresAt = row['expiresAt'];
+  return typeof expiresAt === 'string' && new Date(expiresAt) <= now;
 }
 
 /** Readers do not see a study or series being deleted, nor one whose last instance just went. */

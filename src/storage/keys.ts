@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { InstanceKey, PendingBlob } from './ports.js';
+import type { InstanceKey, PendingBlob, PendingKind } from './ports.js';
 
 /**
  * The one place that knows blob names and table keys. Every UID reaching here has passed
@@ -112,19 +112,22 @@ export function pendingPartitionsThrough(cutoff: Date): { from: string; to: stri
 }
 
 /**
- * A note's row key: the version for a store note; a delete note of a version has its own key,
- * apart from the store note of that version (a delete may start while the store that wrote the
- * version still holds its note).
+ * A note's row key: the version for a store note; a delete note of a version, and the note of a
+ * version an upsert replaces, have their own keys, apart from the store note of that version (a
+ * delete may start while the store that wrote the version still holds its note).
  */
 const DeleteNotePrefix = 'delete|';
+const ReplaceNotePrefix = 'replace|';
 
 export function pendingRowKey(pending: Pick<PendingBlob, 'kind' | 'version'>): string {
-  return pending.kind === 'delete' ? `${DeleteNotePrefix}${pending.version}` : pending.version;
+  if (pending.kind === 'delete') return `${DeleteNotePrefix}${pending.version}`;
+  return pending.kind === 'replace' ? `${ReplaceNotePrefix}${pending.version}` : pending.version;
 }
 
 /** The version a note's row key names (a delete note from before delete notes had their own key: the version). */
-export function pendingVersionOf(kind: 'store' | 'delete', rowKey: string): string {
-  return kind === 'delete' && rowKey.startsWith(DeleteNotePrefix) ? rowKey.slice(DeleteNotePrefix.length) : rowKey;
+export function pendingVersionOf(kind: PendingKind, rowKey: string): string {
+  const prefix = kind === 'delete' ? DeleteNotePrefix : kind === 'replace' ? ReplaceNotePrefix : undefined;
+  return prefix !== undefined && rowKey.startsWith(prefix) ? rowKey.slice(prefix.length) : rowKey;
 }
 
 /**
@@ -205,3 +208,26 @@ export const UploadSessionKeys = {
 export function newUploadSessionId(): string {
   return randomBytes(16).toString('hex');
 }
+
+/**
+ * The expiry index: one small row per study expiry time (msdicom-expiry headers), partitioned
+ * by the hour the study expires, row key the time and the study. The expiry sweep reads the
+ * partitions up to the current hour as one key range, so it reads what has expired (and the rest
+ * of the current hour), never the archive; rows are removed once handled.
+ */
+const ExpiryPartitionPrefix = 'expiry|';
+const hourOf = (time: Date) => time.toISOString().slice(0, 13).replace(/\D/g, '');
+
+export const ExpiryKeys = {
+  partition: (expiresAt: Date) => `${ExpiryPartitionPrefix}${hourOf(expiresAt)}`,
+  row: (expiresAt: Date, studyInstanceUid: string) => `${expiresAt.toISOString()}|${studyInstanceUid}`,
+  /** Partition-key range of the rows expiring up to `now`'s hour (that hour included). */
+  through: (now: Date) => ({ from: ExpiryPartitionPrefix, to: `${ExpiryPartitionPrefix}${hourOf(now)}~` }),
+  /** The time and study a row key names (undefined for a row key of another form). */
+  parse(rowKey: string): { expiresAt: Date; studyInstanceUid: string } | undefined {
+    const at = rowKey.indexOf('|');
+    const expiresAt = new Date(rowKey.slice(0, at));
+    if (at < 0 || Number.isNaN(expiresAt.getTime())) return undefined;
+    return { expiresAt, studyInstanceUid: rowKey.slice(at + 1) };
+  },
+} as const;

@@ -4,6 +4,7 @@ import { planRemoval } from './index-removal.js';
 import {
   instanceCount,
   instanceEntity,
+  isExpiredBy,
   isHidden,
   isMarked,
   isNewSeries,
@@ -12,11 +13,13 @@ import {
   nextStudyEntity,
   recordFromEntity,
   seriesFromEntity,
+  storedVersionOf,
   studyFromEntity,
   textOf,
 } from './index-entities.js';
 import {
   AccessPathKeys,
+  ExpiryKeys,
   instanceRowKey,
   instanceRowRange,
   pendingPartitionKey,
@@ -34,6 +37,7 @@ import type {
   ChangeFeedStore,
   ChangeInput,
   AddInstanceOutcome,
+  ExpiryPointer,
   BlobStore,
   BlobUpload,
   ByteRange,
@@ -46,6 +50,7 @@ import type {
   SearchPointer,
   SeriesAggregate,
   Storage,
+  StudyAddOptions,
   StudyAggregate,
   StudyWrite,
   VersionKey,
@@ -136,6 +141,8 @@ export class MemoryBlobStore implements BlobStore {
 export class MemoryInstanceIndex implements InstanceIndex {
   private readonly rows = new Map<string, StoredRow>();
   private readonly pointers = new Map<string, PointerRow>();
+  /** The expiry index: study and time, keyed as the Table rows are. */
+  private readonly expiries = new Map<string, ExpiryPointer>();
   /** Row writes so far: each write's ETag, unique as Azure's are. */
   private writes = 0;
 
@@ -218,7 +225,17 @@ export class MemoryInstanceIndex implements InstanceIndex {
           this.row(studyInstanceUid, StudyRowKey),
           this.row(studyInstanceUid, seriesRowKey(key.seriesInstanceUid)),
         ),
-      add: (records) => Promise.resolve(records.map((record) => this.addNow(record))),
+      current: (key) => {
+        const row = this.row(studyInstanceUid, instanceRowKey(key));
+        return row && !this.hides(row) ? storedVersionOf(row) : undefined;
+      },
+      add: (records, options) => {
+        if (options?.expiresAt) {
+          const pointer = { studyInstanceUid, expiresAt: options.expiresAt };
+          this.expiries.set(expiryKey(pointer), pointer);
+        }
+        return Promise.resolve(records.map((record) => this.addNow(record, options)));
+      },
     };
     return Promise.resolve(write);
   }
@@ -246,30 +263,39 @@ export class MemoryInstanceIndex implements InstanceIndex {
     return Promise.resolve(this.row(key.studyInstanceUid, instanceRowKey(key))?.['version'] === version);
   }
 
-  private addNow(record: InstanceRecord): AddInstanceOutcome {
+  /** Adds (or with `replace`, replaces) one instance at once: the fake's writes cannot race. */
+  private addNow(record: InstanceRecord, options: StudyAddOptions = {}): AddInstanceOutcome {
+    const replace = options.replace === true;
     const pk = record.studyInstanceUid;
-    if (this.row(pk, instanceRowKey(record))) return 'exists';
+    const replacing = this.row(pk, instanceRowKey(record)) !== undefined;
+    if (replacing && !replace) return 'exists';
     const series = this.row(pk, seriesRowKey(record.seriesInstanceUid));
     const study = this.row(pk, StudyRowKey);
     if (isHidden(study, series)) return 'deleting';
     for (const pointer of pointerRows(record, study, series, new Date())) {
       this.pointers.set(`${pointer.partitionKey}\n${pointer.rowKey}`, pointer);
     }
+    const newSeries = !replacing && isNewSeries(series);
     for (const entity of [
       instanceEntity(record),
-      nextSeriesEntity(record, series),
-      nextStudyEntity(record, study, isNewSeries(series)),
+      nextSeriesEntity(record, series, replacing),
+      { ...nextStudyEntity(record, study, newSeries, replacing), expiresAt: options.expiresAt?.toISOString() },
     ]) {
       this.set(pk, entity);
     }
-    return isNewSeries(series) ? 'added-series' : 'added';
+    return replacing ? 'replaced' : newSeries ? 'added-series' : 'added';
   }
 
-  markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<MarkOutcome> {
+  markDeleting(
+    studyInstanceUid: string,
+    seriesInstanceUid?: string,
+    options: { readonly expiredBy?: Date } = {},
+  ): Promise<MarkOutcome> {
     const study = this.row(studyInstanceUid, StudyRowKey);
     const row = seriesInstanceUid ? this.row(studyInstanceUid, seriesRowKey(seriesInstanceUid)) : study;
     if (!row || instanceCount(row) === 0) return Promise.resolve('missing');
     if (isHidden(study, row)) return Promise.resolve('hidden');
+    if (options.expiredBy && !isExpiredBy(row, options.expiredBy)) return Promise.resolve('missing');
     this.set(studyInstanceUid, { ...row, partitionKey: studyInstanceUid, rowKey: row.rowKey ?? '', deleting: true });
     return Promise.resolve('marked');
   }
@@ -307,6 +333,17 @@ export class MemoryInstanceIndex implements InstanceIndex {
     return Promise.resolve();
   }
 
+  async *expiredBy(now: Date): AsyncIterable<ExpiryPointer> {
+    await Promise.resolve();
+    const due = [...this.expiries.values()].filter((pointer) => pointer.expiresAt <= now);
+    yield* due.sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime());
+  }
+
+  dropExpiry(pointer: ExpiryPointer): Promise<void> {
+    this.expiries.delete(expiryKey(pointer));
+    return Promise.resolve();
+  }
+
   private set(partitionKey: string, entity: TableEntity): void {
     this.writes += 1;
     this.rows.set(`${partitionKey}\n${entity.rowKey}`, { ...entity, etag: `W/"${this.writes}"` });
@@ -315,6 +352,10 @@ export class MemoryInstanceIndex implements InstanceIndex {
   private row(partitionKey: string, rowKey: string): StoredRow | undefined {
     return this.rows.get(`${partitionKey}\n${rowKey}`);
   }
+}
+
+function expiryKey(pointer: ExpiryPointer): string {
+  return `${ExpiryKeys.partition(pointer.expiresAt)}\n${ExpiryKeys.row(pointer.expiresAt, pointer.studyInstanceUid)}`;
 }
 
 /** The same key predicates as the Table queries of azure-search-paths.ts. */
@@ -350,7 +391,7 @@ export class MemoryPendingBlobs implements PendingBlobs {
   add(pending: PendingBlob): Promise<void> {
     const key = memoryNoteKey(pending);
     // As createEntity on Azure: a store note's version is new, so finding it is a bug.
-    if (pending.kind !== 'delete' && this.notes.has(key)) throw new Error(`pending note ${key} exists`);
+    if ((pending.kind ?? 'store') === 'store' && this.notes.has(key)) throw new Error(`pending note ${key} exists`);
     this.notes.set(key, pending);
     return Promise.resolve();
   }

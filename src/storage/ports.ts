@@ -93,6 +93,13 @@ export interface InstanceRecord {
    * row (at most INLINE_SIDECAR_LIMIT bytes); otherwise it is a blob beside the instance.
    */
   readonly inlineSidecar?: Uint8Array | undefined;
+  /** The version an upsert replaced with this one (its change feed entry is then `update`). */
+  readonly replaces?: string | undefined;
+  /**
+   * SHA-256 of the stored bytes (base64), recorded when the duplicate policy is
+   * 'accept-identical', so a byte-identical re-send is known without reading the blob.
+   */
+  readonly sha256?: string | undefined;
 }
 
 /**
@@ -110,10 +117,10 @@ export interface InstanceKey {
 
 /**
  * 'added-series': added, and this call created the series row (a new series, or one left at zero
- * instances counted afresh). 'deleting': the study or series is marked for deletion; the index is
- * unchanged.
+ * instances counted afresh). 'replaced': an upsert replaced the version it was prepared against.
+ * 'deleting': the study or series is marked for deletion; the index is unchanged.
  */
-export type AddInstanceOutcome = 'added' | 'added-series' | 'exists' | 'deleting';
+export type AddInstanceOutcome = 'added' | 'added-series' | 'replaced' | 'exists' | 'deleting';
 
 /** AddInstanceOutcome, or 'unavailable': storage failed before the record's addition was confirmed. */
 export type StudyAddOutcome = AddInstanceOutcome | 'unavailable';
@@ -217,9 +224,24 @@ export interface InstanceIndex {
   /**
    * Marks a study or one series as being deleted, conditionally on the row's ETag, so exactly one
    * of several concurrent deletes gets 'marked'. From then on readers do not see it and no store
-   * into it commits (addInstance answers 'deleting') until the delete has dropped its rows.
+   * into it commits (addInstance answers 'deleting') until the delete has dropped its rows. With
+   * `expiredBy` (a study's expiry), only a study whose row carries an expiry time at or before it
+   * is marked, still conditionally on the ETag read; any other is 'missing'.
    */
-  markDeleting(studyInstanceUid: string, seriesInstanceUid?: string): Promise<MarkOutcome>;
+  markDeleting(
+    studyInstanceUid: string,
+    seriesInstanceUid?: string,
+    options?: { readonly expiredBy?: Date },
+  ): Promise<MarkOutcome>;
+  /**
+   * Expiry index rows whose time is at or before `now` (docs/storage.md "Study expiry"): one key
+   * range over the expiry partitions up to `now`'s hour, whatever the size of the archive. A row
+   * may be stale (the study was stored again without or with another expiry, or deleted): the
+   * caller checks the study row (markDeleting with `expiredBy`).
+   */
+  expiredBy(now: Date): AsyncIterable<ExpiryPointer>;
+  /** Removes a handled expiry index row; one already gone is not an error. */
+  dropExpiry(pointer: ExpiryPointer): Promise<void>;
   /** Instance rows of a study (or series) that a deletion mark hides: what a delete still has to remove. */
   listForDeletion(studyInstanceUid: string, seriesInstanceUid?: string): Promise<InstanceRecord[]>;
   /**
@@ -247,6 +269,8 @@ export interface StudyWrite {
   exists(key: InstanceKey): boolean;
   /** Whether a deletion mark hides the study or the key's series: nothing can be stored into it now. */
   deleting(key: InstanceKey): boolean;
+  /** The stored version of a visible instance under this key (what an upsert replaces), as read. */
+  current(key: InstanceKey): StoredVersion | undefined;
   /**
    * Adds the instances (all of this study, none a re-send found by `exists`, no SOP Instance UID
    * twice) with their search pointers, and updates their series and study rows: the fewest
@@ -255,8 +279,38 @@ export interface StudyWrite {
    * One outcome per record, in order; a record that lost to a concurrent store of the same
    * instance is 'exists', one a deletion mark now hides is 'deleting', and 'unavailable' one
    * whose transaction storage failed to confirm (it may or may not be in the index).
+   *
+   * With `replace` (PUT upsert), a record whose instance `current` showed replaces that version in
+   * the same transaction instead (its instance row replaced conditionally on its ETag, the counts
+   * unchanged): 'replaced'. If the row holds another version by then (a concurrent store), the
+   * record is 'exists'; if it is gone (a concurrent delete), the record is added afresh.
    */
-  add(records: readonly InstanceRecord[]): Promise<StudyAddOutcome[]>;
+  add(records: readonly InstanceRecord[], options?: StudyAddOptions): Promise<StudyAddOutcome[]>;
+}
+
+export interface StudyAddOptions {
+  /** PUT upsert: replace the versions `current` showed (see add). */
+  readonly replace?: boolean | undefined;
+  /**
+   * The study's expiry (msdicom-expiry headers): kept in the study row, with an expiry index row
+   * written first. Without it the study row has none: as on the Azure service, the last store
+   * into a study decides, and one without expiry headers cancels an earlier expiry.
+   */
+  readonly expiresAt?: Date | undefined;
+}
+
+/** One stored version of an instance: what its blobs are named after. */
+/** An expiry index row: a study that expires at `expiresAt` (unless a later store changed that). */
+export interface ExpiryPointer {
+  readonly studyInstanceUid: string;
+  readonly expiresAt: Date;
+}
+
+export interface StoredVersion {
+  readonly version: string;
+  readonly blobName: string;
+  /** InstanceRecord.sha256, when it was recorded. */
+  readonly sha256?: string | undefined;
 }
 
 /** Instance rows removed per transaction: with their series and study rows, within 100 operations. */
@@ -267,8 +321,11 @@ export const REMOVE_BATCH = 48;
  * are: whatever a crash leaves between the two steps, the sweep finds here and cleans.
  */
 export interface PendingBlob {
-  /** A store in progress (the default), or a delete whose blobs and change feed entry may still be due. */
-  readonly kind?: 'store' | 'delete' | undefined;
+  /**
+   * A store in progress (the default), a delete whose blobs and change feed entry may still be
+   * due, or a version an upsert replaces: its blobs go once the index no longer refers to it.
+   */
+  readonly kind?: PendingKind | undefined;
   readonly key: InstanceKey;
   readonly version: string;
   readonly blobName: string;
@@ -280,7 +337,11 @@ export interface PendingBlob {
    * with the group it was written with (olderThan gives it back).
    */
   readonly group?: string | undefined;
+  /** A store note's change feed action, when not `create` (an upsert that replaces a version). */
+  readonly action?: ChangeAction | undefined;
 }
+
+export type PendingKind = 'store' | 'delete' | 'replace';
 
 export interface PendingBlobs {
   /**
@@ -304,7 +365,8 @@ export interface PendingBlobs {
   olderThan(cutoff: Date): AsyncIterable<PendingBlob>;
 }
 
-export type ChangeAction = 'create' | 'delete';
+/** `update`: an upsert (PUT) replaced the instance's stored version with this one. */
+export type ChangeAction = 'create' | 'update' | 'delete';
 
 export interface ChangeInput {
   readonly action: ChangeAction;

@@ -26,9 +26,12 @@ function failingAfter(healthy: Storage, healthyWrites: number): Storage['index']
     return {
       exists: (key) => write.exists(key),
       deleting: (key) => write.deleting(key),
-      add: (records) => {
+      current: (key) => write.current(key),
+      add: (records, options) => {
         writes += 1;
-        return writes <= healthyWrites ? write.add(records) : Promise.reject(new StorageUnavailableError('injected'));
+        return writes <= healthyWrites
+          ? write.add(records, options)
+          : Promise.reject(new StorageUnavailableError('injected'));
       },
     };
   };

@@ -113,6 +113,45 @@ describe('storage operations per request (Azurite)', () => {
     });
   });
 
+  it('PUT replacing one stored instance (same attributes): 6', async () => {
+    const result = await server.call('/v2/studies', {
+      ...stowRequestInit([instance(second, patientId)]),
+      method: 'PUT',
+    });
+    expect(result.status).toBe(200);
+    expectCounts(result.storage, {
+      byKind: {
+        'blob.put-blob': 1,
+        'table.query': 1, // study, series and instance rows: the version to replace
+        'table.batch': 3, // the store and replace notes (one partition); the index transaction; the feed append
+        'table.delete': 1, // the store note (the replace note stays for the sweep, which deletes the old blob)
+      },
+      batchEntities: 9, // 2 notes + 3 index rows (instance replaced) + 4 feed rows
+      entitiesRead: 3,
+      wrote: true,
+    });
+  });
+
+  it('STOW of one instance into a new study with expiry headers: 17 (16 and the expiry index row)', async () => {
+    const init = stowRequestInit([instance(newInstanceUids(), `PID-${testUid().slice(-12)}`)]);
+    const headers = { ...(init.headers as Record<string, string>), 'msdicom-expiry-time-milliseconds': '86400000' };
+    const result = await server.call('/v2/studies', { ...init, headers });
+    expect(result.status).toBe(200);
+    expectCounts(result.storage, {
+      byKind: {
+        'blob.put-blob': 1,
+        'table.query': 1,
+        'table.insert': 1,
+        'table.upsert': 10, // the 9 search pointers of a new study and the expiry index row
+        'table.batch': 2,
+        'table.delete': 1,
+      },
+      batchEntities: 7,
+      entitiesRead: 0,
+      wrote: true,
+    });
+  });
+
   it('STOW of 50 instances into one new series: 114, 2.3 per instance', async () => {
     const files = Array.from({ length: 50 }, () => instance(newInstanceUids(bigStudy, bigSeries), patientId));
     const counts = await stow(files);

@@ -43,6 +43,6 @@ describe('Azure Functions host adapter: requests a web Request cannot carry', ()
     const request = { method: 'TRACE', url: 'https://dicom.example.org/v2/studies/1.2.3' } as unknown as HttpRequest;
     const response = await handleAzureRequest(app, request);
     expect(response.status).toBe(405);
-    expect(response.headers.get('allow')).toBe('POST, GET, DELETE, OPTIONS');
+    expect(response.headers.get('allow')).toBe('POST, PUT, GET, DELETE, OPTIONS');
   });
 });

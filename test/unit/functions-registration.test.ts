@@ -74,7 +74,10 @@ describe('Azure Functions registration', () => {
     expect(
       functions.every(({ name }) => registered.http.find((fn) => fn.name === name)?.options.authLevel === 'anonymous'),
     ).toBe(true);
-    expect(registered.timer).toEqual([{ name: 'sweep-orphans', schedule: '0 */15 * * * *' }]);
+    expect(registered.timer).toEqual([
+      { name: 'sweep-orphans', schedule: '0 */15 * * * *' },
+      { name: 'expire-studies', schedule: '0 */5 * * * *' },
+    ]);
   });
 
   it('the host would route every method of every route of the app to a function that serves it', async () => {
@@ -95,7 +98,7 @@ describe('Azure Functions registration', () => {
   it("unknown paths and wrong methods reach the app (its 404/405), never the host's empty 404", async () => {
     const functions = await registeredFunctions();
     for (const [method, path] of [
-      ['PUT', '/v2/studies'],
+      ['PUT', '/v1/studies'],
       ['PATCH', '/v2/studies/1.2.3'],
       ['POST', '/v1/studies/1.2.3/series/4.5/instances/6.7/metadata'],
       ['GET', '/v2/unknown'],

@@ -50,7 +50,7 @@ describe('the local host answers every method and request-target form cleanly', 
   it('TRACE on a resource: 405 with Allow, not a 500', async () => {
     const answer = await request('TRACE /v2/studies HTTP/1.1');
     expect(answer.status).toBe(405);
-    expect(answer.headers.get('allow')).toBe('POST, GET, OPTIONS');
+    expect(answer.headers.get('allow')).toBe('POST, PUT, GET, OPTIONS');
   });
 
   it("methods Node's parser does not know, and broken request lines: 400, not a reset", async () => {
@@ -85,7 +85,8 @@ describe('the local host answers every method and request-target form cleanly', 
 
   it('a wrong method on a resource: 405 with the methods it has', async () => {
     for (const [line, allow] of [
-      ['PUT /v2/studies HTTP/1.1', 'POST, GET, OPTIONS'],
+      ['PATCH /v2/studies HTTP/1.1', 'POST, PUT, GET, OPTIONS'],
+      ['PUT /v1/studies HTTP/1.1', 'POST, GET, OPTIONS'],
       ['PATCH /v1/studies/1.2.3 HTTP/1.1', 'POST, GET, DELETE, OPTIONS'],
       ['POST /v2/studies/1.2.3/series/4.5/instances/6.7/frames/1 HTTP/1.1', 'GET, OPTIONS'],
       ['HEAD /v2/changefeed HTTP/1.1', 'GET, OPTIONS'],

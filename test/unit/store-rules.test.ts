@@ -120,7 +120,11 @@ describe('store validation rules (v1 and v2)', () => {
 
   it('answers 405 for a method a store path does not support', async () => {
     const { app } = memoryApp();
-    const response = await app.handle(new Request('http://localhost/v2/studies/1.2.3', { method: 'PUT' }));
+    const response = await app.handle(new Request('http://localhost/v2/studies/1.2.3', { method: 'PATCH' }));
     expect(response.status).toBe(405);
+    // PUT (upsert) is v2 only, as in the Azure service.
+    const v1 = await app.handle(new Request('http://localhost/v1/studies/1.2.3', { method: 'PUT' }));
+    expect(v1.status).toBe(405);
+    expect(v1.headers.get('allow')).not.toMatch(/PUT/);
   });
 });
