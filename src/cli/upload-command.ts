@@ -25,6 +25,7 @@ interface UploadOptions {
   readonly state?: string;
   readonly resume: boolean;
   readonly json?: boolean;
+  readonly sessionMb: number;
 }
 
 const LABELS: Record<InstanceStatus, string> = {
@@ -106,6 +107,9 @@ async function upload(paths: string[], options: UploadOptions, global: GlobalOpt
   const client = await connect(global, (message) => {
     progress.log(message);
   });
+  const openSessions = options.resume
+    ? state.sessions()
+    : new Map<string, { size: number; mtimeMs: number; session: string }>();
   const outcomes: FileOutcome[] = [];
   const interrupt = interruptSignal();
   progress.start(todo.length);
@@ -116,6 +120,17 @@ async function upload(paths: string[], options: UploadOptions, global: GlobalOpt
       batchInstances: options.batchFiles,
       ...(options.study ? { study: options.study } : {}),
       signal: interrupt.signal,
+      // Large files through upload sessions, resumed block by block after an interruption.
+      largeInstances: client.sessions({
+        threshold: options.sessionMb * 1024 * 1024,
+        resumeFrom: (file) => {
+          const record = openSessions.get(file.path);
+          return UploadState.isUnchanged(record, file) ? record.session : undefined;
+        },
+        onSession: (file, session) => {
+          state.appendSession(file, session);
+        },
+      }),
       onBytes: (bytes) => {
         progress.addBytes(bytes);
       },
@@ -177,6 +192,12 @@ export function uploadCommand(): Command {
       'and up to this many files per request',
       integer('--batch-files', 1),
       DEFAULT_BATCH_INSTANCES,
+    )
+    .option(
+      '--session-mb <mb>',
+      'files of at least this many MiB go through an upload session (blocks straight to storage, resumable); the server answers for them as for STOW',
+      integer('--session-mb', 1),
+      64,
     )
     .option('--study <uid>', 'store into this study only (POST /studies/{uid}); other studies’ files fail with 43265')
     .option('--state <file>', 'where the resume record is kept (default: .dicomweb-upload-<hash>.jsonl here)')

@@ -23,6 +23,14 @@ export function defaultStatePath(baseUrl: string, paths: readonly string[]): str
   return resolve(`.dicomweb-upload-${createHash('sha256').update(key).digest('hex').slice(0, 12)}.jsonl`);
 }
 
+/** A line that records the upload session a large file is being sent through. */
+interface SessionRecord {
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly session: string;
+}
+
 export class UploadState {
   constructor(readonly path: string) {}
 
@@ -33,7 +41,8 @@ export class UploadState {
     for (const line of readFileSync(this.path, 'utf8').split('\n')) {
       if (line.trim() === '') continue;
       try {
-        const record = JSON.parse(line) as StateRecord;
+        const record = JSON.parse(line) as StateRecord | SessionRecord;
+        if ('session' in record) continue;
         if (record.status === 'stored' || record.status === 'already-stored') done.set(record.path, record);
         else done.delete(record.path);
       } catch {
@@ -43,7 +52,28 @@ export class UploadState {
     return done;
   }
 
-  static isUnchanged(record: StateRecord | undefined, file: DicomFile): record is StateRecord {
+  /** Upload sessions an earlier run opened, by path: a resumed run sends only their missing blocks. */
+  sessions(): Map<string, SessionRecord> {
+    const open = new Map<string, SessionRecord>();
+    if (!existsSync(this.path)) return open;
+    for (const line of readFileSync(this.path, 'utf8').split('\n')) {
+      try {
+        const record = JSON.parse(line) as StateRecord | SessionRecord;
+        if ('session' in record) open.set(record.path, record);
+        else open.delete(record.path); // answered since
+      } catch {
+        // A blank line, or the line a killed run was writing.
+      }
+    }
+    return open;
+  }
+
+  appendSession(file: DicomFile, session: string): void {
+    const record: SessionRecord = { path: file.path, size: file.size, mtimeMs: file.mtimeMs, session };
+    appendFileSync(this.path, `${JSON.stringify(record)}\n`);
+  }
+
+  static isUnchanged<R extends { size: number; mtimeMs: number }>(record: R | undefined, file: DicomFile): record is R {
     return record !== undefined && record.size === file.size && record.mtimeMs === file.mtimeMs;
   }
 

@@ -16,11 +16,18 @@ import { multipartRelated } from './multipart-body.js';
 import { boundaryOf, readParts, type ResponsePart } from './multipart-parts.js';
 import { RESULT_READERS, type SearchLevel, type SearchResults } from './qido-results.js';
 import { sleep } from './retry.js';
-import type { InstanceSource } from './sources.js';
 import { storeResult, type StoreResult } from './stow-result.js';
 import { Transport, type TransportOptions } from './transport.js';
 import type { DicomFile } from './scan.js';
-import { uploadFiles, type FileOutcome, type UploadOptions } from './upload.js';
+import { sessionUploader, type SessionUploadOptions } from './upload-session.js';
+import { fileSource, type InstanceSource } from './sources.js';
+import {
+  matchOutcomes,
+  uploadFiles,
+  type FileOutcome,
+  type LargeInstanceUploader,
+  type UploadOptions,
+} from './upload.js';
 
 export type ClientOptions = TransportOptions;
 
@@ -112,9 +119,26 @@ export class DicomwebClient {
     return storeResult(response.status, text.trim() === '' ? undefined : (JSON.parse(text) as DicomJsonDataset));
   }
 
-  /** Uploads files (from `scanPaths`) in batched, concurrent STOW requests: upload.ts. */
+  /**
+   * Uploads files (from `scanPaths`) in batched, concurrent STOW requests (upload.ts); files of
+   * 64 MiB and more through upload sessions (upload-session.ts), or one STOW request each where
+   * the server has none. `largeInstances` replaces that choice.
+   */
   upload(files: readonly DicomFile[], options: UploadOptions = {}): Promise<FileOutcome[]> {
-    return uploadFiles(this, files, options);
+    return uploadFiles(this, files, { largeInstances: this.sessions(), ...options });
+  }
+
+  /** The session uploader `upload` uses, falling back to one STOW request per file. */
+  sessions(options: Omit<SessionUploadOptions, 'fallback'> = {}): LargeInstanceUploader {
+    return sessionUploader(this.transport, {
+      ...options,
+      fallback: async (file, { signal, onBytes, study }) => {
+        const result = await this.store(fileSource(file.path, file.size), { signal, onBytes, study });
+        const [outcome] = matchOutcomes([file], result);
+        if (!outcome) throw new Error(`No outcome for ${file.path}.`);
+        return outcome;
+      },
+    });
   }
 
   // WADO-RS

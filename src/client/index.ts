@@ -23,3 +23,5 @@ export type { InstanceOutcome, InstanceStatus, StoreResult } from './stow-result
 export type { RetryEvent, TransportOptions } from './transport.js';
 export { DEFAULT_BATCH_BYTES, DEFAULT_BATCH_INSTANCES } from './upload.js';
 export type { FileOutcome, LargeInstanceUploader, UploadOptions } from './upload.js';
+export { sessionUploader } from './upload-session.js';
+export type { SessionUploadOptions } from './upload-session.js';
