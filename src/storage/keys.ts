@@ -191,3 +191,12 @@ export const ChangeFeedKeys = {
   /** Below the time rows at `timestamp` and above those before it: a time window is one row-key range. */
   timeFrom,
 } as const;
+
+/**
+ * The thumbnail cache of one stored version of an instance (an append blob of rendered
+ * thumbnails, src/dicomweb/thumbnail-cache.ts): named after the version, so a newer copy of the
+ * instance never finds an older copy's pictures, and deleted with the instance's blobs.
+ */
+export function thumbnailCacheBlobName(instanceBlob: string): string {
+  return instanceBlob.replace(/\.dcm$/, '.thumbnails');
+}
