@@ -12,7 +12,7 @@ import { buildInstance, newInstanceUids } from '../support/dicom-builder.js';
 import { type BenchContext, freshStorage, stowAll, withServer } from './context.js';
 import { call, expectStatus } from './http-client.js';
 import { watchOtherLoad } from './machine-load.js';
-import { timed } from './measure.js';
+import { MiB, timed } from './measure.js';
 import {
   emptySection,
   perItem,
@@ -22,6 +22,7 @@ import {
   type TimedResult,
 } from './report.js';
 import type { ServerChild, ServerStorage } from './server-child.js';
+import { RSS_TARGET_MIB } from './wado.js';
 
 const SIZE = 512;
 const FRAME_BYTES = SIZE * SIZE * 2;
@@ -53,7 +54,9 @@ function ctFrame(seed: number): Buffer {
 }
 
 function ctInstance(key: InstanceKey, frames: number): Buffer {
-  const pixels = Buffer.concat(Array.from({ length: frames }, (_, k) => ctFrame(k + 1)));
+  // 16 distinct slices at most, repeated: a 1 GiB instance in seconds, not minutes.
+  const slices = Array.from({ length: Math.min(frames, 16) }, (_, k) => ctFrame(k + 1));
+  const pixels = Buffer.concat(Array.from({ length: frames }, (_, k) => slices[k % slices.length] as Buffer));
   return buildInstance({
     ...key,
     attributes: {
@@ -107,6 +110,38 @@ async function jpegGet(agent: Agent, url: string): Promise<number> {
   const { ms, value } = await timed(() => call(agent, url, { headers: { accept: 'image/jpeg' } }));
   expectStatus(value, 200, url);
   return ms;
+}
+
+/**
+ * The server's peak RSS while it renders frames of a BENCH_LARGE_MB multi-frame instance one by
+ * one: each request reads and decodes one frame, so memory stays at one frame's worth.
+ */
+async function largeInstanceMemory(context: BenchContext, storage: ServerStorage): Promise<TargetCheck> {
+  const frames = Math.max(1, Math.floor((context.settings.largeMiB * MiB) / FRAME_BYTES));
+  const key = newInstanceUids();
+  await withServer(storage, 1, async (server, agent) => {
+    context.progress(`r5: storing a ${frames}-frame instance (${((frames * FRAME_BYTES) / MiB).toFixed(0)} MiB)`);
+    await stowAll(agent, server.baseUrl, [ctInstance(key, frames)], 1, 1);
+  });
+  // A fresh server process renders, so the upload's memory is not in its figures.
+  return withServer(storage, 1, async (server, agent) => {
+    await jpegGet(agent, `${server.baseUrl}${instancePath(key)}/frames/1/rendered`); // warm-up
+    const warm = await server.memory();
+    await server.resetPeak();
+    const requests = context.settings.frameRequests;
+    let state = 11;
+    for (let i = 0; i < requests; i++) {
+      state = (state * 48271) % 2147483647;
+      await jpegGet(agent, `${server.baseUrl}${instancePath(key)}/frames/${1 + (state % frames)}/rendered`);
+    }
+    const peakMiB = (await server.memory()).peakRssBytes / MiB;
+    return {
+      name: `r5 server peak RSS rendering ${requests} frames of a ${((frames * FRAME_BYTES) / MiB).toFixed(0)} MiB instance`,
+      value: `${peakMiB.toFixed(0)} MiB (idle ${(server.baselineRssBytes / MiB).toFixed(0)}, after one render ${(warm.rssBytes / MiB).toFixed(0)})`,
+      target: `≤ ${RSS_TARGET_MIB} MiB`,
+      met: peakMiB <= RSS_TARGET_MIB,
+    };
+  });
 }
 
 export async function renderedSection(context: BenchContext): Promise<SectionResult> {
@@ -219,6 +254,7 @@ export async function renderedSection(context: BenchContext): Promise<SectionRes
       ),
     );
   });
+  checks.push(await largeInstanceMemory(context, storage));
   const ratio = (id: string) => {
     const t = timings.find((timing) => timing.id === id);
     return t?.raw ? t.p50Ms / t.raw.p50Ms : Number.NaN;

@@ -470,6 +470,10 @@ describe('rendered resources (Azurite)', () => {
     expect(grays(await png(path(multiFrame) + '/frames/2/rendered'))).toEqual([0, 0, 0, 0].map(() => level(1)));
     expect(grays(await png(path(multiFrame) + '/frames/3/rendered'))).toEqual([0, 0, 0, 0].map(() => level(2)));
     expect((await get(path(multiFrame) + '/frames/4/rendered')).status).toBe(404);
+    const thumbnail = await png(path(multiFrame) + '/frames/2/thumbnail');
+    expect([thumbnail.width, thumbnail.height]).toEqual([128, 128]);
+    expect(new Set(grays(thumbnail))).toEqual(new Set([level(1)]));
+    expect((await get(path(multiFrame) + '/frames/4/thumbnail')).status).toBe(404);
   });
 
   it('scales to fit the viewport, and cuts and flips the source region', async () => {
