@@ -17,7 +17,7 @@ import { compareText } from '../util/compare.js';
 import { DicomwebError, type FailureLog } from './errors.js';
 import { INSTANCE_URL } from './instance-sidecar.js';
 import { findInstances, readSidecar, type RetrieveTarget } from './retrieve.js';
-import { cacheThumbnail, readThumbnails } from './thumbnail-cache.js';
+import { cacheThumbnail, readLevelThumbnails, readThumbnails, saveLevelThumbnail } from './thumbnail-cache.js';
 
 /**
  * Retrieve rendered and thumbnail resources (PS3.18 §10.4.1.1.3, Supplement 203): one frame of
@@ -193,18 +193,14 @@ export async function retrieveRendered(
   return render(storage, await targetInstance(storage, request.target), request, deps);
 }
 
-/**
- * A thumbnail resource: served from the instance version's thumbnail cache (one blob read), else
- * rendered and added to it. A failure to cache is logged, and the picture still served.
- */
-export async function retrieveThumbnail(
+/** An instance's thumbnail: from its version's cache (one blob read), else rendered and added to it. */
+async function instanceThumbnail(
   storage: Storage,
+  instance: InstanceRecord,
   request: RenderRequest,
+  key: string,
   deps: RenderDependencies,
 ): Promise<Uint8Array> {
-  const instance = await targetInstance(storage, request.target);
-  const { viewport, mediaType } = request.encode;
-  const key = `${mediaType};frame=${request.frame ?? 1};viewport=${viewport?.width},${viewport?.height}`;
   const cached = await readThumbnails(storage, instance);
   const hit = cached.find(key);
   if (hit) return hit;
@@ -214,5 +210,29 @@ export async function retrieveThumbnail(
   } catch (error) {
     deps.log(`caching a thumbnail of ${instance.blobName} failed`, error);
   }
+  return image;
+}
+
+/**
+ * A thumbnail resource. An instance's or frame's is cached beside the instance version; a study's
+ * or series' also in the study's or series' thumbnails at the current study revision, so a
+ * worklist's cached study thumbnail is one point read and one blob read, whatever the study's size.
+ * A failure to cache is logged, and the picture still served.
+ */
+export async function retrieveThumbnail(
+  storage: Storage,
+  request: RenderRequest,
+  deps: RenderDependencies,
+): Promise<Uint8Array> {
+  const { viewport, mediaType } = request.encode;
+  const key = `${mediaType};frame=${request.frame ?? 1};viewport=${viewport?.width},${viewport?.height}`;
+  const { studyInstanceUid, seriesInstanceUid, sopInstanceUid } = request.target;
+  if (sopInstanceUid)
+    return instanceThumbnail(storage, await targetInstance(storage, request.target), request, key, deps);
+  const level = await readLevelThumbnails(storage, studyInstanceUid, seriesInstanceUid);
+  const hit = level.current?.find(key);
+  if (hit) return hit;
+  const image = await instanceThumbnail(storage, await targetInstance(storage, request.target), request, key, deps);
+  await saveLevelThumbnail(storage, studyInstanceUid, seriesInstanceUid, level, key, image, deps.log);
   return image;
 }

@@ -1,5 +1,7 @@
-import { thumbnailCacheBlobName } from '../storage/keys.js';
+import { studyThumbnailsName, thumbnailCacheBlobName } from '../storage/keys.js';
 import type { InstanceRecord, Storage } from '../storage/ports.js';
+import type { FailureLog } from './errors.js';
+import { withStudyRevision } from './metadata-document.js';
 
 /**
  * Rendered thumbnails kept beside the instance: one append blob per stored version holding every
@@ -19,6 +21,8 @@ export interface CachedThumbnails {
   /** Bytes of the cache blob (0 when it does not exist yet). */
   readonly size: number;
   find(key: string): Uint8Array | undefined;
+  /** Every entry, first of each key, in blob order. */
+  readonly entries: ReadonlyMap<string, Uint8Array>;
 }
 
 function parse(raw: Uint8Array | undefined): CachedThumbnails {
@@ -36,7 +40,7 @@ function parse(raw: Uint8Array | undefined): CachedThumbnails {
     if (!entries.has(key)) entries.set(key, bytes.subarray(lengthAt + 4, end));
     at = end;
   }
-  return { size: bytes.length, find: (key) => entries.get(key) };
+  return { size: bytes.length, find: (key) => entries.get(key), entries };
 }
 
 /** The instance version's cached thumbnails: one blob read. */
@@ -71,4 +75,72 @@ export async function cacheThumbnail(
   const name = thumbnailCacheBlobName(instance.blobName);
   await storage.blobs.append(name, bytes, 'application/octet-stream', { likelyNew: cached.size === 0 });
   if (!(await storage.index.isReferenced(instance, instance.version))) await storage.blobs.delete(name);
+}
+
+/**
+ * Study and series thumbnails: the pictures of their representative instance, kept in one blob
+ * per study or series (`{study}/thumbnails`, `{study}/{series}/thumbnails`) that names the study
+ * revision it was written at (InstanceIndex.studyRevision: every store, removal and deletion mark
+ * changes it), read together with the revision (one point read and one blob read, in parallel).
+ * Entries of another revision are never served, so a new series, a removed instance or a delete
+ * in progress is seen at once; the next render rewrites the blob. Study and series deletes
+ * remove it with the metadata documents.
+ */
+const REVISION_KEY = '';
+
+export interface LevelThumbnails {
+  /** The study's revision now (undefined: no study row). */
+  readonly revision: string | undefined;
+  /** The blob's entries when it was written at that revision. */
+  readonly current: CachedThumbnails | undefined;
+}
+
+export async function readLevelThumbnails(
+  storage: Storage,
+  studyInstanceUid: string,
+  seriesInstanceUid: string | undefined,
+): Promise<LevelThumbnails> {
+  const [revision, raw] = await withStudyRevision(
+    storage,
+    studyInstanceUid,
+    studyThumbnailsName(studyInstanceUid, seriesInstanceUid),
+  );
+  const cached = parse(raw);
+  const written = cached.find(REVISION_KEY);
+  const current = revision !== undefined && written && Buffer.from(written).toString('utf8') === revision;
+  return { revision, current: current ? cached : undefined };
+}
+
+/**
+ * Adds a picture to a study's or series' thumbnails, if the study is still at the revision the
+ * picture was chosen at (otherwise it may show an instance that is gone). Best effort: a failure
+ * only means the next request renders it again.
+ */
+export async function saveLevelThumbnail(
+  storage: Storage,
+  studyInstanceUid: string,
+  seriesInstanceUid: string | undefined,
+  read: LevelThumbnails,
+  key: string,
+  image: Uint8Array,
+  log: FailureLog,
+): Promise<void> {
+  const { revision } = read;
+  if (revision === undefined) return;
+  try {
+    if ((await storage.index.studyRevision(studyInstanceUid)) !== revision) return;
+    const kept = [...(read.current?.entries ?? [])].filter(([name]) => name !== REVISION_KEY && name !== key);
+    const parts = [entry(REVISION_KEY, Buffer.from(revision, 'utf8'))];
+    let size = parts[0]?.length ?? 0;
+    for (const [name, bytes] of [[key, image] as const, ...kept]) {
+      const next = entry(name, bytes);
+      if (size + next.length > THUMBNAIL_CACHE_LIMIT) break;
+      parts.push(next);
+      size += next.length;
+    }
+    const name = studyThumbnailsName(studyInstanceUid, seriesInstanceUid);
+    await storage.blobs.writeSmall(name, Buffer.concat(parts), 'application/octet-stream', {});
+  } catch (error) {
+    log(`saving the thumbnails of ${studyInstanceUid} failed; the next request renders them again`, error);
+  }
 }

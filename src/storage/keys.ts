@@ -200,3 +200,12 @@ export const ChangeFeedKeys = {
 export function thumbnailCacheBlobName(instanceBlob: string): string {
   return instanceBlob.replace(/\.dcm$/, '.thumbnails');
 }
+
+/**
+ * The thumbnails of a study, or of one series of it (their representative instance's pictures,
+ * valid for one study revision: src/dicomweb/thumbnail-cache.ts). UIDs hold no letters, so the
+ * name cannot collide with a series or instance folder.
+ */
+export function studyThumbnailsName(studyInstanceUid: string, seriesInstanceUid?: string): string {
+  return seriesInstanceUid ? `${studyInstanceUid}/${seriesInstanceUid}/thumbnails` : `${studyInstanceUid}/thumbnails`;
+}

@@ -564,6 +564,27 @@ describe('rendered resources (Azurite)', () => {
     const thumbnail = await png(`/v2/studies/${repStudy}/thumbnail`);
     expect([thumbnail.width, thumbnail.height]).toEqual([128, 64]);
     expect(new Set(grays(thumbnail))).toEqual(new Set([100]));
+    // Cached for the study's revision: one point read and one blob read, in parallel.
+    const cached = await server.call(`/v2/studies/${repStudy}/thumbnail`, { headers: { accept: 'image/png' } });
+    expect(cached.storage.byKind).toEqual({ 'table.get-entity': 1, 'blob.get': 1 });
+    expect(new Set(grays(PNG.sync.read(cached.body)))).toEqual(new Set([100]));
+    // A new first series changes the study's representative, and its thumbnail at once.
+    const earlier = newInstanceUids(repStudy, testUid());
+    const added = await fetch(
+      `${server.baseUrl}/v2/studies`,
+      stowRequestInit([buildInstance({ ...earlier, attributes: flat(50, '0', '1') })]),
+    );
+    expect(added.status).toBe(200);
+    expect(new Set(grays(await png(`/v2/studies/${repStudy}/thumbnail`)))).toEqual(new Set([50]));
+    expect(new Set(grays(await png(`/v2/studies/${repStudy}/series/${later.seriesInstanceUid}/thumbnail`)))).toEqual(
+      new Set([10]),
+    );
+    // A study delete takes the study's and its series' thumbnails along.
+    expect((await fetch(`${server.baseUrl}/v2/studies/${repStudy}`, { method: 'DELETE' })).status).toBe(204);
+    const left: string[] = [];
+    for await (const blob of server.storage.blobs.list(`${repStudy}/`)) left.push(blob.name);
+    expect(left).toEqual([]);
+    expect((await get(`/v2/studies/${repStudy}/thumbnail`)).status).toBe(404);
   });
 
   it('caches a thumbnail beside the instance: the second request is one blob read, no frame read', async () => {

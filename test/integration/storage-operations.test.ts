@@ -260,9 +260,9 @@ describe('storage operations per request (Azurite)', () => {
         'table.delete': 4,
       },
       // 51 instance rows + 5 series/study count updates; 51 × 3 feed rows + 3 counters; 51 notes
-      // written and removed; 107 blob deletes (51 instances and their 51 thumbnail caches, 2 series
-      // logs, 3 metadata documents)
-      batchEntities: 421,
+      // written and removed; 110 blob deletes (51 instances and their 51 thumbnail caches, 2 series
+      // logs, 3 metadata documents, 3 study and series thumbnails)
+      batchEntities: 424,
       // the first listing (54 rows); removeInstances (3 + 48, 3 + 3); 51 create markers; the study row
       entitiesRead: 163,
       wrote: true,
