@@ -138,7 +138,8 @@ async function decodedFrame(
   const littleEndian = syntax?.littleEndian ?? true;
   let attributes: RenderAttributes;
   try {
-    attributes = renderAttributes(metadata, await lutBulkData(storage, instance, metadata, deps.signal), littleEndian);
+    const bulk = await lutBulkData(storage, instance, metadata, deps.signal);
+    attributes = renderAttributes(metadata, bulk, littleEndian, frameNumber - 1);
   } catch (error) {
     notRenderable(instance, error);
   }
@@ -215,7 +216,7 @@ async function instanceThumbnail(
 
 /**
  * A thumbnail resource. An instance's or frame's is cached beside the instance version; a study's
- * or series' also in the study's or series' thumbnails at the current study revision, so a
+ * or series' in the study's or series' thumbnails at the current study revision, so a
  * worklist's cached study thumbnail is one point read and one blob read, whatever the study's size.
  * A failure to cache is logged, and the picture still served.
  */
@@ -232,7 +233,9 @@ export async function retrieveThumbnail(
   const level = await readLevelThumbnails(storage, studyInstanceUid, seriesInstanceUid);
   const hit = level.current?.find(key);
   if (hit) return hit;
-  const image = await instanceThumbnail(storage, await targetInstance(storage, request.target), request, key, deps);
+  // Rendered straight into the study's or series' blob: the instance's own cache would add a
+  // read, an append and a version check to every cold worklist entry.
+  const image = await render(storage, await targetInstance(storage, request.target), request, deps);
   await saveLevelThumbnail(storage, studyInstanceUid, seriesInstanceUid, level, key, image, deps.log);
   return image;
 }

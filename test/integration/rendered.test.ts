@@ -86,6 +86,9 @@ function sequenceOf(...elements: Buffer[]): Buffer {
   return Buffer.concat([item, body]);
 }
 
+/** A DS value padded to even length. */
+const ds = (text: string) => Buffer.from(text.length % 2 === 1 ? `${text} ` : text, 'latin1');
+
 const path = (uids: Uids) =>
   `/v2/studies/${uids.studyInstanceUid}/series/${uids.seriesInstanceUid}/instances/${uids.sopInstanceUid}`;
 
@@ -163,6 +166,7 @@ const voiLut = uids();
 const modalityLut = uids();
 const compressed = uids();
 const wide = uids();
+const enhanced = uids();
 const redTriangle = readFileSync(new URL('../fixtures/azure-samples/red-triangle.dcm', import.meta.url));
 const redUids = (() => {
   const parsed = dicomParser.parseDicom(redTriangle);
@@ -351,6 +355,42 @@ function files(): Buffer[] {
       attributes: image({ rows: 4, columns: 4, bits: 8, pixels: u8([]), extra: { '7FE00010': null } }),
       fragments: [Buffer.from([0xff, 0xd8, 0xff, 0xd9])],
     }),
+    // Enhanced multi-frame: the window in the Shared Functional Groups, a rescale per frame.
+    buildInstance({
+      ...enhanced,
+      attributes: image({
+        rows: 1,
+        columns: 2,
+        frames: 2,
+        pixels: u16le([0, 100, 0, 100]),
+        extra: {
+          '52009229': {
+            vr: 'SQ',
+            value: sequenceOf(
+              element(
+                '00289132',
+                'SQ',
+                sequenceOf(element('00281050', 'DS', ds('50')), element('00281051', 'DS', ds('101'))),
+              ),
+            ),
+          },
+          '52009230': {
+            vr: 'SQ',
+            value: Buffer.concat(
+              ['0', '-50'].map((intercept) =>
+                sequenceOf(
+                  element(
+                    '00289145',
+                    'SQ',
+                    sequenceOf(element('00281052', 'DS', ds(intercept)), element('00281053', 'DS', ds('1'))),
+                  ),
+                ),
+              ),
+            ),
+          },
+        },
+      }),
+    }),
     // 8 columns × 4 rows: left half 0, right half 255 (8-bit), for viewports.
     buildInstance({
       ...wide,
@@ -458,6 +498,11 @@ describe('rendered resources (Azurite)', () => {
       [0, 0, 255],
       [128, 128, 128],
     ]);
+  });
+
+  it('takes an enhanced multi-frame image’s rescale and window from its functional groups, per frame', async () => {
+    expect(grays(await png(path(enhanced) + '/frames/1/rendered'))).toEqual([0, 100].map((v) => linear(v, 50, 101)));
+    expect(grays(await png(path(enhanced) + '/frames/2/rendered'))).toEqual([-50, 50].map((v) => linear(v, 50, 101)));
   });
 
   it('renders 1-bit pixels', async () => {

@@ -171,17 +171,35 @@ function dataSetWindow(json: DicomJson): WindowSetting | undefined {
 }
 
 /**
- * The rendering attributes of an instance. `bulk` holds the bytes of the BulkDataURIs that
- * lutBulkDataUris named; `littleEndian` is the stored transfer syntax's byte order.
+ * Where an enhanced multi-frame image keeps a frame's rescale and window (PS3.3 C.7.6.16): the
+ * frame's item of the Per-Frame Functional Groups Sequence, else the Shared one; each macro's
+ * first item (Pixel Value Transformation, Frame VOI LUT). Classic images keep them at the top.
+ */
+function functionalGroup(json: DicomJson, frameIndex: number, macro: string): DicomJson | undefined {
+  const perFrame = items(json, '52009230')[frameIndex]?.[macro];
+  const shared = items(json, '52009229')[0]?.[macro];
+  return ((perFrame ?? shared)?.Value as DicomJson[] | undefined)?.[0];
+}
+
+/**
+ * The rendering attributes of an instance's frame (`frameIndex` from 0). `bulk` holds the bytes
+ * of the BulkDataURIs that lutBulkDataUris named; `littleEndian` is the stored transfer syntax's
+ * byte order.
  */
 export function renderAttributes(
   json: DicomJson,
   bulk: ReadonlyMap<string, Uint8Array>,
   littleEndian: boolean,
+  frameIndex = 0,
 ): RenderAttributes {
   const description = pixelDescription(json);
   const signed = description.pixelRepresentation === 1;
-  const rescale = { slope: first(json, '00281053') ?? 1, intercept: first(json, '00281052') ?? 0 };
+  const transformation = functionalGroup(json, frameIndex, '00289145') ?? json;
+  const voi = functionalGroup(json, frameIndex, '00289132') ?? json;
+  const rescale = {
+    slope: first(transformation, '00281053') ?? 1,
+    intercept: first(transformation, '00281052') ?? 0,
+  };
   const modalityItem = items(json, '00283000')[0];
   const voiItem = items(json, '00283010')[0];
   const photometric = description.photometricInterpretation;
@@ -202,7 +220,7 @@ export function renderAttributes(
     numberOfFrames: Math.max(1, first(json, '00280008') ?? 1),
     rescale,
     modalityLut: modalityItem && lut(modalityItem['00283002'], modalityItem['00283006'], bulk, littleEndian, signed),
-    window: dataSetWindow(json),
+    window: dataSetWindow(voi),
     // The VOI LUT's input is the Modality LUT's output: signed when rescaling can make it so.
     voiLut:
       voiItem && lut(voiItem['00283002'], voiItem['00283006'], bulk, littleEndian, signed || rescale.intercept < 0),
