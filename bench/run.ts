@@ -8,7 +8,7 @@
  * Knobs (bench/settings.ts, defaults in brackets): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO;
  * cf change feed and DELETE; f change feed write cost; v structure check cost; q QIDO; qs QIDO
  * at scale in storage operations; l archive load; u the dicomweb CLI's upload; us upload session of
- * BENCH_SESSION_MB; cc codec choice; tc transcoding a JPEG 2000 series),
+ * BENCH_SESSION_MB; cc codec choice; tc transcoding a JPEG 2000 series; r rendered and thumbnail resources),
  * BENCH_SERVER (js | tsx), BENCH_AZURITE (disk | memory), BENCH_SERIES (200), BENCH_LARGE_MB
  * (1024), BENCH_REPEATS (5), BENCH_CONCURRENCY (4), BENCH_READ_REPEATS (3), BENCH_FRAME_REQUESTS
  * (50), BENCH_STUDY_INSTANCES (1000), BENCH_METADATA_RUNS (12), BENCH_QIDO_STUDIES ("1000,10000"),
@@ -40,6 +40,7 @@ import { freshStorage, suffix, type BenchContext, type Target } from './context.
 import { qidoSection } from './qido.js';
 import { qidoScaleSection } from './qido-scale.js';
 import { uploadSessionSection } from './upload-session.js';
+import { renderedSection } from './rendered.js';
 import {
   benchReport,
   emptySection,
@@ -286,6 +287,7 @@ async function main(): Promise<void> {
     if (wants('u')) sections.push(await cliUploadSection(context));
     if (wants('cc')) sections.push(await codecChoiceSection(context));
     if (wants('tc')) sections.push(await transcodeSection(context));
+    if (wants('r')) sections.push(await renderedSection(context));
     const report = benchReport(
       source,
       settings,

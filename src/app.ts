@@ -1,6 +1,6 @@
 import { DicomwebError } from './dicomweb/errors.js';
 import { consoleAudit, correlationIdOf, type AuditRecord, type AuditSink } from './http/audit.js';
-import type { AppConfig } from './http/context.js';
+import type { AppConfig, FrameDecoder } from './http/context.js';
 import { corsHeaders, preflightResponse, type CorsConfig } from './http/cors.js';
 import { errorResponse, type ErrorLogger } from './http/error-response.js';
 import { limitRequestBody } from './http/request-limits.js';
@@ -28,6 +28,8 @@ export interface AppOptions {
   readonly security?: SecurityOptions;
   readonly log?: ErrorLogger;
   readonly audit?: AuditSink;
+  /** Decodes compressed frames for rendered and thumbnail resources (406 for them without one). */
+  readonly decodeFrame?: FrameDecoder;
 }
 
 const defaultLog: ErrorLogger = (message, error) => {
@@ -123,7 +125,14 @@ function finished(response: Response, meter: StorageMeter, done: () => void): Re
 }
 
 /** Composition root: one app, served by the node:http host locally and by Azure Functions. */
-export function createApp({ storage, config, security = {}, log = defaultLog, audit = consoleAudit }: AppOptions): App {
+export function createApp({
+  storage,
+  config,
+  security = {},
+  log = defaultLog,
+  audit = consoleAudit,
+  decodeFrame,
+}: AppOptions): App {
   const cors: CorsConfig = security.cors ?? { origins: [] };
   async function handleMetered(incoming: Request, meter: StorageMeter): Promise<Response> {
     const started = Date.now();
@@ -152,6 +161,7 @@ export function createApp({ storage, config, security = {}, log = defaultLog, au
           storage,
           config,
           log: requestLog,
+          decodeFrame,
         });
       }
     } catch (error) {

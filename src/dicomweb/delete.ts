@@ -1,4 +1,4 @@
-import { newPendingGroup, newVersion, sidecarBlobName } from '../storage/keys.js';
+import { newPendingGroup, newVersion, sidecarBlobName, thumbnailCacheBlobName } from '../storage/keys.js';
 import {
   REMOVE_BATCH,
   type ChangeAction,
@@ -27,15 +27,20 @@ function noteOf(instance: InstanceRecord, createdAt: Date, group: string): Pendi
   };
 }
 
-/** Instance blobs with their sidecars (those not kept in the index row), for one deleteMany. */
+/**
+ * Instance blobs with their sidecars (those not kept in the index row) and thumbnail caches, for
+ * one deleteMany.
+ */
 function withSidecars(instances: readonly Pick<InstanceRecord, 'blobName' | 'inlineSidecar'>[]): string[] {
-  return instances.flatMap(({ blobName, inlineSidecar }) =>
-    inlineSidecar ? [blobName] : [blobName, sidecarBlobName(blobName)],
-  );
+  return instances.flatMap(({ blobName, inlineSidecar }) => [
+    blobName,
+    ...(inlineSidecar ? [] : [sidecarBlobName(blobName)]),
+    thumbnailCacheBlobName(blobName),
+  ]);
 }
 
 /**
- * Removes an instance blob and its sidecar (one request). The note covering them stays until both
+ * Removes an instance blob, its sidecar and its thumbnail cache (one request). The note covering them stays until both
  * are gone, so a failure that leaves one is finished by whoever takes up the note.
  */
 export async function deleteInstanceBlobs(storage: Storage, blobName: string): Promise<void> {

@@ -64,16 +64,26 @@ export interface DocumentRead {
   readonly revision: string | undefined;
 }
 
+/** A blob kept for one study revision, read together with the study's revision now (in parallel). */
+export function withStudyRevision(
+  storage: Storage,
+  studyInstanceUid: string,
+  blobName: string,
+): Promise<[string | undefined, Uint8Array | undefined]> {
+  return Promise.all([storage.index.studyRevision(studyInstanceUid), storage.blobs.readSmall(blobName)]);
+}
+
 /** The current document of a study or series, if there is one (the revision and the blob read at once). */
 export async function readMetadataDocument(
   storage: Storage,
   studyInstanceUid: string,
   seriesInstanceUid: string | undefined,
 ): Promise<DocumentRead> {
-  const [revision, bytes] = await Promise.all([
-    storage.index.studyRevision(studyInstanceUid),
-    storage.blobs.readSmall(metadataDocumentName(studyInstanceUid, seriesInstanceUid)),
-  ]);
+  const [revision, bytes] = await withStudyRevision(
+    storage,
+    studyInstanceUid,
+    metadataDocumentName(studyInstanceUid, seriesInstanceUid),
+  );
   const document = bytes && decode(bytes);
   const current = revision !== undefined && document?.revision === revision;
   return { entries: current ? document.entries : undefined, revision };

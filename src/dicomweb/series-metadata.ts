@@ -1,4 +1,4 @@
-import { metadataDocumentName, seriesMetadataLogName } from '../storage/keys.js';
+import { metadataDocumentName, seriesMetadataLogName, studyThumbnailsName } from '../storage/keys.js';
 import type { InstanceRecord, Storage } from '../storage/ports.js';
 import { inflateSidecar, storedMetadataText } from './instance-sidecar.js';
 import { readStoredSidecar } from './retrieve.js';
@@ -81,8 +81,8 @@ export async function metadataOf(
 
 /**
  * Removes what series that no longer have instances leave beside their instances: their metadata
- * logs (their records would only be skipped) and cached metadata documents, and the study's
- * document (stale now; see metadata-document.ts).
+ * logs (their records would only be skipped), cached metadata documents and thumbnails, and the
+ * study's document and thumbnails (stale now; see metadata-document.ts, thumbnail-cache.ts).
  */
 export async function deleteSeriesMetadataBlobs(
   storage: Storage,
@@ -92,6 +92,11 @@ export async function deleteSeriesMetadataBlobs(
   const names = [...seriesInstanceUids].flatMap((uid) => [
     seriesMetadataLogName(studyInstanceUid, uid),
     metadataDocumentName(studyInstanceUid, uid),
+    studyThumbnailsName(studyInstanceUid, uid),
   ]);
-  await storage.blobs.deleteMany([...names, metadataDocumentName(studyInstanceUid)]);
+  await storage.blobs.deleteMany([
+    ...names,
+    metadataDocumentName(studyInstanceUid),
+    studyThumbnailsName(studyInstanceUid),
+  ]);
 }

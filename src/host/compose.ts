@@ -4,6 +4,7 @@
  */
 import { createApp, type App } from '../app.js';
 import type { ServerConfig, StorageConfig } from '../config.js';
+import { decodeFrame } from '../dicom/codecs/decode-frame.js';
 import { securityOptions } from '../security/security-options.js';
 import { openAzureStorage } from '../storage/azure-storage.js';
 import type { Storage } from '../storage/ports.js';
@@ -33,6 +34,8 @@ export async function composeService(
     storage,
     config: { ...config.app, ...options.appConfig },
     security: await securityOptions(config),
+    // Compressed frames are decoded for rendering by the codecs WADO transcodes with.
+    decodeFrame,
   });
   return { app, storage };
 }

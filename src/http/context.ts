@@ -1,4 +1,7 @@
 import type { ApiVersion } from '../dicomweb/api-version.js';
+import type { FrameDecoder } from '../dicom/render/frame-decoder.js';
+
+export type { FrameDecoder };
 import type { FailureLog } from '../dicomweb/errors.js';
 import type { DuplicatePolicy } from '../dicomweb/store.js';
 
@@ -34,6 +37,8 @@ export interface RequestContext {
   readonly config: AppConfig;
   /** The app's logger for failures no response reports; it names the request's correlation id. */
   readonly log: FailureLog;
+  /** Decodes compressed frames for rendering; without one, only native pixel data is rendered. */
+  readonly decodeFrame?: FrameDecoder | undefined;
 }
 
 export type Handler = (request: Request, context: RequestContext) => Promise<Response>;

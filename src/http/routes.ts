@@ -3,6 +3,7 @@ import type { Handler } from './context.js';
 import { handleChangeFeed, handleChangeFeedLatest } from './change-feed-handler.js';
 import { handleDelete } from './delete-handler.js';
 import { handleBulkData, handleFrames, handlePixelData } from './frames-handler.js';
+import { handleRendered, handleThumbnail } from './rendered-handler.js';
 import { handleMetadata, handleRetrieve } from './retrieve-handler.js';
 import { searchHandler } from './search-handler.js';
 import { handleHealth } from './health-handler.js';
@@ -137,7 +138,22 @@ const RESOURCES: readonly Resource[] = [
     path: 'upload-sessions/{session}/commit',
     handler: handleCommitUploadSession,
   },
+  ...renderedResources(),
 ];
+
+/** Rendered and thumbnail resources of a study, series, instance and frame (PS3.18 §10.4.1.1.3, Sup 203). */
+function renderedResources(): Resource[] {
+  const levels = [
+    ['study', 'studies/{study}'],
+    ['series', 'studies/{study}/series/{series}'],
+    ['instance', 'studies/{study}/series/{series}/instances/{instance}'],
+    ['frame', 'studies/{study}/series/{series}/instances/{instance}/frames/{frames}'],
+  ] as const;
+  return levels.flatMap(([level, path]) => [
+    { name: `retrieve-${level}-rendered`, methods: ['GET'], path: `${path}/rendered`, handler: handleRendered },
+    { name: `retrieve-${level}-thumbnail`, methods: ['GET'], path: `${path}/thumbnail`, handler: handleThumbnail },
+  ]);
+}
 
 /** The route table: every resource under every API version, and the unversioned health check. */
 export const routes: readonly Route[] = [

@@ -231,3 +231,21 @@ export const ExpiryKeys = {
     return { expiresAt, studyInstanceUid: rowKey.slice(at + 1) };
   },
 } as const;
+
+/**
+ * The thumbnail cache of one stored version of an instance (an append blob of rendered
+ * thumbnails, src/dicomweb/thumbnail-cache.ts): named after the version, so a newer copy of the
+ * instance never finds an older copy's pictures, and deleted with the instance's blobs.
+ */
+export function thumbnailCacheBlobName(instanceBlob: string): string {
+  return instanceBlob.replace(/\.dcm$/, '.thumbnails');
+}
+
+/**
+ * The thumbnails of a study, or of one series of it (their representative instance's pictures,
+ * valid for one study revision: src/dicomweb/thumbnail-cache.ts). UIDs hold no letters, so the
+ * name cannot collide with a series or instance folder.
+ */
+export function studyThumbnailsName(studyInstanceUid: string, seriesInstanceUid?: string): string {
+  return seriesInstanceUid ? `${studyInstanceUid}/${seriesInstanceUid}/thumbnails` : `${studyInstanceUid}/thumbnails`;
+}

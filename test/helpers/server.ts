@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { createApp } from '../../src/app.js';
+import { decodeFrame } from '../../src/dicom/codecs/decode-frame.js';
 import type { AuditRecord, AuditSink } from '../../src/http/audit.js';
 import { azuriteConnectionString } from '../../src/config.js';
 import type { AppConfig } from '../../src/http/context.js';
@@ -55,6 +56,7 @@ export async function serveStorage(
       config: { ...defaultAppConfig, ...config },
       log: () => undefined,
       audit: options.audit ?? (() => undefined),
+      decodeFrame,
       ...(options.security ? { security: options.security } : {}),
     }),
   );

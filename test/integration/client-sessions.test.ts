@@ -54,7 +54,8 @@ function countingClient(): { client: DicomwebClient; requests: string[] } {
   const client = new DicomwebClient({
     baseUrl: `${server.baseUrl}/v2`,
     fetch: (input, init) => {
-      requests.push(`${init?.method ?? 'GET'} ${new URL(String(input)).pathname}`);
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      requests.push(`${init?.method ?? 'GET'} ${new URL(url).pathname}`);
       return fetch(input, init);
     },
   });

@@ -1,4 +1,5 @@
 import dicomParser from 'dicom-parser';
+import jpeg from 'jpeg-js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -242,6 +243,21 @@ describe.skipIf(orthancInstall === undefined)(title, () => {
     it('reads study metadata (WADO-RS) through /get', async () => {
       const metadata = await get(`/studies/${STUDY}/metadata`);
       expect(uidsOf(metadata, '00080018')).toEqual(sorted(blue.sop, green.sop, red.sop));
+    });
+
+    it('fetches a rendered preview of an instance through /get (the red triangle, as JPEG)', async () => {
+      const response = await fetch(`${pacs().url}/dicom-web/servers/ours/get`, {
+        method: 'POST',
+        body: JSON.stringify({
+          Uri: `/studies/${STUDY}/series/${red.series}/instances/${red.sop}/rendered`,
+          HttpHeaders: { Accept: 'image/jpeg' },
+        }),
+      });
+      expect(response.status).toBe(200);
+      const image = jpeg.decode(Buffer.from(await response.arrayBuffer()), { useTArray: true });
+      const at = (Math.floor(image.height * 0.7) * image.width + Math.floor(image.width / 2)) * 4;
+      expect(image.data[at]).toBeGreaterThan(200); // red where the triangle is
+      expect(image.data[at + 1]).toBeLessThan(60);
     });
 
     it('gives Orthanc’s own /qido format too', async () => {

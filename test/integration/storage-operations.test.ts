@@ -268,10 +268,10 @@ describe('storage operations per request (Azurite)', () => {
         // one); the feed's create marker (logged('create'))
         'table.query': 3,
         'table.batch': 2, // the removal (instance row deleted, series and study counts); the feed's delete entry
-        'blob.delete': 1, // the blob (its sidecar is in the index row: one name, a plain delete)
+        'blob.batch': 1, // the blob and its thumbnail cache (its sidecar is in the index row) in one Blob Batch
         'table.delete': 1, // the delete note
       },
-      batchEntities: 7, // 3 index rows; feed counter, entry, marker, time row
+      batchEntities: 9, // 3 index rows; feed counter, entry, marker, time row; the 2 blob deletes
       entitiesRead: 7, // getInstance's 3; the series and study rows and the instance row again; the create marker
       wrote: true,
     });
@@ -299,8 +299,9 @@ describe('storage operations per request (Azurite)', () => {
         'table.delete': 4,
       },
       // 51 instance rows + 5 series/study count updates; 51 × 3 feed rows + 3 counters; 51 notes
-      // written and removed; 56 blob deletes (51 instances, 2 series logs, 3 metadata documents)
-      batchEntities: 370,
+      // written and removed; 110 blob deletes (51 instances and their 51 thumbnail caches, 2 series
+      // logs, 3 metadata documents, 3 study and series thumbnails)
+      batchEntities: 424,
       // the first listing (54 rows); removeInstances (3 + 48, 3 + 3); 51 create markers; the study row
       entitiesRead: 163,
       wrote: true,
