@@ -1,3 +1,4 @@
+import { readEventsConfig, type EventsConfig } from './events/events-config.js';
 import type { AppConfig } from './http/context.js';
 import { readAuthConfig, type AuthConfig } from './security/auth-config.js';
 import type { StorageConfig, StorageTarget } from './storage/azure-storage.js';
@@ -6,13 +7,20 @@ import type { StorageConfig, StorageTarget } from './storage/azure-storage.js';
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
 export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
-export function azuriteConnectionString(blobPort: number, tablePort: number, host = '127.0.0.1'): string {
+/** With `queuePort`, the connection string names Azurite's queue service too (the events' queue). */
+export function azuriteConnectionString(
+  blobPort: number,
+  tablePort: number,
+  host = '127.0.0.1',
+  queuePort?: number,
+): string {
   return [
     'DefaultEndpointsProtocol=http',
     `AccountName=${AZURITE_ACCOUNT}`,
     `AccountKey=${AZURITE_KEY}`,
     `BlobEndpoint=http://${host}:${blobPort}/${AZURITE_ACCOUNT}`,
     `TableEndpoint=http://${host}:${tablePort}/${AZURITE_ACCOUNT}`,
+    ...(queuePort === undefined ? [] : [`QueueEndpoint=http://${host}:${queuePort}/${AZURITE_ACCOUNT}`]),
   ].join(';');
 }
 
@@ -39,6 +47,8 @@ export interface ServerConfig {
   readonly corsOrigins: readonly string[];
   /** DICOMWEB_MAX_REQUEST_BYTES: largest request body; 413 beyond. */
   readonly maxRequestBytes: number;
+  /** Where change events are published (src/events/events-config.ts). */
+  readonly events: EventsConfig;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -99,6 +109,7 @@ export function readConfig(env: Env = process.env): ServerConfig {
       .map((origin) => origin.trim())
       .filter((origin) => origin !== ''),
     maxRequestBytes: positiveInt(env, 'DICOMWEB_MAX_REQUEST_BYTES', 4 * 1024 * 1024 * 1024),
+    events: readEventsConfig(env),
   };
 }
 

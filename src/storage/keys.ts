@@ -191,3 +191,9 @@ export const ChangeFeedKeys = {
   /** Below the time rows at `timestamp` and above those before it: a time window is one row-key range. */
   timeFrom,
 } as const;
+
+/** Event publishers' checkpoints (src/events/publisher.ts): one row per sink in one partition of the index table. */
+export const EventCheckpointKeys = {
+  partition: 'events',
+  row: (name: string) => `checkpoint|${name}`,
+} as const;
