@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { join } from 'node:path';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
@@ -40,6 +42,36 @@ function recordingSink(name: string) {
       await new Promise((resolve) => setTimeout(resolve, 5));
       received.push(...events);
     },
+  };
+}
+
+/** A webhook on 127.0.0.1 that hands each CloudEvents batch to `answer` and replies with the status it gives. */
+async function webhook(
+  answer: (events: DicomCloudEvent[], contentType: string | undefined) => Promise<number>,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const hook: Server = createServer((request: IncomingMessage, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const events = JSON.parse(Buffer.concat(chunks).toString('utf8')) as DicomCloudEvent[];
+      void answer(events, request.headers['content-type']).then((status) => {
+        response.statusCode = status;
+        response.end();
+      });
+    });
+  });
+  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+  const address = hook.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}/events`,
+    close: () =>
+      new Promise((resolve) => {
+        hook.closeAllConnections();
+        hook.close(() => {
+          resolve();
+        });
+      }),
   };
 }
 
@@ -154,23 +186,12 @@ describe('the publisher', () => {
   it('posts CloudEvents batches to a webhook and, after it answers 500, sends the same events again without skipping', async () => {
     const bodies: { type: string | undefined; events: DicomCloudEvent[] }[] = [];
     let failures = 2;
-    const hook: Server = createServer((request: IncomingMessage, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        bodies.push({
-          type: request.headers['content-type'],
-          events: JSON.parse(Buffer.concat(chunks).toString('utf8')) as DicomCloudEvent[],
-        });
-        response.statusCode = failures-- > 0 ? 500 : 200;
-        response.end();
-      });
+    const hook = await webhook((events, type) => {
+      bodies.push({ type, events });
+      return Promise.resolve(failures-- > 0 ? 500 : 200);
     });
-    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
-    const address = hook.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
     try {
-      const sink = httpSink({ name: 'webhook', url: `http://127.0.0.1:${port}/events` });
+      const sink = httpSink({ name: 'webhook-retry', url: hook.url });
       const keys = await storeStudy(server.baseUrl, 2);
       const first = await run(sink, 'a');
       expect(first).toMatchObject({ outcome: 'failed', published: 0, sequence: 0 });
@@ -186,11 +207,66 @@ describe('the publisher', () => {
       // The same events each time: one id per change.
       expect(new Set(bodies.map((body) => body.events.map((event) => event.id).join()))).toHaveProperty('size', 1);
     } finally {
-      await new Promise((resolve) => hook.close(resolve));
+      await hook.close();
     }
   });
 
-  it('re-publishes the same event ids after a publisher dies between publishing and its checkpoint, then goes on', async () => {
+  it('re-publishes the same event ids after a publisher process is killed between publishing and its checkpoint, then goes on', async () => {
+    const start = await startAtFeedEnd('webhook');
+    const keys = await storeStudy(server.baseUrl, 3);
+    const target = server.storageConfig.target;
+    const connectionString = target.kind === 'connection-string' ? target.connectionString : '';
+    const batches: DicomCloudEvent[][] = [];
+    let kill: (() => Promise<void>) | undefined;
+    // The webhook takes the batch, then the publisher is killed before it hears the answer.
+    const hook = await webhook(async (events) => {
+      batches.push(events);
+      await kill?.();
+      kill = undefined;
+      return 200;
+    });
+    // One process (`--import tsx`, not the tsx CLI, which would run it in a child that outlives the kill).
+    const script = join(import.meta.dirname, '..', 'helpers', 'publisher-process.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      env: {
+        ...process.env,
+        DICOMWEB_STORAGE_CONNECTION_STRING: connectionString,
+        DICOMWEB_BLOB_CONTAINER: server.storageConfig.container,
+        DICOMWEB_TABLE: server.storageConfig.table,
+        DICOMWEB_EVENTS_WEBHOOK_URL: hook.url,
+        TEST_LEASE_MS: '3000',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    kill = async () => {
+      child.kill('SIGKILL');
+      await exited;
+    };
+    try {
+      await exited;
+      expect(batches).toHaveLength(1);
+      const sent = batches[0] ?? [];
+      expect(summary(sent)).toEqual(keys.map((key, i) => [start + i + 1, DicomEventType.created, key.sopInstanceUid]));
+      // The checkpoint did not move: the process died before it could write it.
+      expect((await checkpoints.read('webhook')).sequence).toBe(start);
+      const sink = httpSink({ name: 'webhook', url: hook.url });
+      // Its lease holds the others off until it lapses…
+      expect((await run(sink, 'survivor')).outcome).toBe('busy');
+      const more = await storeStudy(server.baseUrl, 1);
+      await new Promise((resolve) => setTimeout(resolve, 3100));
+      // …then they publish from the last checkpoint: the same ids again, and what came since.
+      expect(await run(sink, 'survivor')).toMatchObject({ outcome: 'done', published: 4, sequence: start + 4 });
+      const again = batches.slice(1).flat();
+      expect(again.slice(0, 3).map((event) => event.id)).toEqual(sent.map((event) => event.id));
+      expect(summary(again.slice(3))).toEqual([[start + 4, DicomEventType.created, more[0]?.sopInstanceUid]]);
+    } finally {
+      child.kill('SIGKILL');
+      await hook.close();
+    }
+  });
+
+  it('re-publishes the same event ids when the checkpoint cannot be written after publishing, then goes on', async () => {
     const sink = recordingSink('crash');
     const start = await startAtFeedEnd(sink.name);
     await storeStudy(server.baseUrl, 3);
