@@ -96,7 +96,8 @@ describe('events through the Azurite queue, as `npm start` publishes them', () =
       const exists = await queue().exists();
       const batch = exists ? await queue().receiveMessages({ numberOfMessages: 32 }) : undefined;
       for (const message of batch?.receivedMessageItems ?? []) {
-        events.push(JSON.parse(message.messageText) as DicomCloudEvent);
+        // Each message is a CloudEvents JSON batch.
+        events.push(...(JSON.parse(message.messageText) as DicomCloudEvent[]));
         await queue().deleteMessage(message.messageId, message.popReceipt);
       }
       if ((batch?.receivedMessageItems.length ?? 0) === 0) await new Promise((resolve) => setTimeout(resolve, 100));

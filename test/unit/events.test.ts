@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DicomEventType, eventId, eventTypeOf, toCloudEvent } from '../../src/events/cloud-event.js';
 import { readEventsConfig } from '../../src/events/events-config.js';
-import { eventGridUrl } from '../../src/events/sinks.js';
+import { eventGridUrl, packBatches } from '../../src/events/sinks.js';
 import { eventIdentity } from '../../src/host/events.js';
 import { readConfig } from '../../src/config.js';
 import type { ChangeEntry } from '../../src/storage/ports.js';
@@ -110,5 +110,21 @@ describe('event settings', () => {
     expect(host({}, { WEBSITE_HOSTNAME: 'app.azurewebsites.net' })).toBe('app.azurewebsites.net');
     expect(host({ PORT: '8042' })).toBe('127.0.0.1:8042');
     expect(eventIdentity({ ...readConfig({}), storage }, {}).source).toBe('/dicomweb/127.0.0.1:7071');
+  });
+});
+
+describe('queue messages', () => {
+  it('pack events in order into CloudEvents batches that each fit the limit', () => {
+    const events = Array.from({ length: 120 }, (_, i) => toCloudEvent({ ...entry, sequence: i + 1 }, identity));
+    const one = JSON.stringify(events[0]).length;
+    const messages = packBatches(
+      events.filter((event) => event !== undefined),
+      10 * one,
+    );
+    expect(messages.length).toBeGreaterThan(10);
+    for (const message of messages) expect(Buffer.byteLength(message)).toBeLessThanOrEqual(10 * one);
+    const unpacked = messages.flatMap((message) => JSON.parse(message) as { data: { sequenceNumber: number } }[]);
+    expect(unpacked.map((event) => event.data.sequenceNumber)).toEqual(events.map((_, i) => i + 1));
+    expect(packBatches([])).toEqual([]);
   });
 });
