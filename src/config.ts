@@ -86,6 +86,12 @@ export function readConfig(env: Env = process.env): ServerConfig {
   else if (blobEndpoint || tableEndpoint) {
     throw new Error('Set both DICOMWEB_BLOB_ENDPOINT and DICOMWEB_TABLE_ENDPOINT, or neither.');
   }
+  const events = readEventsConfig(env);
+  if (events.queue && target?.kind === 'identity' && !events.queueEndpoint) {
+    throw new Error(
+      'Set DICOMWEB_QUEUE_ENDPOINT for DICOMWEB_EVENTS_QUEUE with the storage endpoints (managed identity).',
+    );
+  }
   const publicBaseUrl = env['DICOMWEB_PUBLIC_BASE_URL'] || undefined;
   if (publicBaseUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicBaseUrl)) {
     throw new Error(`DICOMWEB_PUBLIC_BASE_URL "${publicBaseUrl}" must be an absolute http(s) URL.`);
@@ -109,7 +115,7 @@ export function readConfig(env: Env = process.env): ServerConfig {
       .map((origin) => origin.trim())
       .filter((origin) => origin !== ''),
     maxRequestBytes: positiveInt(env, 'DICOMWEB_MAX_REQUEST_BYTES', 4 * 1024 * 1024 * 1024),
-    events: readEventsConfig(env),
+    events,
   };
 }
 

@@ -52,8 +52,8 @@ function queueClient(storage: StorageConfig, endpoint: string | undefined, name:
   if (storage.target.kind === 'connection-string') {
     return QueueServiceClient.fromConnectionString(storage.target.connectionString).getQueueClient(name);
   }
-  if (!endpoint) throw new Error('Set DICOMWEB_QUEUE_ENDPOINT for DICOMWEB_EVENTS_QUEUE with the managed identity.');
-  return new QueueClient(`${endpoint.replace(/\/+$/, '')}/${name}`, new DefaultAzureCredential());
+  // readConfig has made sure the endpoint is set.
+  return new QueueClient(`${(endpoint ?? '').replace(/\/+$/, '')}/${name}`, new DefaultAzureCredential());
 }
 
 /**

@@ -1,7 +1,8 @@
+import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { DicomEventType, eventId, eventTypeOf, toCloudEvent } from '../../src/events/cloud-event.js';
 import { readEventsConfig } from '../../src/events/events-config.js';
-import { eventGridUrl, packBatches } from '../../src/events/sinks.js';
+import { eventGridUrl, httpSink, packBatches } from '../../src/events/sinks.js';
 import { eventIdentity } from '../../src/host/events.js';
 import { readConfig } from '../../src/config.js';
 import type { ChangeEntry } from '../../src/storage/ports.js';
@@ -87,6 +88,15 @@ describe('event settings', () => {
       readEventsConfig({ DICOMWEB_EVENTS_EVENTGRID_ENDPOINT: 'http://t.westeurope-1.eventgrid.azure.net/api/events' }),
     ).toThrow(/DICOMWEB_EVENTS_EVENTGRID_ENDPOINT/);
     expect(() => readEventsConfig({ DICOMWEB_EVENTS_INTERVAL_MS: '0' })).toThrow(/DICOMWEB_EVENTS_INTERVAL_MS/);
+    const identityStorage = {
+      DICOMWEB_BLOB_ENDPOINT: 'https://a.blob.core.windows.net',
+      DICOMWEB_TABLE_ENDPOINT: 'https://a.table.core.windows.net',
+      DICOMWEB_EVENTS_QUEUE: 'events',
+    };
+    expect(() => readConfig(identityStorage)).toThrow(/DICOMWEB_QUEUE_ENDPOINT/);
+    expect(
+      readConfig({ ...identityStorage, DICOMWEB_QUEUE_ENDPOINT: 'https://a.queue.core.windows.net' }).events,
+    ).toMatchObject({ queue: 'events', queueEndpoint: 'https://a.queue.core.windows.net' });
   });
 
   it('adds the Event Grid API version to the topic endpoint', () => {
@@ -126,5 +136,48 @@ describe('queue messages', () => {
     const unpacked = messages.flatMap((message) => JSON.parse(message) as { data: { sequenceNumber: number } }[]);
     expect(unpacked.map((event) => event.data.sequenceNumber)).toEqual(events.map((_, i) => i + 1));
     expect(packBatches([])).toEqual([]);
+  });
+});
+
+describe('the Event Grid sink', () => {
+  it('POSTs the CloudEvents batch with a bearer token to the topic endpoint with the API version', async () => {
+    const seen: { url: string | undefined; auth: string | undefined; type: string | undefined; body: string }[] = [];
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        seen.push({
+          url: request.url,
+          auth: request.headers.authorization,
+          type: request.headers['content-type'],
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
+        response.statusCode = seen.length === 1 ? 401 : 200;
+        response.end('{"error":{"code":"Unauthorized"}}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const event = toCloudEvent(entry, identity);
+      const sink = httpSink({
+        name: 'eventgrid',
+        url: eventGridUrl(`http://127.0.0.1:${port}/api/events`),
+        token: () => Promise.resolve('token-1'),
+      });
+      await expect(sink.send(event ? [event] : [], AbortSignal.timeout(5000))).rejects.toThrow(
+        /eventgrid sink answered 401: .*Unauthorized/,
+      );
+      await sink.send(event ? [event] : [], AbortSignal.timeout(5000));
+      expect(seen[1]).toEqual({
+        url: '/api/events?api-version=2018-01-01',
+        auth: 'Bearer token-1',
+        type: 'application/cloudevents-batch+json; charset=utf-8',
+        body: JSON.stringify([event]),
+      });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
