@@ -12,7 +12,8 @@ import { httpSink, type EventSink } from '../../src/events/sinks.js';
 import { createEventPublishing, startEventLoop } from '../../src/host/events.js';
 import { readConfig } from '../../src/config.js';
 import { openEventCheckpoints } from '../../src/storage/azure-storage.js';
-import type { EventCheckpointStore, InstanceKey } from '../../src/storage/ports.js';
+import { newVersion } from '../../src/storage/keys.js';
+import type { ChangeAction, EventCheckpointStore, InstanceKey } from '../../src/storage/ports.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const identity: EventIdentity = { source: '/dicomweb/test', serviceHostName: 'dicom.test' };
@@ -156,6 +157,24 @@ describe('events through the Azurite queue, as `npm start` publishes them', () =
     expect(await receive(0)).toEqual([]);
     const peeked = await queue().peekMessages({ numberOfMessages: 32 });
     expect(peeked.peekedMessageItems).toEqual([]);
+  });
+
+  // PUT upsert (issue #17, another branch) logs an update entry for a replaced instance; whatever
+  // it names the action, the publisher turns it into an Updated event in feed order.
+  it('publishes an Updated event for an update entry of the change feed', async () => {
+    const [key] = await storeStudy(server.baseUrl, 1);
+    if (!key) throw new Error('stored nothing');
+    const [created] = await receive(1);
+    const [entry] = await server.storage.changeFeed.append([
+      { action: 'Updated' as ChangeAction, key, version: newVersion() },
+    ]);
+    const [updated] = await receive(1);
+    expect(updated).toMatchObject({
+      type: DicomEventType.updated,
+      subject: `dicom.example.org/v1/partitions/Microsoft.Default/studies/${key.studyInstanceUid}/series/${key.seriesInstanceUid}/instances/${key.sopInstanceUid}`,
+      data: { imageSopInstanceUid: key.sopInstanceUid, sequenceNumber: entry?.sequence },
+    });
+    expect(updated?.data.sequenceNumber).toBe((created?.data.sequenceNumber ?? 0) + 1);
   });
 });
 
