@@ -6,7 +6,7 @@
  * Azurite with the SDK. Writes bench/results/latest.json (BENCH_RESULTS: elsewhere).
  *
  * Knobs (bench/settings.ts, defaults in brackets): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO;
- * cf change feed and DELETE; f change feed write cost; v structure check cost; q QIDO; qs QIDO
+ * cf change feed and DELETE; f change feed write cost; e event publishing cost; v structure check cost; q QIDO; qs QIDO
  * at scale in storage operations; l archive load; u the dicomweb CLI's upload; us upload session of
  * BENCH_SESSION_MB; cc codec choice; tc transcoding a JPEG 2000 series; r rendered and thumbnail resources),
  * BENCH_SERVER (js | tsx), BENCH_AZURITE (disk | memory), BENCH_SERIES (200), BENCH_LARGE_MB
@@ -16,8 +16,9 @@
  * BENCH_QIDO_LOAD (bulk | store | http: the loader of QIDO's studies), BENCH_QIDO_SCALE
  * ("1000,10000,100000,1000000"), BENCH_QIDO_SCALE_AZURITE ("1000,10000", or none),
  * BENCH_QIDO_SCALE_LOAD_SECONDS (3600), BENCH_LOAD_INSTANCES (10000), BENCH_SESSION_MB (5120), BENCH_MEMORY_TRACE (memory
- * lines from the server), BENCH_SERVER_LOG (its audit lines). The f and v sections set
- * BENCH_CHANGE_FEED=off and BENCH_VALIDATOR=off on the server child themselves (bench/server.ts).
+ * lines from the server), BENCH_SERVER_LOG (its audit lines). The f, e and v sections set
+ * BENCH_CHANGE_FEED=off, BENCH_EVENTS=on and BENCH_VALIDATOR=off on the server child themselves
+ * (bench/server.ts).
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
@@ -35,6 +36,7 @@ import { archiveLoadSection } from './archive-load.js';
 import { changeFeedSection } from './change-feed.js';
 import { changeFeedCostSection } from './change-feed-cost.js';
 import { cliUploadSection } from './cli-upload.js';
+import { eventsCostSection } from './events-cost.js';
 import { validatorCostSection } from './validator-cost.js';
 import { freshStorage, suffix, type BenchContext, type Target } from './context.js';
 import { qidoSection } from './qido.js';
@@ -242,7 +244,13 @@ async function main(): Promise<void> {
     if (settings.serverRuntime === 'js') process.stderr.write('building the server (tsc → dist/bench-server)\n');
     await prepareServer(settings.serverRuntime);
     azurite = await startAzurite({ location: join(tempDir, 'azurite'), inMemory: settings.azurite === 'memory' });
-    const connectionString = azuriteConnectionString(azurite.blobPort, azurite.tablePort);
+    // The queue too: section e publishes events to it.
+    const connectionString = azuriteConnectionString(
+      azurite.blobPort,
+      azurite.tablePort,
+      '127.0.0.1',
+      azurite.queuePort,
+    );
     const blobs = BlobServiceClient.fromConnectionString(connectionString);
     // The raw floors' storage operations are counted as the server's are (only inside a meter's scope).
     meterBlobs(blobs);
@@ -279,6 +287,7 @@ async function main(): Promise<void> {
       if (wants('cf')) sections.push(await changeFeedSection(context, loaded.data));
     }
     if (wants('f')) sections.push(await changeFeedCostSection(context));
+    if (wants('e')) sections.push(await eventsCostSection(context));
     if (wants('v')) sections.push(await validatorCostSection(context));
     if (wants('q')) sections.push(await qidoSection(context));
     if (wants('qs')) sections.push(await qidoScaleSection(context));

@@ -9,6 +9,8 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { readConfig } from '../src/config.js';
 import { composeService } from '../src/host/compose.js';
+import { createEventPublishing, startEventLoop } from '../src/host/events.js';
+import { openEventCheckpoints } from '../src/storage/azure-storage.js';
 import { createNodeServer, listen } from '../src/host/node-host.js';
 import type { ChangeFeedStore, Storage } from '../src/storage/ports.js';
 import { MEMORY_PATH, RESET_PEAK_PATH, type MemoryReport, type ServerReady } from './server-protocol.js';
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
   if (!config.storage) throw new Error('bench/server.ts needs DICOMWEB_STORAGE_CONNECTION_STRING.');
   // The app as `npm start` builds it (request size limit, CORS, audit lines; no authentication:
   // the bench sets DICOMWEB_AUTH_MODE=none), so the bench measures what is served.
-  const { app } = await composeService(
+  const { app, storage } = await composeService(
     { ...config, storage: config.storage },
     {
       // BENCH_CHANGE_FEED=off: the same server without the change feed write, to price that write.
@@ -70,6 +72,20 @@ async function main(): Promise<void> {
       appConfig: { validateStructure: process.env['BENCH_VALIDATOR'] !== 'off' },
     },
   );
+  // BENCH_EVENTS=on: the event publisher runs in this process as `npm start` runs it (to the
+  // queue DICOMWEB_EVENTS_QUEUE), from the feed's end, so it publishes this run's changes only.
+  if (process.env['BENCH_EVENTS'] === 'on') {
+    const publishing = createEventPublishing({ ...config, storage: config.storage }, storage);
+    const checkpoints = openEventCheckpoints(config.storage);
+    for (const sink of publishing.sinks) {
+      const checkpoint = await checkpoints.read(sink.name);
+      const sequence = (await storage.changeFeed.latest())?.sequence ?? 0;
+      await checkpoints.write(sink.name, { sequence, owner: '', leaseUntil: 0 }, checkpoint.etag);
+    }
+    startEventLoop(publishing, config.events.intervalMs, (message, error) => {
+      console.error(message, error);
+    });
+  }
   const server = createNodeServer(app);
 
   // Wrap the host's own listener, so the server object (and its timeouts) stays the production one.

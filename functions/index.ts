@@ -9,6 +9,7 @@ import { readFunctionAppConfig } from '../src/config.js';
 import { azureHttpFunctions } from '../src/host/azure-functions-routes.js';
 import { handleAzureRequest } from '../src/host/azure-host.js';
 import { composeService, type Service } from '../src/host/compose.js';
+import { createEventPublishing, type EventPublishing } from '../src/host/events.js';
 import { routes } from '../src/http/routes.js';
 import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
 import { sweepUploadSessions } from '../src/dicomweb/upload-session.js';
@@ -66,3 +67,28 @@ app.timer('expire-studies', {
     context.log(`expire-studies: ${result.deletedStudies} studies deleted, ${result.clearedRows} expiry rows handled`);
   },
 });
+
+let publishing: EventPublishing | undefined;
+
+/**
+ * Publishes change events (docs/conformance.md "Events") when a sink is configured (the Bicep
+ * sets the Event Grid topic). Every 5 seconds, so an event follows its change within seconds; the
+ * host runs a timer function on one instance at a time, and the checkpoint's lease keeps it so
+ * even when it does not.
+ */
+if (config.events.enabled && (config.events.eventGridEndpoint || config.events.webhookUrl || config.events.queue)) {
+  app.timer('publish-events', {
+    schedule: '*/5 * * * * *',
+    handler: async (_timer: unknown, context: InvocationContext) => {
+      const { storage } = await service();
+      publishing ??= createEventPublishing(config, storage);
+      for (const [i, result] of (await publishing.publish()).entries()) {
+        const sink = publishing.sinks[i]?.name ?? '?';
+        if (result.outcome === 'failed')
+          context.error(`publish-events ${sink}: failed, retried next run`, result.error);
+        else if (result.published > 0)
+          context.log(`publish-events ${sink}: ${result.published} events, up to ${result.sequence}`);
+      }
+    },
+  });
+}

@@ -1,6 +1,6 @@
 // The DICOMweb server in one resource group: a storage account (instances, index, deployment packages),
-// a user-assigned identity with data-plane roles on it, Log Analytics with Application Insights, and a
-// Flex Consumption function app running Node.js 22. See README.md, "Deploy to Azure".
+// a user-assigned identity with data-plane roles on it, Log Analytics with Application Insights, an
+// Event Grid topic for the DICOM events, and a Flex Consumption function app running Node.js 22. See README.md, "Deploy to Azure".
 targetScope = 'resourceGroup'
 
 @description('Region of every resource; it must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
@@ -89,11 +89,21 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+module events 'modules/events.bicep' = {
+  name: 'events'
+  params: {
+    location: location
+    name: '${prefix}-events-${token}'
+    tags: tags
+  }
+}
+
 module rbac 'modules/rbac.bicep' = {
   name: 'rbac'
   params: {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    eventGridTopicName: events.outputs.name
     principalId: identity.outputs.principalId
   }
 }
@@ -118,6 +128,7 @@ module functionApp 'modules/functionapp.bicep' = {
     duplicatePolicy: duplicatePolicy
     entraTenantId: entraTenantId
     entraAudience: entraAudience
+    eventGridEndpoint: events.outputs.endpoint
     tags: tags
   }
   // The host must be able to reach its storage with the identity when it first starts.
@@ -134,6 +145,9 @@ output functionAppName string = functionApp.outputs.name
 
 @description('Name of the storage account.')
 output storageAccountName string = storage.outputs.name
+
+@description('Resource ID of the Event Grid topic that receives the DICOM events; subscribe to it.')
+output eventGridTopicId string = events.outputs.id
 
 @description('Client ID of the identity the app runs as.')
 output identityClientId string = identity.outputs.clientId

@@ -1,3 +1,4 @@
+import { readEventsConfig, type EventsConfig } from './events/events-config.js';
 import type { AppConfig, DuplicatePolicy } from './http/context.js';
 import { readAuthConfig, type AuthConfig } from './security/auth-config.js';
 import type { StorageConfig, StorageTarget } from './storage/azure-storage.js';
@@ -6,13 +7,20 @@ import type { StorageConfig, StorageTarget } from './storage/azure-storage.js';
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
 export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
-export function azuriteConnectionString(blobPort: number, tablePort: number, host = '127.0.0.1'): string {
+/** With `queuePort`, the connection string names Azurite's queue service too (the events' queue). */
+export function azuriteConnectionString(
+  blobPort: number,
+  tablePort: number,
+  host = '127.0.0.1',
+  queuePort?: number,
+): string {
   return [
     'DefaultEndpointsProtocol=http',
     `AccountName=${AZURITE_ACCOUNT}`,
     `AccountKey=${AZURITE_KEY}`,
     `BlobEndpoint=http://${host}:${blobPort}/${AZURITE_ACCOUNT}`,
     `TableEndpoint=http://${host}:${tablePort}/${AZURITE_ACCOUNT}`,
+    ...(queuePort === undefined ? [] : [`QueueEndpoint=http://${host}:${queuePort}/${AZURITE_ACCOUNT}`]),
   ].join(';');
 }
 
@@ -39,6 +47,8 @@ export interface ServerConfig {
   readonly corsOrigins: readonly string[];
   /** DICOMWEB_MAX_REQUEST_BYTES: largest request body; 413 beyond. */
   readonly maxRequestBytes: number;
+  /** Where change events are published (src/events/events-config.ts). */
+  readonly events: EventsConfig;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -95,6 +105,12 @@ export function readConfig(env: Env = process.env): ServerConfig {
   else if (blobEndpoint || tableEndpoint) {
     throw new Error('Set both DICOMWEB_BLOB_ENDPOINT and DICOMWEB_TABLE_ENDPOINT, or neither.');
   }
+  const events = readEventsConfig(env);
+  if (events.queue && target?.kind === 'identity' && !events.queueEndpoint) {
+    throw new Error(
+      'Set DICOMWEB_QUEUE_ENDPOINT for DICOMWEB_EVENTS_QUEUE with the storage endpoints (managed identity).',
+    );
+  }
   const publicBaseUrl = env['DICOMWEB_PUBLIC_BASE_URL'] || undefined;
   if (publicBaseUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicBaseUrl)) {
     throw new Error(`DICOMWEB_PUBLIC_BASE_URL "${publicBaseUrl}" must be an absolute http(s) URL.`);
@@ -120,6 +136,7 @@ export function readConfig(env: Env = process.env): ServerConfig {
       .map((origin) => origin.trim())
       .filter((origin) => origin !== ''),
     maxRequestBytes: positiveInt(env, 'DICOMWEB_MAX_REQUEST_BYTES', 4 * 1024 * 1024 * 1024),
+    events,
   };
 }
 

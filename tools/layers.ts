@@ -83,6 +83,13 @@ export const LAYERS: readonly Layer[] = [
     mayImport: [{ layer: 'storage ports' }, { layer: 'storage keys' }, { layer: 'dicom' }, { layer: 'util' }],
   },
   {
+    name: 'events',
+    paths: ['src/events/'],
+    holds:
+      'change events: the CloudEvents form of a change feed entry, the sinks (HTTP webhook and Event Grid, storage queue), the publisher that follows the change feed from a checkpoint, their settings',
+    mayImport: [{ layer: 'storage ports', typesOnly: true }, { layer: 'util' }],
+  },
+  {
     name: 'http',
     paths: ['src/http/'],
     holds:
@@ -127,6 +134,7 @@ export const LAYERS: readonly Layer[] = [
       { layer: 'http', typesOnly: true },
       { layer: 'storage adapters', typesOnly: true },
       { layer: 'security' },
+      { layer: 'events' },
     ],
   },
   {
@@ -140,14 +148,14 @@ export const LAYERS: readonly Layer[] = [
     name: 'composition',
     paths: ['src/host/'],
     holds:
-      '`compose.ts` (configuration → storage → security → `createApp`, for every host), `npm start` (`start.ts`), the Azurite starter, `npm run token`',
+      '`compose.ts` (configuration → storage → security → `createApp`, for every host), event publishing for both hosts (`events.ts`), `npm start` (`start.ts`), the Azurite starter, `npm run token`',
     mayImport: [{ layer: 'src' }],
   },
   {
     name: 'functions',
     paths: ['functions/'],
     holds:
-      'Azure Functions registrations: one `app.http` per route template, a catch-all fallback, the orphan-sweep timer',
+      'Azure Functions registrations: one `app.http` per route template, a catch-all fallback, the orphan-sweep and event-publishing timers',
     mayImport: [
       { layer: 'composition' },
       { layer: 'host adapters' },

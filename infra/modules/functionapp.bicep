@@ -57,6 +57,9 @@ param entraTenantId string
 @description('Audience the tokens must be issued for (DICOMWEB_AUTH_AUDIENCE).')
 param entraAudience string
 
+@description('Endpoint of the Event Grid topic for the DICOM events (DICOMWEB_EVENTS_EVENTGRID_ENDPOINT).')
+param eventGridEndpoint string
+
 @description('Tags of every resource.')
 param tags object = {}
 
@@ -193,6 +196,16 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DICOMWEB_AUTH_AUDIENCE'
           value: entraAudience
+        }
+        // DICOM change events go to the topic, with the identity (docs/conformance.md "Events").
+        {
+          name: 'DICOMWEB_EVENTS_EVENTGRID_ENDPOINT'
+          value: eventGridEndpoint
+        }
+        // The events' CloudEvents source: this app's resource ID, as the Azure service names its own resource.
+        {
+          name: 'DICOMWEB_EVENTS_SOURCE'
+          value: resourceId('Microsoft.Web/sites', appName)
         }
       ]
     }

@@ -7,6 +7,9 @@ param storageAccountName string
 @description('Application Insights component that accepts only Entra ID authenticated telemetry.')
 param applicationInsightsName string
 
+@description('Event Grid topic the app publishes the DICOM events to.')
+param eventGridTopicName string
+
 @description('Principal (object) ID of the user-assigned identity.')
 param principalId string
 
@@ -31,12 +34,19 @@ var storageRoles = [
 
 var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
 
+// EventGrid Data Sender: publish to the topic (its access keys are disabled).
+var eventGridDataSenderRoleId = 'd5a91429-5739-47e2-a06b-3470a27159e7'
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
+}
+
+resource eventGridTopic 'Microsoft.EventGrid/topics@2022-06-15' existing = {
+  name: eventGridTopicName
 }
 
 resource storageRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
@@ -60,5 +70,16 @@ resource telemetryRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-0
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'Monitoring Metrics Publisher for the DICOMweb function app'
+  }
+}
+
+resource eventsRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventGridTopic.id, principalId, eventGridDataSenderRoleId)
+  scope: eventGridTopic
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', eventGridDataSenderRoleId)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'EventGrid Data Sender for the DICOMweb function app'
   }
 }

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 export interface AzuriteProcess {
   readonly blobPort: number;
   readonly tablePort: number;
+  /** The queue service (event publishing's default sink locally). */
+  readonly queuePort: number;
   /** SIGTERM, then SIGKILL after `graceMs` (default 1 s); resolves when Azurite has exited. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -50,7 +52,7 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
 }
 
 /**
- * Starts Azurite's Blob and Table services on loopback with data under `location`.
+ * Starts Azurite's Blob, Table and Queue services on loopback with data under `location`.
  * `--skipApiVersionCheck` because the SDKs send API versions newer than Azurite knows.
  */
 export async function startAzurite(options: {
@@ -64,6 +66,7 @@ export async function startAzurite(options: {
   mkdirSync(options.location, { recursive: true });
   const blobPort = options.blobPort ?? (await freePort());
   const tablePort = options.tablePort ?? (await freePort());
+  const queuePort = await freePort();
   const require = createRequire(import.meta.url);
   const cli = join(require.resolve('azurite/package.json'), '..', 'dist', 'src', 'azurite.js');
   // Fixes for LokiJS paths that slow Azurite down as the data grows (see the file); absent from
@@ -90,12 +93,12 @@ export async function startAzurite(options: {
       '--queueHost',
       '127.0.0.1',
       '--queuePort',
-      String(await freePort()),
+      String(queuePort),
     ],
     { stdio: options.quiet === false ? 'inherit' : 'ignore' },
   );
   try {
-    await Promise.all([waitForPort(blobPort, child, 30_000), waitForPort(tablePort, child, 30_000)]);
+    await Promise.all([blobPort, tablePort, queuePort].map((port) => waitForPort(port, child, 30_000)));
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -107,7 +110,7 @@ export async function startAzurite(options: {
   };
   process.once('exit', killOnExit);
   child.once('exit', () => process.off('exit', killOnExit));
-  return { blobPort, tablePort, stop: (graceMs = STOP_GRACE_MS) => stopChild(child, graceMs) };
+  return { blobPort, tablePort, queuePort, stop: (graceMs = STOP_GRACE_MS) => stopChild(child, graceMs) };
 }
 
 /** How long Azurite gets to exit on SIGTERM before it is killed. */

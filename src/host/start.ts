@@ -9,7 +9,9 @@ import { sweepUploadSessions } from '../dicomweb/upload-session.js';
 import { EXPIRY_SWEEP_INTERVAL_MS, sweepExpiredStudies } from '../dicomweb/expire-studies.js';
 import { assertSafeToServe } from '../security/security-options.js';
 import { startAzurite, type AzuriteProcess } from './azurite.js';
+import { DEFAULT_EVENTS_QUEUE } from '../events/events-config.js';
 import { composeService } from './compose.js';
+import { createEventPublishing, startEventLoop } from './events.js';
 import { createNodeServer, listen } from './node-host.js';
 
 async function main(): Promise<void> {
@@ -23,11 +25,13 @@ async function main(): Promise<void> {
     const location = resolve(config.dataDir, 'azurite');
     azurite = await startAzurite({ location, inMemory: config.azuriteInMemory });
     const where = config.azuriteInMemory ? 'data in memory only (DICOMWEB_AZURITE_MEMORY)' : `data in ${location}`;
-    console.log(`Azurite started (blob :${azurite.blobPort}, table :${azurite.tablePort}), ${where}`);
+    console.log(
+      `Azurite started (blob :${azurite.blobPort}, table :${azurite.tablePort}, queue :${azurite.queuePort}), ${where}`,
+    );
     storageConfig = {
       target: {
         kind: 'connection-string',
-        connectionString: azuriteConnectionString(azurite.blobPort, azurite.tablePort),
+        connectionString: azuriteConnectionString(azurite.blobPort, azurite.tablePort, '127.0.0.1', azurite.queuePort),
       },
       container: config.container,
       table: config.table,
@@ -77,6 +81,17 @@ async function main(): Promise<void> {
     const address = await listen(server, config.port, config.host);
     const origin = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     console.log(`DICOMweb base URLs: ${origin}/v2 and ${origin}/v1 (Ctrl-C to stop)`);
+    const serving = { ...config, storage: storageConfig, port: address.port };
+    const publishing = createEventPublishing(serving, storage, azurite ? { defaultQueue: DEFAULT_EVENTS_QUEUE } : {});
+    if (publishing.sinks.length > 0) {
+      startEventLoop(publishing, config.events.intervalMs, (message, error) => {
+        console.error(message, error);
+      });
+      console.log(`Events: published to ${publishing.sinks.map((sink) => sink.name).join(', ')} (README "Events").`);
+      if (azurite && storageConfig.target.kind === 'connection-string' && !config.events.queue) {
+        console.log(`Events queue: ${DEFAULT_EVENTS_QUEUE} in ${storageConfig.target.connectionString}`);
+      }
+    }
     console.log(
       config.auth.mode === 'none'
         ? 'Authentication: none (loopback only). Set DICOMWEB_AUTH_MODE=local to require tokens from `npm run token`.'

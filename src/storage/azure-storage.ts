@@ -5,6 +5,7 @@ import { AzureBlobStore, type BlockUploadOptions } from './azure-blob-store.js';
 import { AzureInstanceIndex } from './azure-index-store.js';
 import { AzurePendingBlobs } from './azure-pending-blobs.js';
 import { AzureChangeFeed } from './azure-change-feed.js';
+import { AzureEventCheckpoints } from './azure-event-checkpoints.js';
 import { AzureSessionBlobs, signerFor } from './azure-session-blobs.js';
 import { AzureUploadSessions } from './azure-upload-sessions.js';
 import { meterBlobs, meterTable } from './azure-storage-meter.js';
@@ -22,12 +23,31 @@ export interface StorageConfig {
   readonly table: string;
 }
 
+function isLocal(target: StorageTarget): boolean {
+  return (
+    target.kind === 'connection-string' && /UseDevelopmentStorage|127\.0\.0\.1|localhost/.test(target.connectionString)
+  );
+}
+
+/**
+ * The event publishers' checkpoints, in the index table (which openAzureStorage creates): a
+ * client of its own, unmetered, since publishing belongs to no request.
+ */
+export function openEventCheckpoints(config: StorageConfig): AzureEventCheckpoints {
+  const { target } = config;
+  const table =
+    target.kind === 'connection-string'
+      ? TableClient.fromConnectionString(target.connectionString, config.table, {
+          allowInsecureConnection: isLocal(target),
+        })
+      : new TableClient(target.tableEndpoint, config.table, new DefaultAzureCredential());
+  return new AzureEventCheckpoints(table);
+}
+
 /** Builds the Azure adapters and creates the container and table when they are missing. */
 export async function openAzureStorage(config: StorageConfig, uploads?: BlockUploadOptions): Promise<Storage> {
   const { target } = config;
-  const isLocal =
-    target.kind === 'connection-string' && /UseDevelopmentStorage|127\.0\.0\.1|localhost/.test(target.connectionString);
-  const tableOptions = isLocal ? { allowInsecureConnection: true } : {};
+  const tableOptions = isLocal(target) ? { allowInsecureConnection: true } : {};
   let blobService: BlobServiceClient;
   let table: TableClient;
   let tableService: TableServiceClient;

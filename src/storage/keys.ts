@@ -249,3 +249,9 @@ export function thumbnailCacheBlobName(instanceBlob: string): string {
 export function studyThumbnailsName(studyInstanceUid: string, seriesInstanceUid?: string): string {
   return seriesInstanceUid ? `${studyInstanceUid}/${seriesInstanceUid}/thumbnails` : `${studyInstanceUid}/thumbnails`;
 }
+
+/** Event publishers' checkpoints (src/events/publisher.ts): one row per sink in one partition of the index table. */
+export const EventCheckpointKeys = {
+  partition: 'events',
+  row: (name: string) => `checkpoint|${name}`,
+} as const;

@@ -487,3 +487,31 @@ export interface Storage {
   /** Upload sessions, where the storage service can hand out upload URLs (Azure and Azurite). */
   readonly sessions?: { readonly records: UploadSessionStore; readonly blobs: SessionBlobs } | undefined;
 }
+
+/**
+ * Where an event publisher has got to in the change feed, and who may move it on: a lease (owner
+ * and expiry) taken before publishing, so that of several publishers one publishes at a time.
+ */
+export interface EventCheckpoint {
+  /** The last change feed sequence whose event the sink accepted (0: none yet). */
+  readonly sequence: number;
+  /** The publisher holding the lease, '' when none does. */
+  readonly owner: string;
+  /** Milliseconds since the epoch when the lease lapses (0: no lease). */
+  readonly leaseUntil: number;
+}
+
+/** A checkpoint with the token that a conditional write must present (undefined: not written yet). */
+export interface StoredEventCheckpoint extends EventCheckpoint {
+  readonly etag: string | undefined;
+}
+
+export interface EventCheckpointStore {
+  /** The checkpoint named `name`; a new one ({ sequence: 0, no lease, etag undefined }) when missing. */
+  read(name: string): Promise<StoredEventCheckpoint>;
+  /**
+   * Writes it only if it is unchanged since `etag` was read (undefined: only if it does not exist
+   * yet). Resolves to the new etag, or undefined when another writer changed it first.
+   */
+  write(name: string, checkpoint: EventCheckpoint, etag: string | undefined): Promise<string | undefined>;
+}

@@ -6,7 +6,7 @@ import { startAzurite } from '../../src/host/azurite.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    azurite: { blobPort: number; tablePort: number };
+    azurite: { blobPort: number; tablePort: number; queuePort: number };
   }
 }
 
@@ -14,7 +14,11 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const location = mkdtempSync(join(tmpdir(), 'dicomweb-azurite-'));
   const azurite = await startAzurite({ location });
-  project.provide('azurite', { blobPort: azurite.blobPort, tablePort: azurite.tablePort });
+  project.provide('azurite', {
+    blobPort: azurite.blobPort,
+    tablePort: azurite.tablePort,
+    queuePort: azurite.queuePort,
+  });
   return async () => {
     await azurite.stop();
     rmSync(location, { recursive: true, force: true });

@@ -21,10 +21,13 @@ export const defaultAppConfig: AppConfig = {
 
 /** Storage config for this test file's own container and table in the shared Azurite. */
 export function uniqueStorageConfig(): StorageConfig {
-  const { blobPort, tablePort } = inject('azurite');
+  const { blobPort, tablePort, queuePort } = inject('azurite');
   const suffix = randomBytes(5).toString('hex');
   return {
-    target: { kind: 'connection-string', connectionString: azuriteConnectionString(blobPort, tablePort) },
+    target: {
+      kind: 'connection-string',
+      connectionString: azuriteConnectionString(blobPort, tablePort, '127.0.0.1', queuePort),
+    },
     container: `test-${suffix}`,
     table: `test${suffix}`,
   };

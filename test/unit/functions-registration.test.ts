@@ -62,6 +62,35 @@ describe('the Function App fails closed', () => {
   });
 });
 
+describe('the event-publishing timer', () => {
+  it.each([
+    ['no sink configured', {}, false],
+    [
+      'the Event Grid topic the Bicep sets',
+      { DICOMWEB_EVENTS_EVENTGRID_ENDPOINT: 'https://t.westeurope-1.eventgrid.azure.net/api/events' },
+      true,
+    ],
+    [
+      'the topic, with events turned off',
+      {
+        DICOMWEB_EVENTS_EVENTGRID_ENDPOINT: 'https://t.westeurope-1.eventgrid.azure.net/api/events',
+        DICOMWEB_EVENTS: 'off',
+      },
+      false,
+    ],
+  ])('with %s: registered is %s', async (_what, env, expected) => {
+    vi.resetModules();
+    registered.timer.length = 0;
+    for (const [name, value] of Object.entries({ ...FUNCTION_APP_ENV, ...env })) vi.stubEnv(name, value);
+    await import('../../functions/index.js');
+    const timers = registered.timer.filter((timer) => timer.name === 'publish-events');
+    expect(timers).toEqual(expected ? [{ name: 'publish-events', schedule: '*/5 * * * * *' }] : []);
+    vi.unstubAllEnvs();
+    vi.resetModules();
+    for (const list of [registered.http, registered.setup, registered.timer]) list.length = 0;
+  });
+});
+
 describe('Azure Functions registration', () => {
   beforeAll(() => {
     for (const [name, value] of Object.entries(FUNCTION_APP_ENV)) vi.stubEnv(name, value);

@@ -34,6 +34,7 @@ const ROLE = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+  eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7',
 };
 
 /** API versions known to exist for each resource type the templates may use. */
@@ -49,6 +50,7 @@ const KNOWN_API_VERSIONS: Record<string, readonly string[]> = {
   'Microsoft.Authorization/roleAssignments': ['2022-04-01'],
   'Microsoft.OperationalInsights/workspaces': ['2022-10-01', '2023-09-01'],
   'Microsoft.Insights/components': ['2020-02-02'],
+  'Microsoft.EventGrid/topics': ['2022-06-15', '2025-02-15'],
 };
 
 /** Settings the code reads that the deployment leaves unset on purpose, and why. */
@@ -69,6 +71,12 @@ const UNSET_ON_PURPOSE: Record<string, string> = {
   DICOMWEB_URL: 'read by the dicomweb CLI (src/cli), not the server',
   DICOMWEB_TOKEN: 'read by the dicomweb CLI (src/cli), not the server',
   DICOMWEB_SCOPE: 'read by the dicomweb CLI (src/cli), not the server',
+  DICOMWEB_EVENTS: 'events are on by default; the Event Grid endpoint is set',
+  DICOMWEB_EVENTS_QUEUE: 'events go to the Event Grid topic; a queue is the local default',
+  DICOMWEB_QUEUE_ENDPOINT: 'only the queue sink uses it',
+  DICOMWEB_EVENTS_WEBHOOK_URL: 'events go to the Event Grid topic, whose subscriptions reach webhooks',
+  DICOMWEB_EVENTS_INTERVAL_MS: 'only the local host publishes on an interval; Azure runs a timer function',
+  DICOMWEB_EVENTS_SERVICE_HOST: 'the default is the app host name (WEBSITE_HOSTNAME, set by the platform)',
 };
 
 /** App settings the Flex Consumption plan rejects or that would bring back storage keys. */
@@ -186,7 +194,7 @@ beforeAll(async () => {
 });
 
 describe('infra/: syntax', () => {
-  it('has main.bicep and the five modules', () => {
+  it('has main.bicep and the six modules', () => {
     expect([...infra.keys()]).toEqual(
       expect.arrayContaining([
         'main.bicep',
@@ -195,6 +203,7 @@ describe('infra/: syntax', () => {
         'modules/monitoring.bicep',
         'modules/rbac.bicep',
         'modules/storage.bicep',
+        'modules/events.bicep',
       ]),
     );
   });
@@ -589,6 +598,39 @@ describe('infra/modules/rbac.bicep', () => {
     expect(appSettings().get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.text).toBe(
       "'ClientId=${identityClientId};Authorization=AAD'",
     );
+  });
+});
+
+describe('infra/modules/events.bicep', () => {
+  it('is an Event Grid topic taking CloudEvents 1.0, with access keys disabled', () => {
+    const topic = deployed(file('modules/events.bicep').root, 'Microsoft.EventGrid/topics');
+    expect(literalValue(at(topic.body, 'properties', 'inputSchema'))).toBe('CloudEventSchemaV1_0');
+    expect(literalValue(at(topic.body, 'properties', 'disableLocalAuth'))).toBe(true);
+    expect(property(topic.body, 'location')?.text).toBe('location');
+    const endpoint = symbol(file('modules/events.bicep').root, 'endpoint');
+    expect(endpoint && assignedValue(endpoint)?.text).toBe(`${topic.symbol}.properties.endpoint`);
+  });
+
+  it('gives the app the topic endpoint and a source, and its identity the EventGrid Data Sender role on the topic', () => {
+    const settings = appSettings();
+    expect(settings.get('DICOMWEB_EVENTS_EVENTGRID_ENDPOINT')?.text).toBe('eventGridEndpoint');
+    expect(passedTo('modules/functionapp.bicep', 'eventGridEndpoint')).toBe('events.outputs.endpoint');
+    expect(settings.get('DICOMWEB_EVENTS_SOURCE')?.text).toBe("resourceId('Microsoft.Web/sites', appName)");
+    const { root } = file('modules/rbac.bicep');
+    const topic = only(
+      resourcesOfType(root, 'Microsoft.EventGrid/topics').filter((resource) => resource.existing),
+      'the topic, as an existing resource',
+    );
+    expect(property(topic.body, 'name')?.text).toBe('eventGridTopicName');
+    expect(passedTo('modules/rbac.bicep', 'eventGridTopicName')).toBe('events.outputs.name');
+    const assignments = resourcesOfType(root, 'Microsoft.Authorization/roleAssignments').filter(
+      (assignment) => property(assignment.body, 'scope')?.text === topic.symbol,
+    );
+    expect(assignments.flatMap((assignment) => assignedRoleIds(root, assignment))).toEqual([ROLE.eventGridDataSender]);
+    for (const assignment of assignments) {
+      expect(at(assignment.body, 'properties', 'principalId')?.text).toBe('principalId');
+      expect(literalValue(at(assignment.body, 'properties', 'principalType'))).toBe('ServicePrincipal');
+    }
   });
 });
 
