@@ -12,8 +12,7 @@ import { httpSink, type EventSink } from '../../src/events/sinks.js';
 import { createEventPublishing, startEventLoop } from '../../src/host/events.js';
 import { readConfig } from '../../src/config.js';
 import { openEventCheckpoints } from '../../src/storage/azure-storage.js';
-import { newVersion } from '../../src/storage/keys.js';
-import type { ChangeAction, EventCheckpointStore, InstanceKey } from '../../src/storage/ports.js';
+import type { EventCheckpointStore, InstanceKey } from '../../src/storage/ports.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const identity: EventIdentity = { source: '/dicomweb/test', serviceHostName: 'dicom.test' };
@@ -159,22 +158,27 @@ describe('events through the Azurite queue, as `npm start` publishes them', () =
     expect(peeked.peekedMessageItems).toEqual([]);
   });
 
-  // PUT upsert (issue #17, another branch) logs an update entry for a replaced instance; whatever
-  // it names the action, the publisher turns it into an Updated event in feed order.
-  it('publishes an Updated event for an update entry of the change feed', async () => {
-    const [key] = await storeStudy(server.baseUrl, 1);
-    if (!key) throw new Error('stored nothing');
-    const [created] = await receive(1);
-    const [entry] = await server.storage.changeFeed.append([
-      { action: 'Updated' as ChangeAction, key, version: newVersion() },
+  it('publishes Created, Updated and Deleted for a store, a PUT that replaces the instance and a delete', async () => {
+    const key = newInstanceUids();
+    const store = (method: 'POST' | 'PUT', name: string) =>
+      fetch(`${server.baseUrl}/v2/studies`, {
+        ...stowRequestInit([buildInstance({ ...key, attributes: { '00100010': { vr: 'PN', value: name } } })]),
+        method,
+      });
+    expect((await store('POST', 'Before^Name')).status).toBe(200);
+    expect((await store('PUT', 'After^Name')).status).toBe(200);
+    await deleteStudy(server.baseUrl, key.studyInstanceUid);
+    const events = await receive(3);
+    expect(events.map((event) => [event.type, event.data.imageSopInstanceUid])).toEqual([
+      [DicomEventType.created, key.sopInstanceUid],
+      [DicomEventType.updated, key.sopInstanceUid],
+      [DicomEventType.deleted, key.sopInstanceUid],
     ]);
-    const [updated] = await receive(1);
-    expect(updated).toMatchObject({
-      type: DicomEventType.updated,
-      subject: `dicom.example.org/v1/partitions/Microsoft.Default/studies/${key.studyInstanceUid}/series/${key.seriesInstanceUid}/instances/${key.sopInstanceUid}`,
-      data: { imageSopInstanceUid: key.sopInstanceUid, sequenceNumber: entry?.sequence },
-    });
-    expect(updated?.data.sequenceNumber).toBe((created?.data.sequenceNumber ?? 0) + 1);
+    const [created, updated, deleted] = events.map((event) => event.data.sequenceNumber);
+    expect([(created ?? 0) + 1, (created ?? 0) + 2]).toEqual([updated, deleted]);
+    expect(events[1]?.subject).toBe(
+      `dicom.example.org/v1/partitions/Microsoft.Default/studies/${key.studyInstanceUid}/series/${key.seriesInstanceUid}/instances/${key.sopInstanceUid}`,
+    );
   });
 });
 
