@@ -86,10 +86,11 @@ export async function startTestServer(
 }
 
 /** Starts a test server before the suite's tests and stops it after them. */
-export function useTestServer(config: Partial<AppConfig> = {}): () => TestServer {
-  let server: TestServer | undefined;
+/** A server for the file's tests, started before them and closed after them; the getter throws before it has started. */
+function useServer<T extends { close(): Promise<void> }>(start: () => Promise<T>): () => T {
+  let server: T | undefined;
   beforeAll(async () => {
-    server = await startTestServer(config);
+    server = await start();
   });
   afterAll(async () => {
     await server?.close();
@@ -98,6 +99,10 @@ export function useTestServer(config: Partial<AppConfig> = {}): () => TestServer
     if (!server) throw new Error('the test server has not started');
     return server;
   };
+}
+
+export function useTestServer(config: Partial<AppConfig> = {}): () => TestServer {
+  return useServer(() => startTestServer(config));
 }
 
 export interface MeteredCall {
@@ -141,4 +146,8 @@ export async function startMeteredServer(config: Partial<AppConfig> = {}): Promi
       return { status: response.status, body, storage: record.storage };
     },
   };
+}
+
+export function useMeteredServer(config: Partial<AppConfig> = {}): () => MeteredServer {
+  return useServer(() => startMeteredServer(config));
 }

@@ -7,20 +7,14 @@ import dicomParser from 'dicom-parser';
 import jpeg from 'jpeg-js';
 import { readFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { thumbnailCacheBlobName } from '../../src/storage/keys.js';
 import { buildInstance, EXPLICIT_BE, JPEG_BASELINE, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { stowRequestInit } from '../../support/multipart.js';
 import { boundaryOf, decodeMultipart } from '../helpers/multipart-decode.js';
-import { startMeteredServer, type MeteredServer } from '../helpers/server.js';
+import { useMeteredServer } from '../helpers/server.js';
 
-let server: MeteredServer;
-beforeAll(async () => {
-  server = await startMeteredServer();
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = useMeteredServer();
 
 type Uids = ReturnType<typeof newInstanceUids>;
 type Attributes = Record<string, { vr: string; value: string | Uint8Array } | null>;
@@ -93,7 +87,7 @@ const path = (uids: Uids) =>
   `/v2/studies/${uids.studyInstanceUid}/series/${uids.seriesInstanceUid}/instances/${uids.sopInstanceUid}`;
 
 async function get(url: string, accept?: string): Promise<{ status: number; type: string; body: Buffer }> {
-  const response = await fetch(`${server.baseUrl}${url}`, { headers: accept ? { accept } : {} });
+  const response = await fetch(`${server().baseUrl}${url}`, { headers: accept ? { accept } : {} });
   return {
     status: response.status,
     type: response.headers.get('content-type') ?? '',
@@ -407,7 +401,7 @@ function files(): Buffer[] {
 
 describe('rendered resources (Azurite)', () => {
   beforeAll(async () => {
-    const response = await fetch(`${server.baseUrl}/v2/studies`, stowRequestInit([...files(), redTriangle]));
+    const response = await fetch(`${server().baseUrl}/v2/studies`, stowRequestInit([...files(), redTriangle]));
     expect(response.status).toBe(200);
   });
 
@@ -596,7 +590,7 @@ describe('rendered resources (Azurite)', () => {
         },
       });
     const stow = await fetch(
-      `${server.baseUrl}/v2/studies`,
+      `${server().baseUrl}/v2/studies`,
       stowRequestInit([
         buildInstance({ ...later, attributes: flat(10, '2', '1') }),
         buildInstance({ ...second, attributes: flat(200, '1', '2') }),
@@ -610,13 +604,13 @@ describe('rendered resources (Azurite)', () => {
     expect([thumbnail.width, thumbnail.height]).toEqual([128, 64]);
     expect(new Set(grays(thumbnail))).toEqual(new Set([100]));
     // Cached for the study's revision: one point read and one blob read, in parallel.
-    const cached = await server.call(`/v2/studies/${repStudy}/thumbnail`, { headers: { accept: 'image/png' } });
+    const cached = await server().call(`/v2/studies/${repStudy}/thumbnail`, { headers: { accept: 'image/png' } });
     expect(cached.storage.byKind).toEqual({ 'table.get-entity': 1, 'blob.get': 1 });
     expect(new Set(grays(PNG.sync.read(cached.body)))).toEqual(new Set([100]));
     // A new first series changes the study's representative, and its thumbnail at once.
     const earlier = newInstanceUids(repStudy, testUid());
     const added = await fetch(
-      `${server.baseUrl}/v2/studies`,
+      `${server().baseUrl}/v2/studies`,
       stowRequestInit([buildInstance({ ...earlier, attributes: flat(50, '0', '1') })]),
     );
     expect(added.status).toBe(200);
@@ -625,16 +619,16 @@ describe('rendered resources (Azurite)', () => {
       new Set([10]),
     );
     // A study delete takes the study's and its series' thumbnails along.
-    expect((await fetch(`${server.baseUrl}/v2/studies/${repStudy}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await fetch(`${server().baseUrl}/v2/studies/${repStudy}`, { method: 'DELETE' })).status).toBe(204);
     const left: string[] = [];
-    for await (const blob of server.storage.blobs.list(`${repStudy}/`)) left.push(blob.name);
+    for await (const blob of server().storage.blobs.list(`${repStudy}/`)) left.push(blob.name);
     expect(left).toEqual([]);
     expect((await get(`/v2/studies/${repStudy}/thumbnail`)).status).toBe(404);
   });
 
   it('caches a thumbnail beside the instance: the second request is one blob read, no frame read', async () => {
     const thumb = `${path(redUids)}/thumbnail`;
-    const cold = await server.call(thumb, { headers: { accept: 'image/jpeg' } });
+    const cold = await server().call(thumb, { headers: { accept: 'image/jpeg' } });
     expect(cold.status).toBe(200);
     expect(cold.storage.byKind['blob.get-range']).toBeGreaterThan(0); // the frame
     const decoded = jpeg.decode(cold.body, { useTArray: true });
@@ -642,24 +636,24 @@ describe('rendered resources (Azurite)', () => {
     const center = rgbAt(decoded, 64, 90);
     expect(center[0]).toBeGreaterThan(200);
     expect(center[1]).toBeLessThan(60);
-    const cached = await server.call(thumb, { headers: { accept: 'image/jpeg' } });
+    const cached = await server().call(thumb, { headers: { accept: 'image/jpeg' } });
     expect(cached.status).toBe(200);
     expect(cached.body.equals(cold.body)).toBe(true);
     expect(cached.storage.byKind).toEqual({ 'table.get-entity': 3, 'blob.get': 1 });
     // Another viewport is another entry of the same cache blob.
-    const small = await server.call(`${thumb}?viewport=32,32`, { headers: { accept: 'image/png' } });
+    const small = await server().call(`${thumb}?viewport=32,32`, { headers: { accept: 'image/png' } });
     expect(PNG.sync.read(small.body).width).toBe(32);
-    const again = await server.call(`${thumb}?viewport=32,32`, { headers: { accept: 'image/png' } });
+    const again = await server().call(`${thumb}?viewport=32,32`, { headers: { accept: 'image/png' } });
     expect(again.storage.byKind).toEqual({ 'table.get-entity': 3, 'blob.get': 1 });
   });
 
   it('deletes the thumbnail cache with the instance', async () => {
-    const record = await server.storage.index.getInstance(mono2);
+    const record = await server().storage.index.getInstance(mono2);
     expect((await get(path(mono2) + '/thumbnail')).status).toBe(200);
     const cacheName = thumbnailCacheBlobName(record?.blobName ?? '');
-    expect(await server.storage.blobs.readSmall(cacheName)).toBeDefined();
-    expect((await fetch(`${server.baseUrl}${path(mono2)}`, { method: 'DELETE' })).status).toBe(204);
-    expect(await server.storage.blobs.readSmall(cacheName)).toBeUndefined();
+    expect(await server().storage.blobs.readSmall(cacheName)).toBeDefined();
+    expect((await fetch(`${server().baseUrl}${path(mono2)}`, { method: 'DELETE' })).status).toBe(204);
+    expect(await server().storage.blobs.readSmall(cacheName)).toBeUndefined();
     expect((await get(path(mono2) + '/thumbnail')).status).toBe(404);
   });
 });

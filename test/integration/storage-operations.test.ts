@@ -5,19 +5,13 @@
  * fresh UIDs: no ETag race, so every count is exact. The steps run in order (the later ones read
  * and delete what the earlier ones stored).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { stowRequestInit } from '../../support/multipart.js';
 import type { StorageCounts } from '../../src/util/storage-meter.js';
-import { startMeteredServer, type MeteredServer } from '../helpers/server.js';
+import { useMeteredServer } from '../helpers/server.js';
 
-let server: MeteredServer;
-beforeAll(async () => {
-  server = await startMeteredServer();
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = useMeteredServer();
 
 type Uids = ReturnType<typeof newInstanceUids>;
 
@@ -35,19 +29,19 @@ const instance = (uids: Uids, patientId: string) =>
   });
 
 async function stow(files: Buffer[]): Promise<StorageCounts> {
-  const result = await server.call('/v2/studies', stowRequestInit(files));
+  const result = await server().call('/v2/studies', stowRequestInit(files));
   expect(result.status).toBe(200);
   return result.storage;
 }
 
 async function get(path: string, accept: string, status = 200): Promise<StorageCounts> {
-  const result = await server.call(path, { headers: { accept } });
+  const result = await server().call(path, { headers: { accept } });
   expect(result.status).toBe(status);
   return result.storage;
 }
 
 async function remove(path: string): Promise<StorageCounts> {
-  const result = await server.call(path, { method: 'DELETE' });
+  const result = await server().call(path, { method: 'DELETE' });
   expect(result.status).toBe(204);
   return result.storage;
 }
@@ -114,7 +108,7 @@ describe('storage operations per request (Azurite)', () => {
   });
 
   it('PUT replacing one stored instance (same attributes): 6', async () => {
-    const result = await server.call('/v2/studies', {
+    const result = await server().call('/v2/studies', {
       ...stowRequestInit([instance(second, patientId)]),
       method: 'PUT',
     });
@@ -135,7 +129,7 @@ describe('storage operations per request (Azurite)', () => {
   it('STOW of one instance into a new study with expiry headers: 17 (16 and the expiry index row)', async () => {
     const init = stowRequestInit([instance(newInstanceUids(), `PID-${testUid().slice(-12)}`)]);
     const headers = { ...(init.headers as Record<string, string>), 'msdicom-expiry-time-milliseconds': '86400000' };
-    const result = await server.call('/v2/studies', { ...init, headers });
+    const result = await server().call('/v2/studies', { ...init, headers });
     expect(result.status).toBe(200);
     expectCounts(result.storage, {
       byKind: {
@@ -155,7 +149,7 @@ describe('storage operations per request (Azurite)', () => {
   it('STOW of 50 instances into one new series: 114, 2.3 per instance', async () => {
     const files = Array.from({ length: 50 }, () => instance(newInstanceUids(bigStudy, bigSeries), patientId));
     const counts = await stow(files);
-    expect(await server.storage.index.listInstances(bigStudy, bigSeries)).toHaveLength(50);
+    expect(await server().storage.index.listInstances(bigStudy, bigSeries)).toHaveLength(50);
     expectCounts(counts, {
       byKind: {
         'blob.put-blob': 50, // each part in one Put Blob
