@@ -219,6 +219,17 @@ export async function codecChoiceSection(context: BenchContext): Promise<Section
       `JPEG lossless SV1 (4.70, dcmcjpeg) jpeg-lossless-decoder-js: decode ${(frameMiB / (ms / 1000)).toFixed(1)} MiB/s (${ms.toFixed(1)} ms/frame), package ${size('jpeg-lossless-decoder-js')}`,
     );
   }
+  const jpeg12 = hasTool('dcmcjpeg')
+    ? firstFragment(compressed(native, '1.2.840.10008.1.2.4.51') ?? native)
+    : undefined;
+  if (jpeg12) {
+    const decode12 = () => decodeFrame('1.2.840.10008.1.2.4.51', jpeg12, CT);
+    const { ms: initMs } = await timed(decode12);
+    const ms = await perCall(runs, decode12);
+    rows.push(
+      `JPEG extended 12-bit (4.51, dcmcjpeg) dcmjs-codecs: decode ${(frameMiB / (ms / 1000)).toFixed(1)} MiB/s (${ms.toFixed(1)} ms/frame), first use ${initMs.toFixed(0)} ms, package ${size('dcmjs-codecs')} + dcmjs ${size('dcmjs')}`,
+    );
+  }
   const ours = async (label: string, uid: string, encoded: Uint8Array) => {
     const ms = await perCall(runs, () => decodeFrame(uid, encoded, CT));
     rows.push(`${label}: decode ${(frameMiB / (ms / 1000)).toFixed(1)} MiB/s (${ms.toFixed(1)} ms/frame)`);

@@ -167,3 +167,14 @@ export function maxDifference(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs((a[i] ?? 0) - (b[i] ?? 0)));
   return max;
 }
+
+/** The largest absolute difference between two arrays of unsigned 16-bit little-endian samples. */
+export function maxDifference16(a: Uint8Array, b: Uint8Array): number {
+  const view = (x: Uint8Array) => new DataView(x.buffer, x.byteOffset, x.byteLength);
+  const [va, vb] = [view(a), view(b)];
+  let max = 0;
+  for (let i = 0; i + 1 < Math.min(a.length, b.length); i += 2) {
+    max = Math.max(max, Math.abs(va.getUint16(i, true) - vb.getUint16(i, true)));
+  }
+  return max;
+}

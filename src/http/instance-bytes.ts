@@ -9,7 +9,7 @@ export function instanceRefusal(instance: InstanceRecord, requested: string): st
   if (requested === '*' || requested === stored) return undefined;
   const pair = transcodeRefusal(stored, requested);
   if (pair !== undefined || !transferSyntaxInfo(stored)?.encapsulated) return pair;
-  // The syntax pair works; the instance's own pixels may still be beyond the decoder (12-bit JPEG).
+  // The syntax pair works; the instance's own pixels may still be beyond the decoder (JPEG over 16 bits).
   return decodeRefusal(stored, Number(instance.instance['BitsAllocated'] ?? 8));
 }
 

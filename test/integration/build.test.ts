@@ -39,6 +39,9 @@ describe('the deployable build', () => {
             '}',
             "const jpeg = await decodeFrame('1.2.840.10008.1.2.4.50', new Uint8Array(8), { ...d, bitsAllocated: 8, bitsStored: 8 }).catch((e) => e);",
             "if (jpeg.name !== 'CodecError' || /could not be loaded/.test(jpeg.message)) throw jpeg;",
+            // 12-bit JPEG: dcmjs-codecs' bundle finds its .wasm from the build too (the frame itself is bad).
+            "const jpeg12 = await decodeFrame('1.2.840.10008.1.2.4.51', new Uint8Array(8), { ...d, bitsStored: 12 }).catch((e) => e);",
+            "if (jpeg12.name !== 'CodecError' || /could not be loaded/.test(jpeg12.message)) throw jpeg12;",
             "console.log('loaded');",
           ].join('\n'),
         ],

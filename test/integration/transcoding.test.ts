@@ -4,6 +4,7 @@
  * them gives the source back), frames in several media types, `*` byte for byte, and 406 for
  * pairs that cannot be made. The corpus is made by dcmtk and gdcm in the test (support/codec-corpus.ts).
  */
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFrame } from '../../src/dicom/codecs/decode-frame.js';
 import { newInstanceUids, testUid } from '../../support/dicom-builder.js';
@@ -13,6 +14,7 @@ import {
   describeImage,
   hasTool,
   maxDifference,
+  maxDifference16,
   nativeImage,
   nativePixelData,
   parse,
@@ -75,7 +77,7 @@ describe.skipIf(!tools)('transcoding compressed instances against Azurite', () =
     rleFrames = make(RLE, { kind: 'ct', rows: 48, columns: 40, frames: 5 });
     native = make(EXPLICIT_LE, CT);
     jls = make(JPEG_LS, CT);
-    // 12-bit JPEG extended, which no decoder here takes: in a study of its own.
+    // 12-bit JPEG extended (dcmcjpeg +ee on 12-bit samples): in a study of its own.
     jpeg12 = make('1.2.840.10008.1.2.4.51', { kind: 'ct', rows: 64, columns: 64 }, testUid(), testUid());
     const response = await fetch(
       `${server().baseUrl}/v2/studies`,
@@ -167,13 +169,47 @@ describe.skipIf(!tools)('transcoding compressed instances against Azurite', () =
     expect(lossyAllowed.status).toBe(200);
   });
 
-  it('answers 406 before sending anything for 12-bit JPEG, which it cannot decode, and serves it as stored', async () => {
+  it('decodes 12-bit JPEG extended to explicit VR little endian, frames and a rendered PNG, within the lossy error', async () => {
+    // dcmcjpeg's default quality on the phantom: measured at most 29 of 4096 levels off the source.
+    const tolerance = 48;
     const instance = await getInstance(jpeg12, 'application/dicom');
-    expect(instance.status).toBe(406);
-    expect(instance.body.toString()).toMatch(/12-bit JPEG/);
+    expect(instance.status).toBe(200);
+    expect(instance.type).toBe(`application/dicom; transfer-syntax=${EXPLICIT_LE}`);
+    const dataSet = parse(instance.body);
+    expect(dataSet.uint16('x00280101')).toBe(12);
+    expect(dataSet.string('x00282110')).toBe('01');
+    expect(maxDifference16(nativePixelData(instance.body, jpeg12.pixels.length), jpeg12.pixels)).toBeLessThanOrEqual(
+      tolerance,
+    );
     const frames = await fetchParts(`${url(jpeg12)}/frames/1`, 'multipart/related; type="application/octet-stream"');
-    expect(frames.status).toBe(406);
+    expect(frames.status).toBe(200);
+    expect(maxDifference16(frames.parts[0]?.body ?? Buffer.alloc(0), jpeg12.pixels)).toBeLessThanOrEqual(tolerance);
+    // Lossy pixels are still not offered as a lossless-only syntax; the stored bytes still are.
+    expect((await getInstance(jpeg12, `application/dicom; transfer-syntax=${J2K_LOSSLESS}`)).status).toBe(406);
     expect((await getInstance(jpeg12, 'application/dicom; transfer-syntax=*')).body.equals(jpeg12.file)).toBe(true);
+
+    // Rendered through window 1000/1000 (LINEAR_EXACT): each grey level near the source's, windowed.
+    const rendered = await fetch(`${url(jpeg12)}/rendered?window=1000,1000,LINEAR_EXACT`, {
+      headers: { accept: 'image/png' },
+    });
+    expect(rendered.status).toBe(200);
+    expect(rendered.headers.get('content-type')).toBe('image/png');
+    const { data, width, height } = await sharp(Buffer.from(await rendered.arrayBuffer()))
+      .greyscale()
+      .raw()
+      .toBuffer({ resolveWithObject: true })
+      .then(({ data, info }) => ({ data, ...info }));
+    expect([width, height]).toEqual([64, 64]);
+    const windowed = (v: number) => Math.min(255, Math.max(0, Math.round(((v - 1000) / 1000 + 0.5) * 255)));
+    let worst = 0;
+    for (let i = 0; i < width * height; i++) {
+      worst = Math.max(worst, Math.abs((data[i] ?? 0) - windowed(jpeg12.pixels.readUInt16LE(i * 2))));
+    }
+    // 48 stored levels are 12 grey levels through a 1000-wide window; one more for rounding.
+    expect(worst).toBeLessThanOrEqual(13);
+    // Not blank: the body (centre) is bright, the air (corner) black.
+    expect(data[32 * 64 + 32]).toBeGreaterThan(60);
+    expect(data[0]).toBe(0);
   });
 
   it('serves frames decoded, re-encoded or as stored, by media type', async () => {

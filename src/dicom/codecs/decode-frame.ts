@@ -6,6 +6,7 @@ import { CodecError } from './codec-error.js';
 import { decodeHtj2k } from './htj2k.js';
 import { afterWavelet, decodeJpeg2000 } from './jpeg-2000.js';
 import { decodeJpegBaseline } from './jpeg-baseline.js';
+import { decodeJpegExtended12 } from './jpeg-extended-12.js';
 import { decodeJpegLossless } from './jpeg-lossless.js';
 import { decodeJpegLs } from './jpeg-ls.js';
 import type { DecodedFrame, PixelDescription } from './pixel-description.js';
@@ -17,9 +18,13 @@ export type { DecodedFrame, PixelDescription } from './pixel-description.js';
 
 type Decoder = (encoded: Uint8Array, description: PixelDescription) => DecodedFrame | Promise<DecodedFrame>;
 
+/** Process 2 and 4 hold 8- or 12-bit samples; each precision has its own decoder. */
+const decodeJpegExtended: Decoder = (encoded, description) =>
+  description.bitsStored > 8 ? decodeJpegExtended12(encoded, description) : decodeJpegBaseline(encoded, description);
+
 const DECODERS = new Map<string, Decoder>([
   [ts.JPEG_BASELINE, decodeJpegBaseline],
-  [ts.JPEG_EXTENDED, decodeJpegBaseline],
+  [ts.JPEG_EXTENDED, decodeJpegExtended],
   [ts.JPEG_LOSSLESS, decodeJpegLossless],
   [ts.JPEG_LOSSLESS_SV1, decodeJpegLossless],
   [ts.JPEG_LS_LOSSLESS, decodeJpegLs],
@@ -32,7 +37,7 @@ const DECODERS = new Map<string, Decoder>([
   [ts.RLE_LOSSLESS, decodeRle],
 ]);
 
-/** True when frames stored in this transfer syntax can be decoded (12-bit JPEG extended excepted). */
+/** True when frames stored in this transfer syntax can be decoded. */
 export function canDecode(transferSyntaxUid: string): boolean {
   return DECODERS.has(transferSyntaxUid);
 }
@@ -43,8 +48,9 @@ export function canDecode(transferSyntaxUid: string): boolean {
  */
 export function decodeRefusal(transferSyntaxUid: string, bitsAllocated: number): string | undefined {
   if (!canDecode(transferSyntaxUid)) return `images stored in ${transferSyntaxUid} cannot be decoded here.`;
-  if (transferSyntaxUid === ts.JPEG_EXTENDED && bitsAllocated > 8) {
-    return '12-bit JPEG extended (1.2.840.10008.1.2.4.51) cannot be decoded here; only 8-bit JPEG can.';
+  const jpeg = transferSyntaxUid === ts.JPEG_BASELINE || transferSyntaxUid === ts.JPEG_EXTENDED;
+  if (jpeg && bitsAllocated > 16) {
+    return `JPEG baseline/extended frames hold 8- or 12-bit samples; Bits Allocated ${bitsAllocated} cannot be decoded.`;
   }
   return undefined;
 }

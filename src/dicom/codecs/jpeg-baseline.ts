@@ -1,7 +1,8 @@
 /**
  * JPEG baseline (process 1) and extended (process 2 and 4) with 8-bit samples, decoded by
- * libjpeg-turbo (cornerstone's WebAssembly build). Colour frames come out as RGB: the decoder
- * undoes the YCbCr transform and the chroma subsampling of YBR_FULL_422.
+ * libjpeg-turbo (cornerstone's WebAssembly build; 12-bit samples: jpeg-extended-12.ts). Colour
+ * frames come out as RGB: the decoder undoes the YCbCr transform and the chroma subsampling of
+ * YBR_FULL_422.
  */
 import { CodecError } from './codec-error.js';
 import { checkGeometry, checkLength } from './frame-layout.js';
@@ -13,7 +14,7 @@ const libjpegTurbo = lazyModule('@cornerstonejs/codec-libjpeg-turbo-8bit/decodew
 export async function decodeJpegBaseline(encoded: Uint8Array, description: PixelDescription): Promise<DecodedFrame> {
   if (description.bitsStored > 8) {
     throw new CodecError(
-      `JPEG with ${description.bitsStored}-bit samples (12-bit extended process) cannot be decoded; only 8-bit JPEG baseline/extended is supported.`,
+      `JPEG baseline (process 1) holds 8-bit samples; this image says ${description.bitsStored} bits stored.`,
     );
   }
   const module = await libjpegTurbo();
