@@ -53,7 +53,7 @@ export async function startBulkUpdate(storage: Storage, request: BulkUpdateReque
     studyInstanceUids: request.studyInstanceUids,
     changes: request.changes,
     studiesDone: 0,
-    studyProgress: { done: 0, total: 0 },
+    studyProgress: NO_PROGRESS,
     studiesUpdated: 0,
     instancesUpdated: 0,
     errors: [],
@@ -63,6 +63,8 @@ export async function startBulkUpdate(storage: Storage, request: BulkUpdateReque
   await operationsOf(storage).create(operation);
   return operation;
 }
+
+const NO_PROGRESS = { done: 0, total: 0, updated: 0 } as const;
 
 /** Progress in percent: whole studies done, plus the share of the study under way. */
 export function percentComplete(operation: OperationRecord): number {
@@ -118,14 +120,19 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
           ...current,
           errors,
           studiesDone: current.studiesDone + 1,
-          studyProgress: { done: 0, total: 0 },
+          studyProgress: NO_PROGRESS,
         }))
       )
         return false;
       continue;
     }
+    // Instances written before a restart count (their progress may not have been saved); the
+    // change feed entry of one whose worker died before appending it is appended now.
+    const base = current.instancesUpdated - current.studyProgress.updated;
+    const written = instances.filter((each) => each.updatedBy === current.id);
+    await logMissingUpdates(storage, written);
     const errors: string[] = [];
-    let updated = 0;
+    let updated = written.length;
     for (let start = 0; start < instances.length; start += BULK_UPDATE_BATCH) {
       const batch = instances.slice(start, start + BULK_UPDATE_BATCH).filter((each) => each.updatedBy !== current.id);
       const outcome = await updateBatch({ storage, changes, operationId: current.id, worker }, batch);
@@ -133,29 +140,44 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
       updatedThisRun += outcome.updated;
       errors.push(...outcome.errors);
       const done = Math.min(instances.length, start + BULK_UPDATE_BATCH);
-      const progress = { done, total: instances.length };
-      if (
-        !(await save({
-          ...current,
-          studyProgress: progress,
-          instancesUpdated: current.instancesUpdated + outcome.updated,
-        }))
-      )
-        return false;
+      const progress = { done, total: instances.length, updated };
+      if (!(await save({ ...current, studyProgress: progress, instancesUpdated: base + updated }))) return false;
       worker.afterBatch?.(updatedThisRun);
     }
-    const touched = updated > 0 || instances.every((each) => each.updatedBy === current.id);
     const next: OperationRecord = {
       ...current,
       studiesDone: current.studiesDone + 1,
-      studyProgress: { done: 0, total: 0 },
-      studiesUpdated: current.studiesUpdated + (touched ? 1 : 0),
+      studyProgress: NO_PROGRESS,
+      studiesUpdated: current.studiesUpdated + (updated > 0 ? 1 : 0),
+      instancesUpdated: base + updated,
       errors: [...current.errors, ...errors],
     };
     if (!(await save(next))) return false;
   }
   const failed = current.errors.length > 0 && current.instancesUpdated === 0;
   return save({ ...current, status: failed ? 'failed' : 'completed', owner: '' });
+}
+
+/** Appends the `update` entries missing for versions this operation wrote (a worker died in between). */
+async function logMissingUpdates(storage: Storage, written: readonly InstanceRecord[]): Promise<void> {
+  if (written.length === 0) return;
+  const logged = await storage.changeFeed.logged(
+    'update',
+    written.map((each) => each.version),
+  );
+  const missing = written.filter((each) => !logged.has(each.version));
+  if (missing.length === 0) return;
+  await storage.changeFeed.append(
+    missing.map((each) => ({
+      action: 'update' as const,
+      key: {
+        studyInstanceUid: each.studyInstanceUid,
+        seriesInstanceUid: each.seriesInstanceUid,
+        sopInstanceUid: each.sopInstanceUid,
+      },
+      version: each.version,
+    })),
+  );
 }
 
 /** What every batch of one operation's run shares. */

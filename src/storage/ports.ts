@@ -526,8 +526,8 @@ export interface OperationRecord {
   readonly changes: readonly AttributeChange[];
   /** Studies finished, in the order of studyInstanceUids. */
   readonly studiesDone: number;
-  /** Of the study under way: instances handled and how many it has. */
-  readonly studyProgress: { readonly done: number; readonly total: number };
+  /** Of the study under way: instances handled, how many it has, and how many this operation wrote. */
+  readonly studyProgress: { readonly done: number; readonly total: number; readonly updated: number };
   readonly studiesUpdated: number;
   readonly instancesUpdated: number;
   readonly errors: readonly string[];

@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { azuriteConnectionString } from '../../src/config.js';
 import { runBulkUpdates } from '../../src/dicomweb/bulk-update.js';
+import { sweepOrphans } from '../../src/dicomweb/sweep-orphans.js';
 import type { OperationStore } from '../../src/storage/ports.js';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { stowRequestInit } from '../../support/multipart.js';
@@ -214,6 +218,59 @@ describe('bulk update ($bulkUpdate and operations)', () => {
     const updates = await updatesOf(study);
     expect(updates).toHaveLength(70);
     expect(new Set(updates.map((entry) => entry.SopInstanceUid))).toEqual(new Set(files.keys()));
+  });
+
+  it('a worker process killed with SIGKILL mid-operation is resumed; every instance updated exactly once', async () => {
+    const { study, files } = await storeStudy(100);
+    const { id } = (await (await bulkUpdate(rename([study]))).json()) as { id: string };
+    const { blobPort, tablePort, queuePort } = inject('azurite');
+    // One process (`--import tsx`, not the tsx CLI, which would run it in a child that outlives the kill).
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '..', 'helpers', 'bulk-update-process.ts')],
+      {
+        env: {
+          ...process.env,
+          DICOMWEB_STORAGE_CONNECTION_STRING: azuriteConnectionString(blobPort, tablePort, '127.0.0.1', queuePort),
+          DICOMWEB_BLOB_CONTAINER: server().storageConfig.container,
+          DICOMWEB_TABLE: server().storageConfig.table,
+          TEST_LEASE_MS: '1500',
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      // Killed as soon as its first batch is in the feed: during the second of four.
+      while ((await updatesOf(study)).length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const atKill = (await status(id)).results.instanceUpdated;
+    expect(atKill).toBeLessThan(100);
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    expect(await runBulkUpdates(server().storage, { owner: 'survivor' })).toBeGreaterThanOrEqual(1);
+    expect(await status(id)).toMatchObject({
+      status: 'completed',
+      percentComplete: 100,
+      results: { instanceUpdated: 100 },
+    });
+    const updates = await updatesOf(study);
+    expect(updates).toHaveLength(100);
+    expect(new Set(updates.map((entry) => entry.SopInstanceUid))).toEqual(new Set(files.keys()));
+    // What the killed worker left (staged or committed blobs of versions never indexed) is swept;
+    // the originals stay.
+    await sweepOrphans(server().storage, 0);
+    const metadata = (await (
+      await fetch(url(`/v2/studies/${study}/metadata`), { headers: { accept: 'application/dicom+json' } })
+    ).json()) as Dataset[];
+    expect(
+      metadata.filter((each) => (each['00100010']?.Value?.[0] as { Alphabetic?: string }).Alphabetic === 'New^Name'),
+    ).toHaveLength(100);
+    const originals = await retrieve(`/v2/studies/${study}`, true, true);
+    expect(originals.toString('latin1').split('Old^Name').length - 1).toBe(100);
+    expect(await updatesOf(study)).toHaveLength(100);
   });
 
   it('reports a study that is not stored as an error of a failed operation', async () => {
