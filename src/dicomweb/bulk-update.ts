@@ -15,6 +15,7 @@ import {
   type Storage,
   type StoredOperation,
 } from '../storage/ports.js';
+import { prefetch } from '../util/prefetch.js';
 import { DicomwebError, type FailureLog } from './errors.js';
 import type { BulkUpdateRequest } from './bulk-update-request.js';
 import { ALREADY_UPDATED, storeInstances, type IncomingInstance } from './store.js';
@@ -62,6 +63,25 @@ export async function startBulkUpdate(storage: Storage, request: BulkUpdateReque
   };
   await operationsOf(storage).create(operation);
   return operation;
+}
+
+/**
+ * Errors an operation keeps, each cut to MAX_ERROR_LENGTH characters, so its record stays within
+ * a Table Storage property (32 K characters) however many instances fail; the last one then
+ * counts the rest.
+ */
+export const MAX_ERRORS = 50;
+const MAX_ERROR_LENGTH = 300;
+
+export function withErrors(kept: readonly string[], more: readonly string[]): string[] {
+  const all = [
+    ...kept,
+    ...more.map((error) => (error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH - 1)}…` : error)),
+  ];
+  if (all.length <= MAX_ERRORS) return all;
+  const counted = /^… and (\d+) more errors\.$/.exec(all[MAX_ERRORS - 1] ?? '');
+  const dropped = all.length - (MAX_ERRORS - 1) + (counted ? Number(counted[1]) - 1 : 0);
+  return [...all.slice(0, MAX_ERRORS - 1), `… and ${dropped} more errors.`];
 }
 
 const NO_PROGRESS = { done: 0, total: 0, updated: 0 } as const;
@@ -114,7 +134,7 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
     const study = current.studyInstanceUids[current.studiesDone] as string;
     const instances = await storage.index.listInstances(study);
     if (instances.length === 0) {
-      const errors = [...current.errors, `Study ${study} was not found.`];
+      const errors = withErrors(current.errors, [`Study ${study} was not found.`]);
       if (
         !(await save({
           ...current,
@@ -150,7 +170,7 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
       studyProgress: NO_PROGRESS,
       studiesUpdated: current.studiesUpdated + (updated > 0 ? 1 : 0),
       instancesUpdated: base + updated,
-      errors: [...current.errors, ...errors],
+      errors: withErrors(current.errors, errors),
     };
     if (!(await save(next))) return false;
   }
@@ -226,11 +246,21 @@ async function storeBatch(
   { storage, changes, operationId, worker }: Job,
   batch: readonly InstanceRecord[],
 ): Promise<BatchOutcome> {
+  const open = (instance: InstanceRecord) => prefetch(storage.blobs.read(instance.blobName));
+  // One blob ahead: its download starts while the one before it is rewritten and staged.
   async function* incoming(): AsyncGenerator<IncomingInstance> {
     await Promise.resolve();
-    for (const instance of batch) {
-      const source = storage.blobs.read(instance.blobName);
-      yield { mediaType: 'application/dicom', body: changeAttributes(source, instance.transferSyntaxUid, changes) };
+    let next = batch[0] ? open(batch[0]) : undefined;
+    try {
+      for (let i = 0; next; i++) {
+        const source = next;
+        const following = batch[i + 1];
+        next = following ? open(following) : undefined;
+        const syntax = (batch[i] as InstanceRecord).transferSyntaxUid;
+        yield { mediaType: 'application/dicom', body: changeAttributes(source, syntax, changes) };
+      }
+    } finally {
+      await next?.close();
     }
   }
   const result = await storeInstances(storage, incoming(), {

@@ -10,7 +10,7 @@ import { deliveryRules, instanceBytes } from './instance-bytes.js';
 import { acceptsDicomJson, requestAccept } from './media-type.js';
 import { multipartBody, newBoundary, streamOf, type OutgoingPart } from './multipart-writer.js';
 import { retrieveTarget } from './path-params.js';
-import { prefetch } from './prefetch.js';
+import { prefetch } from '../util/prefetch.js';
 import { negotiateInstances } from './retrieve-negotiation.js';
 import { resourceUrls, versionBaseUrl } from './urls.js';
 import { compareText } from '../util/compare.js';

@@ -5,7 +5,14 @@ import { guarded, statusOf } from './storage-errors.js';
 
 interface OperationRow {
   operation: string;
+  errors: string;
   status: string;
+}
+
+/** The record from its row: the errors are a property of their own (each property holds 32 K characters). */
+function recordOf(row: OperationRow & { etag: string }): StoredOperation {
+  const errors = JSON.parse(row.errors || '[]') as string[];
+  return { ...(JSON.parse(row.operation) as OperationRecord), errors, etag: row.etag };
 }
 
 /**
@@ -20,7 +27,8 @@ export class AzureOperations implements OperationStore {
     return {
       partitionKey: OperationKeys.partition,
       rowKey: OperationKeys.row(operation.id),
-      operation: JSON.stringify(operation),
+      operation: JSON.stringify({ ...operation, errors: undefined }),
+      errors: JSON.stringify(operation.errors),
       status: operation.status,
     };
   }
@@ -33,7 +41,7 @@ export class AzureOperations implements OperationStore {
     return guarded('reading an operation', async () => {
       try {
         const row = await this.table.getEntity<OperationRow>(OperationKeys.partition, OperationKeys.row(id));
-        return { ...(JSON.parse(row.operation) as OperationRecord), etag: row.etag };
+        return recordOf(row);
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw error;
@@ -57,7 +65,7 @@ export class AzureOperations implements OperationStore {
       const found: StoredOperation[] = [];
       const filter = odata`PartitionKey eq ${OperationKeys.partition} and (status eq 'notStarted' or status eq 'running')`;
       for await (const row of this.table.listEntities<OperationRow>({ queryOptions: { filter } })) {
-        found.push({ ...(JSON.parse(row.operation) as OperationRecord), etag: row.etag });
+        found.push(recordOf(row));
       }
       return found.sort((a, b) => a.createdTime.localeCompare(b.createdTime));
     });
