@@ -8,7 +8,8 @@
  * Knobs (bench/settings.ts, defaults in brackets): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO;
  * cf change feed and DELETE; f change feed write cost; e event publishing cost; v structure check cost; q QIDO; qs QIDO
  * at scale in storage operations; l archive load; u the dicomweb CLI's upload; us upload session of
- * BENCH_SESSION_MB; cc codec choice; tc transcoding a JPEG 2000 series; r rendered and thumbnail resources),
+ * BENCH_SESSION_MB; cc codec choice; tc transcoding a JPEG 2000 series; r rendered and thumbnail resources; bu bulk update
+ * of a BENCH_STUDY_INSTANCES study),
  * BENCH_SERVER (js | tsx), BENCH_AZURITE (disk | memory), BENCH_SERIES (200), BENCH_LARGE_MB
  * (1024), BENCH_REPEATS (5), BENCH_CONCURRENCY (4), BENCH_READ_REPEATS (3), BENCH_FRAME_REQUESTS
  * (50), BENCH_STUDY_INSTANCES (1000), BENCH_METADATA_RUNS (12), BENCH_QIDO_STUDIES ("1000,10000"),
@@ -43,6 +44,7 @@ import { qidoSection } from './qido.js';
 import { qidoScaleSection } from './qido-scale.js';
 import { uploadSessionSection } from './upload-session.js';
 import { renderedSection } from './rendered.js';
+import { bulkUpdateSection } from './bulk-update.js';
 import {
   benchReport,
   emptySection,
@@ -297,6 +299,7 @@ async function main(): Promise<void> {
     if (wants('cc')) sections.push(await codecChoiceSection(context));
     if (wants('tc')) sections.push(await transcodeSection(context));
     if (wants('r')) sections.push(await renderedSection(context));
+    if (wants('bu')) sections.push(await bulkUpdateSection(context));
     const report = benchReport(
       source,
       settings,

@@ -14,6 +14,8 @@ import { routes } from '../src/http/routes.js';
 import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
 import { sweepUploadSessions } from '../src/dicomweb/upload-session.js';
 import { sweepExpiredStudies } from '../src/dicomweb/expire-studies.js';
+import { runBulkUpdates } from '../src/dicomweb/bulk-update.js';
+import { operationWorkerName } from '../src/host/operations.js';
 
 const { app } = azureFunctions;
 
@@ -65,6 +67,26 @@ app.timer('expire-studies', {
   handler: async (_timer: unknown, context: InvocationContext) => {
     const result = await sweepExpiredStudies((await service()).storage);
     context.log(`expire-studies: ${result.deletedStudies} studies deleted, ${result.clearedRows} expiry rows handled`);
+  },
+});
+
+const operationWorker = operationWorkerName();
+
+/**
+ * Works off bulk update operations (docs/storage.md "Operations"): every 10 seconds, resuming
+ * where each operation's record says; the lease on the record keeps one worker per operation.
+ */
+app.timer('run-operations', {
+  schedule: '*/10 * * * * *',
+  handler: async (_timer: unknown, context: InvocationContext) => {
+    const { storage } = await service();
+    const finished = await runBulkUpdates(storage, {
+      owner: operationWorker,
+      log: (message, error) => {
+        context.error(message, error);
+      },
+    });
+    if (finished > 0) context.log(`run-operations: ${finished} bulk updates finished`);
   },
 });
 

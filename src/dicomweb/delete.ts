@@ -22,6 +22,7 @@ function noteOf(instance: InstanceRecord, createdAt: Date, group: string): Pendi
     key: instance,
     version: instance.version,
     blobName: instance.blobName,
+    originalBlobName: instance.originalBlobName,
     createdAt,
     group,
   };
@@ -29,22 +30,32 @@ function noteOf(instance: InstanceRecord, createdAt: Date, group: string): Pendi
 
 /**
  * Instance blobs with their sidecars (those not kept in the index row) and thumbnail caches, for
- * one deleteMany.
+ * one deleteMany; and the original a bulk update kept (with whatever sidecar it had).
  */
-function withSidecars(instances: readonly Pick<InstanceRecord, 'blobName' | 'inlineSidecar'>[]): string[] {
-  return instances.flatMap(({ blobName, inlineSidecar }) => [
+function withSidecars(
+  instances: readonly Pick<InstanceRecord, 'blobName' | 'inlineSidecar' | 'originalBlobName'>[],
+): string[] {
+  return instances.flatMap(({ blobName, inlineSidecar, originalBlobName }) => [
     blobName,
     ...(inlineSidecar ? [] : [sidecarBlobName(blobName)]),
     thumbnailCacheBlobName(blobName),
+    ...(originalBlobName
+      ? [originalBlobName, sidecarBlobName(originalBlobName), thumbnailCacheBlobName(originalBlobName)]
+      : []),
   ]);
 }
 
 /**
- * Removes an instance blob, its sidecar and its thumbnail cache (one request). The note covering them stays until both
- * are gone, so a failure that leaves one is finished by whoever takes up the note.
+ * Removes an instance blob, its sidecar and its thumbnail cache (one request), and the original
+ * a bulk update kept. The note covering them stays until all are gone, so a failure that leaves
+ * one is finished by whoever takes up the note.
  */
-export async function deleteInstanceBlobs(storage: Storage, blobName: string): Promise<void> {
-  await storage.blobs.deleteMany(withSidecars([{ blobName }]));
+export async function deleteInstanceBlobs(
+  storage: Storage,
+  blobName: string,
+  originalBlobName?: string,
+): Promise<void> {
+  await storage.blobs.deleteMany(withSidecars([{ blobName, originalBlobName }]));
 }
 
 /**
@@ -200,7 +211,7 @@ export async function finishDelete(storage: Storage, note: PendingBlob): Promise
   const key: VersionKey = { ...note.key, version: note.version };
   await storage.index.removeInstances(key.studyInstanceUid, [key]);
   await logDeletes(storage, [key]);
-  await deleteInstanceBlobs(storage, note.blobName);
+  await deleteInstanceBlobs(storage, note.blobName, note.originalBlobName);
   // A study or series delete interrupted before its last step has also left the series metadata
   // log and documents, and once the rows are gone its resumed job no longer knows the series: the
   // instance's note does. They are never needed for correctness, so they go whenever the series is

@@ -17,6 +17,7 @@ import {
   type InstanceRecord,
   type PendingBlob,
   type Storage,
+  type StoredVersion,
   type StudyAddOutcome,
 } from '../storage/ports.js';
 import { createHash, type Hash } from 'node:crypto';
@@ -71,6 +72,12 @@ export interface StoreOptions {
    * sessions pass a copy made by the storage service (SessionBlobs.beginCopy).
    */
   readonly beginUpload?: ((name: string) => BlobUpload) | undefined;
+  /**
+   * A bulk update's new versions (with `upsert`): only an instance stored now and not yet written
+   * by this operation is replaced (others fail, untouched), the version replaced first is kept as
+   * the original (no replace note, so the sweep leaves it), and the rows name the operation.
+   */
+  readonly bulkUpdate?: { readonly operationId: string } | undefined;
 }
 
 const warnOnConsole: FailureLog = (message, error) => {
@@ -190,6 +197,7 @@ export async function storeInstances(
     upsert: options.upsert === true,
     acceptIdentical: options.duplicates === 'accept-identical',
     expiresAt: options.expiresAt,
+    updatedBy: options.bulkUpdate?.operationId,
   });
   const studies = new Set(stored.map((instance) => instance.key.studyInstanceUid));
   const only = studies.size === 1 ? [...studies][0] : undefined;
@@ -263,7 +271,12 @@ interface WritePolicy {
   readonly upsert: boolean;
   readonly acceptIdentical: boolean;
   readonly expiresAt: Date | undefined;
+  /** StoreOptions.bulkUpdate's operation. */
+  readonly updatedBy: string | undefined;
 }
+
+/** The problem of an instance a bulk update finds already written by itself (a resumed operation). */
+export const ALREADY_UPDATED = 'The instance is already updated by this operation.';
 
 /** A stored instance and its place in the request. */
 type Positioned = StoredInstance & { readonly position: number };
@@ -294,7 +307,7 @@ async function indexStudy(
   members: readonly StagedInstance[],
   noteGroup: string,
   log: FailureLog,
-  { upsert, acceptIdentical, expiresAt }: WritePolicy,
+  { upsert, acceptIdentical, expiresAt, updatedBy }: WritePolicy,
 ): Promise<StudyOutcome> {
   const study = (members[0] as StagedInstance).key.studyInstanceUid;
   const write = await storage.index.prepareStudy(
@@ -315,9 +328,13 @@ async function indexStudy(
     }
     const refusal = write.deleting(instance.key)
       ? failedFor(instance, FailureReason.ProcessingFailure, beingDeleted(study))
-      : (!upsert && write.exists(instance.key)) || seen.has(instance.key.sopInstanceUid)
-        ? alreadyStored(instance.key, instance.sopClassUid)
-        : undefined;
+      : updatedBy !== undefined && write.current(instance.key)?.updatedBy === updatedBy
+        ? failedFor(instance, FailureReason.ProcessingFailure, ALREADY_UPDATED)
+        : updatedBy !== undefined && !write.current(instance.key)
+          ? failedFor(instance, FailureReason.ProcessingFailure, 'The instance is no longer stored.')
+          : (!upsert && write.exists(instance.key)) || seen.has(instance.key.sopInstanceUid)
+            ? alreadyStored(instance.key, instance.sopClassUid)
+            : undefined;
     seen.add(instance.key.sopInstanceUid);
     if (refusal) {
       failed.push(refusal);
@@ -335,9 +352,22 @@ async function indexStudy(
     group: noteGroup,
     action: replaced[i] ? 'update' : undefined,
   }));
+  // The version a bulk update replaces first is the original, kept until the instance is deleted.
+  const keeps = (old: StoredVersion | undefined): boolean => updatedBy !== undefined && !old?.originalBlobName;
   const replaceNotes = going.flatMap((instance, i): PendingBlob[] => {
     const old = replaced[i];
-    return old ? [{ kind: 'replace', key: instance.key, ...old, createdAt, group: noteGroup }] : [];
+    return old && !keeps(old)
+      ? [
+          {
+            kind: 'replace',
+            key: instance.key,
+            version: old.version,
+            blobName: old.blobName,
+            createdAt,
+            group: noteGroup,
+          },
+        ]
+      : [];
   });
   await storage.pending.addAll([...notes, ...replaceNotes]);
   const committed = await commitAll(storage, going, notes, failed, log);
@@ -348,8 +378,12 @@ async function indexStudy(
       outage: new StorageUnavailableError('No blob of the request could be committed.'),
     };
   }
-  const replacedOf = new Map(going.map((instance, i) => [instance, replaced[i]?.version]));
-  const records = committed.map(({ instance, record }) => ({ ...record, replaces: replacedOf.get(instance) }));
+  const replacedOf = new Map(going.map((instance, i) => [instance, replaced[i]]));
+  const records = committed.map(({ instance, record }): InstanceRecord => {
+    const old = replacedOf.get(instance);
+    const originalBlobName = old?.originalBlobName ?? (keeps(old) ? old?.blobName : undefined);
+    return { ...record, replaces: old?.version, originalBlobName, updatedBy };
+  });
   let outcomes: StudyAddOutcome[];
   try {
     outcomes = await write.add(records, { replace: upsert, expiresAt });

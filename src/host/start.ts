@@ -13,6 +13,7 @@ import { DEFAULT_EVENTS_QUEUE } from '../events/events-config.js';
 import { composeService } from './compose.js';
 import { createEventPublishing, startEventLoop } from './events.js';
 import { createNodeServer, listen } from './node-host.js';
+import { startOperationLoop } from './operations.js';
 
 async function main(): Promise<void> {
   const config = readConfig();
@@ -76,6 +77,9 @@ async function main(): Promise<void> {
     };
     expire();
     setInterval(expire, EXPIRY_SWEEP_INTERVAL_MS).unref();
+    startOperationLoop(storage, (message, error) => {
+      console.error(`${message}:`, error);
+    });
     assertSafeToServe(config);
     const server = createNodeServer(app);
     const address = await listen(server, config.port, config.host);

@@ -23,10 +23,23 @@ export function deliveryRules(instances: readonly InstanceRecord[]) {
   return { deliverable: (stored: string, requested: string) => refusal(stored, requested) === undefined, refusal };
 }
 
-/** An instance's bytes in the asked-for syntax, streamed from its blob (transcoded on the fly when needed). */
-export function instanceBytes(storage: Storage, instance: InstanceRecord, requested: string, signal?: AbortSignal) {
-  const raw = storage.blobs.read(instance.blobName, undefined, signal);
+/**
+ * An instance's bytes in the asked-for syntax, streamed from its blob (transcoded on the fly when
+ * needed). With `original` (msdicom-request-original), the version first stored when a bulk
+ * update has kept one: same transfer syntax, its size not in the index.
+ */
+export function instanceBytes(
+  storage: Storage,
+  instance: InstanceRecord,
+  requested: string,
+  signal?: AbortSignal,
+  original = false,
+) {
+  const kept = original ? instance.originalBlobName : undefined;
+  const raw = storage.blobs.read(kept ?? instance.blobName, undefined, signal);
   const actual = requested === '*' ? instance.transferSyntaxUid : requested;
-  if (actual === instance.transferSyntaxUid) return { body: raw, transferSyntax: actual, length: instance.size };
+  if (actual === instance.transferSyntaxUid) {
+    return { body: raw, transferSyntax: actual, length: kept ? undefined : instance.size };
+  }
   return { body: transcode(raw, instance.transferSyntaxUid, actual), transferSyntax: actual, length: undefined };
 }

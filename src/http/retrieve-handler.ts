@@ -10,7 +10,7 @@ import { deliveryRules, instanceBytes } from './instance-bytes.js';
 import { acceptsDicomJson, requestAccept } from './media-type.js';
 import { multipartBody, newBoundary, streamOf, type OutgoingPart } from './multipart-writer.js';
 import { retrieveTarget } from './path-params.js';
-import { prefetch } from './prefetch.js';
+import { prefetch } from '../util/prefetch.js';
 import { negotiateInstances } from './retrieve-negotiation.js';
 import { resourceUrls, versionBaseUrl } from './urls.js';
 import { compareText } from '../util/compare.js';
@@ -30,9 +30,11 @@ export const handleRetrieve: Handler = async (request, context) => {
   );
   const signal = request.signal;
   const failures = { log: context.log, signal };
+  // The Azure service's header for the versions as first stored, before any bulk update.
+  const original = request.headers.get('msdicom-request-original')?.trim().toLowerCase() === 'true';
   if (!choice.multipart) {
     const [instance] = instances as [InstanceRecord];
-    const bytes = instanceBytes(context.storage, instance, choice.transferSyntax, signal);
+    const bytes = instanceBytes(context.storage, instance, choice.transferSyntax, signal, original);
     const headers: Record<string, string> = {
       'content-type': `application/dicom; transfer-syntax=${bytes.transferSyntax}`,
     };
@@ -41,7 +43,7 @@ export const handleRetrieve: Handler = async (request, context) => {
   }
   const storage = context.storage;
   const open = (instance: InstanceRecord) => {
-    const bytes = instanceBytes(storage, instance, choice.transferSyntax, signal);
+    const bytes = instanceBytes(storage, instance, choice.transferSyntax, signal, original);
     return { ...bytes, body: prefetch(bytes.body) };
   };
   // One instance ahead: its download starts while the one before it is being sent, so the

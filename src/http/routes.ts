@@ -1,5 +1,6 @@
 import type { ApiVersion } from '../dicomweb/api-version.js';
 import type { Handler } from './context.js';
+import { handleBulkUpdate, handleOperationStatus } from './bulk-update-handler.js';
 import { handleChangeFeed, handleChangeFeedLatest } from './change-feed-handler.js';
 import { handleDelete } from './delete-handler.js';
 import { handleBulkData, handleFrames, handlePixelData } from './frames-handler.js';
@@ -47,6 +48,9 @@ interface Resource {
 }
 
 const RESOURCES: readonly Resource[] = [
+  // Bulk update (the Azure service's long-running operation); before studies/{study}, which it would match.
+  { name: 'bulk-update', methods: ['POST'], path: 'studies/$bulkUpdate', handler: handleBulkUpdate },
+  { name: 'operation-status', methods: ['GET'], path: 'operations/{operation}', handler: handleOperationStatus },
   { name: 'store', methods: ['POST'], path: 'studies', handler: handleStore },
   { name: 'store-study', methods: ['POST'], path: 'studies/{study}', handler: handleStore },
   // Upsert, as the Azure service has it: v2 only (PUT on v1 is 405).

@@ -16,6 +16,8 @@ type PendingRow = {
   group?: string;
   /** PendingBlob.action, when not `create`. */
   action?: string;
+  /** PendingBlob.originalBlobName, on a delete note of a bulk-updated instance. */
+  originalBlobName?: string;
 };
 
 /** Operations in one entity-group transaction (Azure's limit). */
@@ -37,6 +39,7 @@ function rowOf(note: PendingBlob): PendingRow & { partitionKey: string; rowKey: 
     createdAt: note.createdAt.toISOString(),
     ...(note.group === undefined ? {} : { group: note.group }),
     ...(note.action === undefined ? {} : { action: note.action }),
+    ...(note.originalBlobName === undefined ? {} : { originalBlobName: note.originalBlobName }),
   };
 }
 
@@ -173,6 +176,7 @@ export class AzurePendingBlobs implements PendingBlobs {
         // The group it was written with, so that remove() finds it in its partition.
         ...(row.group === undefined ? {} : { group: row.group }),
         ...(row.action === 'update' ? { action: 'update' as const } : {}),
+        ...(row.originalBlobName === undefined ? {} : { originalBlobName: row.originalBlobName }),
       };
     }
   }

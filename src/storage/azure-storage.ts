@@ -1,3 +1,4 @@
+import { AzureOperations } from './azure-operations.js';
 import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { DefaultAzureCredential } from '@azure/identity';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -80,6 +81,7 @@ export async function openAzureStorage(config: StorageConfig, uploads?: BlockUpl
     index: new AzureInstanceIndex(table),
     pending: new AzurePendingBlobs(table),
     changeFeed: new AzureChangeFeed(table),
+    operations: new AzureOperations(table),
     sessions: signer && {
       records: new AzureUploadSessions(table),
       blobs: new AzureSessionBlobs(container, signer),

@@ -65,6 +65,8 @@ export function instanceEntity(record: InstanceRecord): TableEntity<Row> {
     seriesJson: JSON.stringify(record.series),
     replaces: record.replaces,
     sha256: record.sha256,
+    originalBlobName: record.originalBlobName,
+    updatedBy: record.updatedBy,
     ...sidecarProperties(record.inlineSidecar),
   };
 }
@@ -95,6 +97,8 @@ export function recordFromEntity(row: StoredRow): InstanceRecord {
     inlineSidecar: sidecarOf(row),
     replaces: typeof row['replaces'] === 'string' ? row['replaces'] : undefined,
     sha256: typeof row['sha256'] === 'string' ? row['sha256'] : undefined,
+    originalBlobName: optionalText(row['originalBlobName']),
+    updatedBy: optionalText(row['updatedBy']),
   };
 }
 
@@ -108,12 +112,17 @@ function attributesOf(row: StoredRow | undefined): Record<string, string> {
 
 /** What an upsert replaces or a duplicate check compares: an instance row's version, blob and hash. */
 export function storedVersionOf(row: StoredRow): StoredVersion {
-  const sha256 = row['sha256'];
   return {
     version: textOf(row['version']),
     blobName: textOf(row['blobName']),
-    sha256: typeof sha256 === 'string' ? sha256 : undefined,
+    sha256: optionalText(row['sha256']),
+    originalBlobName: optionalText(row['originalBlobName']),
+    updatedBy: optionalText(row['updatedBy']),
   };
+}
+
+function optionalText(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 /**

@@ -255,3 +255,9 @@ export const EventCheckpointKeys = {
   partition: 'events',
   row: (name: string) => `checkpoint|${name}`,
 } as const;
+
+/** Long-running operations (bulk update): one row per operation in one partition of the index table. */
+export const OperationKeys = {
+  partition: 'operations',
+  row: (id: string) => id,
+} as const;

@@ -1,3 +1,4 @@
+import { MemoryOperations } from './memory-operations.js';
 import type { TableEntity, TableEntityResult } from '@azure/data-tables';
 import { compareText } from '../util/compare.js';
 import { planRemoval } from './index-removal.js';
@@ -473,6 +474,7 @@ export type MemoryStorage = Storage & {
   index: MemoryInstanceIndex;
   pending: MemoryPendingBlobs;
   changeFeed: MemoryChangeFeed;
+  operations: MemoryOperations;
 };
 
 export function createMemoryStorage(): MemoryStorage {
@@ -481,5 +483,6 @@ export function createMemoryStorage(): MemoryStorage {
     index: new MemoryInstanceIndex(),
     pending: new MemoryPendingBlobs(),
     changeFeed: new MemoryChangeFeed(),
+    operations: new MemoryOperations(),
   };
 }

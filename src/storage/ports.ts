@@ -100,6 +100,13 @@ export interface InstanceRecord {
    * 'accept-identical', so a byte-identical re-send is known without reading the blob.
    */
   readonly sha256?: string | undefined;
+  /**
+   * The blob of the instance as first stored, kept when a bulk update wrote a new version
+   * (retrieved with `msdicom-request-original: true`) until the instance is deleted.
+   */
+  readonly originalBlobName?: string | undefined;
+  /** The bulk update operation that wrote this version (a resumed operation skips it). */
+  readonly updatedBy?: string | undefined;
 }
 
 /**
@@ -311,6 +318,8 @@ export interface StoredVersion {
   readonly blobName: string;
   /** InstanceRecord.sha256, when it was recorded. */
   readonly sha256?: string | undefined;
+  readonly originalBlobName?: string | undefined;
+  readonly updatedBy?: string | undefined;
 }
 
 /** Instance rows removed per transaction: with their series and study rows, within 100 operations. */
@@ -337,6 +346,8 @@ export interface PendingBlob {
    * with the group it was written with (olderThan gives it back).
    */
   readonly group?: string | undefined;
+  /** A delete note's original blob (InstanceRecord.originalBlobName), deleted with the version. */
+  readonly originalBlobName?: string | undefined;
   /** A store note's change feed action, when not `create` (an upsert that replaces a version). */
   readonly action?: ChangeAction | undefined;
 }
@@ -486,6 +497,56 @@ export interface Storage {
   readonly changeFeed: ChangeFeedStore;
   /** Upload sessions, where the storage service can hand out upload URLs (Azure and Azurite). */
   readonly sessions?: { readonly records: UploadSessionStore; readonly blobs: SessionBlobs } | undefined;
+  /** Long-running operations (bulk update); absent in adapters that do not keep them. */
+  readonly operations?: OperationStore | undefined;
+}
+
+/** An operation's state, as the Azure service names it in the operation status. */
+export type OperationStatus = 'notStarted' | 'running' | 'completed' | 'failed';
+
+/** One attribute a bulk update sets: its tag (eight hex digits), VR and value as DICOM text. */
+export interface AttributeChange {
+  readonly tag: string;
+  readonly vr: string;
+  readonly value: string;
+}
+
+/**
+ * A bulk update operation (docs/storage.md "Operations"): what it changes, how far it has got
+ * (studies done, and instances done in the study under way), and the lease of the worker on it.
+ */
+export interface OperationRecord {
+  readonly id: string;
+  readonly type: 'update';
+  readonly status: OperationStatus;
+  /** ISO 8601 UTC. */
+  readonly createdTime: string;
+  readonly lastUpdatedTime: string;
+  readonly studyInstanceUids: readonly string[];
+  readonly changes: readonly AttributeChange[];
+  /** Studies finished, in the order of studyInstanceUids. */
+  readonly studiesDone: number;
+  /** Of the study under way: instances handled, how many it has, and how many this operation wrote. */
+  readonly studyProgress: { readonly done: number; readonly total: number; readonly updated: number };
+  readonly studiesUpdated: number;
+  readonly instancesUpdated: number;
+  readonly errors: readonly string[];
+  /** The worker holding the lease, '' when none does; milliseconds since the epoch it lapses. */
+  readonly owner: string;
+  readonly leaseUntil: number;
+}
+
+export interface StoredOperation extends OperationRecord {
+  readonly etag: string;
+}
+
+export interface OperationStore {
+  create(operation: OperationRecord): Promise<void>;
+  get(id: string): Promise<StoredOperation | undefined>;
+  /** Replaces it only if unchanged since `etag`; the new etag, or undefined when another writer won. */
+  update(operation: OperationRecord, etag: string): Promise<string | undefined>;
+  /** Operations not finished yet (notStarted or running), oldest first. */
+  unfinished(): Promise<StoredOperation[]>;
 }
 
 /**

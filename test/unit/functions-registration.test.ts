@@ -106,6 +106,7 @@ describe('Azure Functions registration', () => {
     expect(registered.timer).toEqual([
       { name: 'sweep-orphans', schedule: '0 */15 * * * *' },
       { name: 'expire-studies', schedule: '0 */5 * * * *' },
+      { name: 'run-operations', schedule: '*/10 * * * * *' },
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prefetch } from '../../src/http/prefetch.js';
+import { prefetch } from '../../src/util/prefetch.js';
 
 describe('prefetch', () => {
   it('starts the source at once and yields all of it in order', async () => {
