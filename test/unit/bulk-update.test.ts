@@ -11,7 +11,15 @@ describe('bulk update over the in-memory storage', () => {
     const files = Array.from({ length: 40 }, () => buildInstance({ ...newInstanceUids(study), pixelBytes: 8 }));
     async function* parts() {
       await Promise.resolve();
-      for (const file of files) yield { mediaType: 'application/dicom', body: [file] };
+      for (const file of files) {
+        yield {
+          mediaType: 'application/dicom',
+          body: (async function* () {
+            await Promise.resolve();
+            yield file;
+          })(),
+        };
+      }
     }
     await storeInstances(storage, parts(), { apiVersion: 'v2', maxHeaderBytes: 1 << 20 });
     const before = await storage.index.listInstances(study);
