@@ -386,7 +386,7 @@ async function indexStudy(
   });
   let outcomes: StudyAddOutcome[];
   try {
-    outcomes = await write.add(records, { replace: upsert, expiresAt });
+    outcomes = await write.add(records, { replace: upsert, replaceOnly: updatedBy !== undefined, expiresAt });
   } catch (error) {
     if (!(error instanceof StorageUnavailableError)) throw error;
     outcomes = records.map(() => 'unavailable');

@@ -200,7 +200,10 @@ export class AzureStudyWrite implements StudyWrite {
           const row = this.rows.get(instanceRowKey(record));
           // Our own version: the transaction committed and only its answer was lost (a retry). The
           // version an upsert replaces: tried again (chunk decides, from the rows read now).
-          if (!row) continue;
+          if (!row) {
+            if (options.replaceOnly === true) outcomes[i] = 'deleting';
+            continue;
+          }
           if (row['version'] === record.version) outcomes[i] = outcome;
           else if (!replace || row['version'] !== this.prepared.get(instanceRowKey(record))) outcomes[i] = 'exists';
         }
@@ -239,6 +242,10 @@ export class AzureStudyWrite implements StudyWrite {
         continue;
       }
       const existing = replace ? this.rows.get(instanceRowKey(record)) : undefined;
+      if (!existing && options.replaceOnly === true) {
+        hidden.push(i); // deleted since it was read: a bulk update must not bring it back
+        continue;
+      }
       if (existing && existing['version'] !== this.prepared.get(instanceRowKey(record))) {
         lost.push(i);
         continue;
@@ -275,7 +282,8 @@ export class AzureStudyWrite implements StudyWrite {
       ...series,
       ...keys.map(instanceRowKey),
     ]);
-    for (const rowKey of [StudyRowKey, ...series]) this.rows.delete(rowKey);
+    // Instance rows too: one deleted since (a concurrent DELETE) must not be retried against.
+    for (const rowKey of [StudyRowKey, ...series, ...keys.map(instanceRowKey)]) this.rows.delete(rowKey);
     for (const row of fresh) this.rows.set(row.rowKey ?? '', row);
   }
 

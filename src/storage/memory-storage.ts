@@ -270,6 +270,7 @@ export class MemoryInstanceIndex implements InstanceIndex {
     const pk = record.studyInstanceUid;
     const replacing = this.row(pk, instanceRowKey(record)) !== undefined;
     if (replacing && !replace) return 'exists';
+    if (!replacing && options.replaceOnly === true) return 'deleting';
     const series = this.row(pk, seriesRowKey(record.seriesInstanceUid));
     const study = this.row(pk, StudyRowKey);
     if (isHidden(study, series)) return 'deleting';

@@ -299,6 +299,11 @@ export interface StudyAddOptions {
   /** PUT upsert: replace the versions `current` showed (see add). */
   readonly replace?: boolean | undefined;
   /**
+   * Bulk update: with `replace`, never add. A record whose instance row is gone by the time it is
+   * written (a concurrent delete) is 'deleting', so an update cannot bring a deleted instance back.
+   */
+  readonly replaceOnly?: boolean | undefined;
+  /**
    * The study's expiry (msdicom-expiry headers): kept in the study row, with an expiry index row
    * written first. Without it the study row has none: as on the Azure service, the last store
    * into a study decides, and one without expiry headers cancels an earlier expiry.
