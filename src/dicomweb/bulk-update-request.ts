@@ -141,8 +141,10 @@ function changeOf(key: string, element: unknown): AttributeChange {
     throw bad(`changeDataset: ${name} must have exactly one value (an attribute cannot be set to empty).`);
   }
   const value = textOf(entry.vr, values[0], name);
-  if (!/^[\x20-\x7e\r\n\t\f]*$/.test(value) || value.includes('\\')) {
-    throw bad(`changeDataset: ${name} may hold only printable ASCII characters without backslash.`);
+  // Non-ASCII text is written in each file's own character set (change-attributes.ts); control
+  // characters and the backslash (DICOM's value separator) are never a single value.
+  if (hasControlCharacter(value) || value.includes('\\')) {
+    throw bad(`changeDataset: ${name} may not hold control characters or a backslash.`);
   }
   const format = FORMAT[entry.vr];
   if (format && !format.pattern.test(value)) throw bad(`changeDataset: ${name} must be ${format.what}.`);
@@ -155,6 +157,15 @@ function changeOf(key: string, element: unknown): AttributeChange {
 }
 
 /** A DICOM JSON value (PS3.18 F.2) as DICOM text: PN objects as their component groups, numbers as text. */
+/** C0 controls other than tab, line feed, form feed and carriage return, and DEL. */
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i += 1) {
+    const code = value.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0c && code !== 0x0d) || code === 0x7f) return true;
+  }
+  return false;
+}
+
 function textOf(vr: string, value: unknown, name: string): string {
   if (vr === 'PN') {
     if (!isObject(value))

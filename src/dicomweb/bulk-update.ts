@@ -279,5 +279,11 @@ async function storeBatch(
 /** An attribute change as the element the rewrite writes: DICOM text padded to even length. */
 function encodeChange(change: AttributeChange): ChangedElement {
   const text = change.value.length % 2 === 1 ? `${change.value} ` : change.value;
-  return { tag: Number.parseInt(change.tag, 16), vr: change.vr, value: Buffer.from(text, 'latin1') };
+  // `text`: non-ASCII values are encoded per file, in its Specific Character Set (change-attributes.ts).
+  return {
+    tag: Number.parseInt(change.tag, 16),
+    vr: change.vr,
+    value: Buffer.from(text, 'latin1'),
+    text: change.value,
+  };
 }

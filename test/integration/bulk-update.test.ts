@@ -161,6 +161,27 @@ describe('bulk update ($bulkUpdate and operations)', () => {
     expect(left.filter((name) => name.endsWith('.dcm'))).toEqual([]);
   });
 
+  it("writes a non-ASCII name in each file's own character set, found by QIDO and read back as written", async () => {
+    const { study } = await storeStudy(2);
+    const started = await bulkUpdate(rename([study], 'Müller^Jürgen'));
+    expect(started.status).toBe(202);
+    const { id } = (await started.json()) as { id: string };
+    await runBulkUpdates(server().storage, { owner: 'worker-u' });
+    expect(await status(id)).toMatchObject({ status: 'completed', results: { instanceUpdated: 2 } });
+    const found = await fetch(url(`/v2/studies?PatientName=${encodeURIComponent('Müller^Jürgen')}`), {
+      headers: { accept: 'application/dicom+json' },
+    });
+    const matches = (await found.json()) as Record<string, { Value?: unknown[] }>[];
+    expect(matches.map((match) => match['0020000D']?.Value?.[0])).toEqual([study]);
+    const metadata = (await (
+      await fetch(url(`/v2/studies/${study}/metadata`), { headers: { accept: 'application/dicom+json' } })
+    ).json()) as Record<string, { Value?: unknown[] }>[];
+    for (const instance of metadata) {
+      expect(instance['00100010']?.Value).toEqual([{ Alphabetic: 'Müller^Jürgen' }]);
+      expect(instance['00080005']?.Value).toEqual(['ISO_IR 192']);
+    }
+  });
+
   it('a second update keeps the first original; an operation rewinds idempotently', async () => {
     const { study, files, series } = await storeStudy(2);
     const [sop, original] = [...files.entries()][0] as [string, Buffer];

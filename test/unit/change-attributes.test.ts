@@ -77,6 +77,58 @@ describe('changeAttributes (bulk update rewrite)', () => {
     expect((await rewrite(before, EXPLICIT_LE, [text(0x00104000, 'LT', 'merged record')])).equals(expected)).toBe(true);
   });
 
+  describe("non-ASCII values go in the file's own character set", () => {
+    const name = 'Müller^Jürgen';
+    const change = { ...text(0x00100010, 'PN', name), text: name };
+    const pn = (bytes: Buffer) => ({
+      vr: 'PN',
+      value: bytes.length % 2 ? Buffer.concat([bytes, Buffer.from(' ')]) : bytes,
+    });
+    const charset = (value: string) => ({ vr: 'CS', value });
+
+    it('UTF-8 in an ISO_IR 192 file', async () => {
+      const uids = newInstanceUids();
+      const before = buildInstance({ ...uids, attributes: { '00080005': charset('ISO_IR 192') } });
+      const expected = buildInstance({
+        ...uids,
+        attributes: { '00080005': charset('ISO_IR 192'), '00100010': pn(Buffer.from(name, 'utf8')) },
+      });
+      expect((await rewrite(before, EXPLICIT_LE, [change])).equals(expected)).toBe(true);
+    });
+
+    it('Latin-1 in an ISO_IR 100 file', async () => {
+      const uids = newInstanceUids();
+      const before = buildInstance({ ...uids, attributes: { '00080005': charset('ISO_IR 100') } });
+      const expected = buildInstance({
+        ...uids,
+        attributes: { '00080005': charset('ISO_IR 100'), '00100010': pn(Buffer.from(name, 'latin1')) },
+      });
+      expect((await rewrite(before, EXPLICIT_LE, [change])).equals(expected)).toBe(true);
+    });
+
+    it('a file of the default repertoire becomes ISO_IR 192 (its ASCII text unchanged)', async () => {
+      const uids = newInstanceUids();
+      for (const before of [
+        buildInstance({ ...uids, attributes: { '00080005': null } }),
+        buildInstance({ ...uids, attributes: { '00080005': charset('') } }),
+      ]) {
+        const expected = buildInstance({
+          ...uids,
+          attributes: { '00080005': charset('ISO_IR 192'), '00100010': pn(Buffer.from(name, 'utf8')) },
+        });
+        expect((await rewrite(before, EXPLICIT_LE, [change])).equals(expected)).toBe(true);
+      }
+    });
+
+    it('refuses a file whose character set cannot hold the value', async () => {
+      const before = buildInstance({ ...newInstanceUids(), attributes: { '00080005': charset('ISO 2022 IR 87') } });
+      await expect(rewrite(before, EXPLICIT_LE, [change])).rejects.toThrow(/ISO 2022 IR 87\) cannot hold/);
+      const greek = buildInstance({ ...newInstanceUids(), attributes: { '00080005': charset('ISO_IR 100') } });
+      const yamada = { ...text(0x00100010, 'PN', '?'), text: '山田^太郎' };
+      await expect(rewrite(greek, EXPLICIT_LE, [yamada])).rejects.toBeInstanceOf(TranscodeError);
+    });
+  });
+
   it('refuses a file whose meta information names another syntax', async () => {
     const before = buildInstance({ ...newInstanceUids(), transferSyntax: IMPLICIT_LE });
     await expect(rewrite(before, EXPLICIT_LE, [])).rejects.toBeInstanceOf(TranscodeError);

@@ -16,6 +16,38 @@ export interface ChangedElement {
   readonly tag: number;
   readonly vr: string;
   readonly value: Uint8Array;
+  /**
+   * The value as text, when it may hold characters beyond ASCII: it is then encoded in the file's
+   * own Specific Character Set (UTF-8 for ISO_IR 192; Latin-1 for ISO_IR 100; a file with the
+   * default repertoire is switched to ISO_IR 192, which keeps its ASCII text as it is); a file whose
+   * character set cannot hold it fails with TranscodeError.
+   */
+  readonly text?: string | undefined;
+}
+
+const SPECIFIC_CHARACTER_SET = 0x00080005;
+const UTF8 = 'ISO_IR 192';
+const beyondAscii = (text: string | undefined): boolean => text !== undefined && /[^\t\n\f\r\x20-\x7e]/.test(text);
+
+/** DICOM text padded to an even length with a space. */
+function padded(bytes: Buffer): Buffer {
+  return bytes.length % 2 === 1 ? Buffer.concat([bytes, Buffer.from(' ')]) : bytes;
+}
+
+/** The change's bytes in the file's character set (`charset`: the (0008,0005) value, '' for the default repertoire). */
+function encodedIn(change: ChangedElement, charset: string): Uint8Array {
+  const { text } = change;
+  if (text === undefined || !beyondAscii(text)) return change.value;
+  if (charset === UTF8) return padded(Buffer.from(text, 'utf8'));
+  if (charset === 'ISO_IR 100' && !/[^\t\n\f\r\x20-\xff]/.test(text)) {
+    return padded(Buffer.from(text, 'latin1'));
+  }
+  throw new TranscodeError(
+    `The file's Specific Character Set (${charset || 'the default repertoire'}) cannot hold the new value of (${change.tag
+      .toString(16)
+      .padStart(8, '0')
+      .toUpperCase()}); only files in ISO_IR 192, ISO_IR 100 (for Latin-1 text) or the default repertoire can take it.`,
+  );
 }
 
 /**
@@ -53,14 +85,23 @@ async function* replaceTopLevel(
   encoding: Encoding,
 ): AsyncGenerator<Token> {
   const pending = [...changes].sort((a, b) => a.tag - b.tag);
-  const asToken = (change: ChangedElement): Token => ({
+  const unicode = changes.some((change) => beyondAscii(change.text));
+  /** The file's (0008,0005), once read or passed: '' for the default repertoire. */
+  let charset: string | undefined;
+  const element = (tag: number, vr: string, value: Uint8Array): Token => ({
     type: 'element',
-    tag: change.tag,
-    vr: change.vr,
-    length: change.value.byteLength,
+    tag,
+    vr,
+    length: value.byteLength,
     littleEndian: encoding.littleEndian,
-    value: change.value,
+    value,
   });
+  const asToken = (change: ChangedElement): Token => element(change.tag, change.vr, encodedIn(change, charset ?? ''));
+  /** (0008,0005) set to ISO_IR 192, where non-ASCII text is to go into a file of the default repertoire. */
+  const toUtf8 = (): Token => {
+    charset = UTF8;
+    return element(SPECIFIC_CHARACTER_SET, 'CS', Buffer.from(UTF8, 'latin1'));
+  };
   let depth = 0;
   /** Inside a replaced sequence (its nesting depth), or after a replaced value's header (its chunks). */
   let skipDepth = 0;
@@ -75,6 +116,16 @@ async function* replaceTopLevel(
     skipChunks = false;
     if (depth === 0 && (token.type === 'element' || token.type === 'sequence' || token.type === 'fragments')) {
       const tag = token.tag >>> 0;
+      if (tag === SPECIFIC_CHARACTER_SET && token.type === 'element' && token.value !== undefined) {
+        charset = Buffer.from(token.value).toString('latin1').trim();
+        if (unicode && (charset === '' || charset === 'ISO_IR 6')) {
+          yield toUtf8();
+          continue;
+        }
+      } else if (charset === undefined && tag > SPECIFIC_CHARACTER_SET) {
+        charset = '';
+        if (unicode) yield toUtf8();
+      }
       while (pending[0] !== undefined && pending[0].tag < tag) yield asToken(pending.shift() as ChangedElement);
       if (pending[0]?.tag === tag) {
         yield asToken(pending.shift() as ChangedElement);
