@@ -7,6 +7,7 @@
  * and acknowledged, and the result (seconds, bytes sent, peak RSS).
  */
 import { BlockBlobClient } from '@azure/storage-blob';
+import { blockId } from '../src/storage/keys.js';
 import { largeInstance } from '../support/large-instance.js';
 
 export interface SessionClientJob {
@@ -36,8 +37,6 @@ export type SessionClientLine =
 const say = (line: SessionClientLine): void => {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 };
-
-const blockId = (index: number) => Buffer.from(index.toString().padStart(6, '0')).toString('base64');
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as SessionClientJob;

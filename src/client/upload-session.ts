@@ -38,7 +38,10 @@ interface SessionState {
   readonly blocks: readonly { readonly id: string; readonly size: number }[];
 }
 
-/** Block ids: base64 of a zero-padded index, so they sort like their positions (the server's order). */
+/**
+ * Block ids: base64 of a zero-padded index, so they sort like their positions (the server's order).
+ * The server's own copy is storage/keys.ts blockId; the client imports no server code, so it keeps this one.
+ */
 const blockId = (index: number) => Buffer.from(index.toString().padStart(6, '0')).toString('base64');
 
 async function existing(transport: Transport, url: string, signal: AbortSignal): Promise<SessionState | undefined> {

@@ -16,6 +16,7 @@ import type {
   UploadSessionRecord,
   UploadSessionStore,
 } from '../storage/ports.js';
+import { just } from '../util/streams.js';
 import { DicomwebError, type FailureLog } from './errors.js';
 import { storeInstances, type StoreOptions, type StoreResult } from './store.js';
 
@@ -198,11 +199,6 @@ async function* checkedBytes(
   }
 }
 
-async function* one<T>(item: T): AsyncGenerator<T> {
-  await Promise.resolve();
-  yield item;
-}
-
 /**
  * Commits a session: STOW's validation, indexing and change feed over the uploaded bytes, which
  * the storage service copies to the instance's blob. A definite answer (stored, or refused for
@@ -220,7 +216,7 @@ export async function commitUploadSession(
   const frozen = await frozenUpload(blobs, session);
   const result = await storeInstances(
     storage,
-    one({ mediaType: 'application/dicom', body: checkedBytes(blobs, frozen, session.sha256) }),
+    just({ mediaType: 'application/dicom', body: checkedBytes(blobs, frozen, session.sha256) }),
     {
       ...options,
       studyInstanceUid: session.studyInstanceUid,

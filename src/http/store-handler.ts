@@ -1,3 +1,4 @@
+import { just } from '../util/streams.js';
 import { DicomwebError } from '../dicomweb/errors.js';
 import { storeInstances, type IncomingInstance, type StoreResult } from '../dicomweb/store.js';
 import type { RequestContext } from './context.js';
@@ -82,7 +83,7 @@ function incomingInstances(
   }
   if (mediaType.type === 'application/dicom') {
     if (!body) throw new DicomwebError('BadRequest', 'The request body is missing.');
-    return single({ mediaType: 'application/dicom', body });
+    return just<IncomingInstance>({ mediaType: 'application/dicom', body });
   }
   if (mediaType.type !== 'multipart/related') {
     throw new DicomwebError(
@@ -111,11 +112,6 @@ function incomingInstances(
   }
   if (!body) throw new DicomwebError('BadRequest', 'The request body is missing.');
   return partsOf(new MultipartReader(body, boundary));
-}
-
-async function* single(instance: IncomingInstance): AsyncGenerator<IncomingInstance> {
-  await Promise.resolve();
-  yield instance;
 }
 
 /** A part without its own Content-Type is taken as application/dicom, the request's type. */

@@ -2,6 +2,7 @@ import { buffer } from 'node:stream/consumers';
 import type { BlobClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import type { BlobStore, BlobUpload, ByteRange } from './ports.js';
 import { BlobBatchDeleter } from './azure-blob-batch-delete.js';
+import { blockId } from './keys.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 
 export interface BlockUploadOptions {
@@ -179,8 +180,7 @@ class StagedBlockUpload implements BlobUpload {
       if (pooled) this.pool.give(pooled);
       throw new RangeError(`A blob holds at most ${MAX_BLOCKS} blocks of ${this.options.blockSize} bytes.`);
     }
-    // Block ids must all have the same length: a zero-padded counter.
-    const id = Buffer.from(this.blockIds.length.toString().padStart(6, '0')).toString('base64');
+    const id = blockId(this.blockIds.length);
     this.blockIds.push(id);
     const staging = guarded('a block upload', () => this.blob.stageBlock(id, body, body.byteLength)).then(
       () => undefined,

@@ -10,6 +10,7 @@ import {
   type UserDelegationKey,
 } from '@azure/storage-blob';
 import { streamBlob } from './azure-blob-store.js';
+import { blockId } from './keys.js';
 import type { BlobUpload, FrozenBlob, SessionBlobs, StagingBlobState } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
 
@@ -218,7 +219,7 @@ class CopiedUpload implements BlobUpload {
     const index = this.ids.length;
     const offset = index * COPY_BLOCK_BYTES;
     const count = Math.min(COPY_BLOCK_BYTES, this.source.size - offset);
-    const id = Buffer.from(index.toString().padStart(6, '0')).toString('base64');
+    const id = blockId(index);
     this.ids.push(id);
     this.url ??= this.sourceUrl();
     const url = this.url;

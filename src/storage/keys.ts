@@ -261,3 +261,12 @@ export const OperationKeys = {
   partition: 'operations',
   row: (id: string) => id,
 } as const;
+
+/**
+ * The id of a blob's `index`th block: all ids of a blob must have one length, so a zero-padded
+ * counter, base64 as Azure wants it. Decoded, they sort like their positions, which is the order
+ * an upload session's commit joins a client's blocks in (the client writes the same ids).
+ */
+export function blockId(index: number): string {
+  return Buffer.from(index.toString().padStart(6, '0')).toString('base64');
+}

@@ -5,3 +5,9 @@ export async function drain(source: AsyncIterable<unknown>): Promise<void> {
     // discard
   }
 }
+
+/** An async iterable of one item (a request body that is a single instance, an upload session's file). */
+export async function* just<T>(item: T): AsyncGenerator<T> {
+  await Promise.resolve();
+  yield item;
+}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BlockBlobClient } from '@azure/storage-blob';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DicomwebClient, scanPaths, type DicomFile } from '../../src/client/index.js';
+import { blockId } from '../../src/storage/keys.js';
 import { largeInstance, FRAME_BYTES } from '../../support/large-instance.js';
 import { runCli } from '../helpers/cli.js';
 import { serveStorage, startTestServer, type TestServer } from '../helpers/server.js';
@@ -94,8 +95,7 @@ describe('the client and CLI with upload sessions', () => {
     ).json()) as { url: string; uploadUrl: string };
     const blob = new BlockBlobClient(opened.uploadUrl);
     for (const index of [0, 1]) {
-      const id = Buffer.from(index.toString().padStart(6, '0')).toString('base64');
-      await blob.stageBlock(id, large.bytes.subarray(index * MiB, (index + 1) * MiB), MiB);
+      await blob.stageBlock(blockId(index), large.bytes.subarray(index * MiB, (index + 1) * MiB), MiB);
     }
     const staged = vi.spyOn(BlockBlobClient.prototype, 'stageBlock');
     const [outcome] = await client.upload([large.file], {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { BlockBlobClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUploadSession, sweepUploadSessions } from '../../src/dicomweb/upload-session.js';
-import { UploadSessionKeys } from '../../src/storage/keys.js';
+import { blockId, UploadSessionKeys } from '../../src/storage/keys.js';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { FRAME_BYTES, largeInstance } from '../../support/large-instance.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -34,8 +34,6 @@ async function open(body?: unknown): Promise<OpenedSession> {
   expect(response.headers.get('location')).toBe(session.url);
   return session;
 }
-
-const blockId = (index: number) => Buffer.from(index.toString().padStart(6, '0')).toString('base64');
 
 async function stageBlocks(
   uploadUrl: string,
