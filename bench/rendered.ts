@@ -28,6 +28,7 @@ const SIZE = 512;
 const FRAME_BYTES = SIZE * SIZE * 2;
 const FRAMES = 100;
 const STUDIES = 30;
+const CACHED_ROUNDS = 3;
 
 const us = (n: number) => {
   const b = Buffer.alloc(2);
@@ -197,11 +198,14 @@ export async function renderedSection(context: BenchContext): Promise<SectionRes
       cold.raw.push((await timed(() => drain(container, at.blobName, at.pixelDataOffset, FRAME_BYTES))).ms);
     }
     const coldOps = perItem(await server.takeStorage(), STUDIES, STUDIES);
-    for (const key of studies) {
-      cached.server.push(await jpegGet(agent, `${server.baseUrl}/v2/studies/${key.studyInstanceUid}/thumbnail`));
-      cached.raw.push((await timed(() => drain(container, studyThumbnailsName(key.studyInstanceUid)))).ms);
+    // Three rounds over the studies: 90 samples of a ~2 ms figure, so one stall moves the p50 less.
+    for (let round = 0; round < CACHED_ROUNDS; round++) {
+      for (const key of studies) {
+        cached.server.push(await jpegGet(agent, `${server.baseUrl}/v2/studies/${key.studyInstanceUid}/thumbnail`));
+        cached.raw.push((await timed(() => drain(container, studyThumbnailsName(key.studyInstanceUid)))).ms);
+      }
     }
-    const cachedOps = perItem(await server.takeStorage(), STUDIES, STUDIES);
+    const cachedOps = perItem(await server.takeStorage(), CACHED_ROUNDS * STUDIES, CACHED_ROUNDS * STUDIES);
     const load = otherLoad();
     const frameRaw = `raw = the frame's ${FRAME_BYTES / 1024} KiB byte range read with BlobClient.download(offset, count)`;
     timings.push(
@@ -243,7 +247,7 @@ export async function renderedSection(context: BenchContext): Promise<SectionRes
         {
           id: 'r4',
           title: 'study thumbnail, cached',
-          method: `the same ${STUDIES} thumbnails again; raw = the study’s thumbnails blob read whole with BlobClient.download()`,
+          method: `the same ${STUDIES} thumbnails again, ${CACHED_ROUNDS} rounds; raw = the study’s thumbnails blob read whole with BlobClient.download()`,
         },
         cached.server,
         cached.raw,

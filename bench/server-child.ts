@@ -114,7 +114,9 @@ export async function startServerChild(
   extraEnv: Record<string, string> = {},
 ): Promise<ServerChild> {
   // `--import tsx` keeps it one process (the tsx CLI would add a wrapper process around it).
-  const args = runtime === 'js' ? [COMPILED_SCRIPT] : ['--import', 'tsx', SERVER_SCRIPT];
+  // BENCH_SERVER_NODE_ARGS: extra Node flags for the server child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+  const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const args = [...nodeArgs, ...(runtime === 'js' ? [COMPILED_SCRIPT] : ['--import', 'tsx', SERVER_SCRIPT])];
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: {

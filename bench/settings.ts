@@ -108,7 +108,7 @@ export function readSettings(): BenchSettings {
     // Past 4 GiB the instance is encapsulated (support/large-instance.ts); the 5 GiB by default.
     sessionMiB: positiveInt('BENCH_SESSION_MB', 5120),
     bigStudyInstances: positiveInt('BENCH_STUDY_INSTANCES', 1000),
-    metadataRuns: positiveInt('BENCH_METADATA_RUNS', 12),
+    metadataRuns: positiveInt('BENCH_METADATA_RUNS', 30),
     qidoStudies: sizes('BENCH_QIDO_STUDIES', [1000, 10000]),
     qidoRuns: positiveInt('BENCH_QIDO_RUNS', 30),
     qidoQuerySeconds: positiveInt('BENCH_QIDO_QUERY_SECONDS', 12),

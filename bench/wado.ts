@@ -378,7 +378,7 @@ async function studyMetadata(
     {
       id: 'w4',
       title: `study metadata, ${study.count} instances`,
-      method: `${runs} sequential GET /v2/studies/{study}/metadata (application/dicom+json) of a ${study.count}-instance study of tiny instances (checked once: ${study.count} objects); raw = the same response as one pre-built blob, downloaded whole (the floor a study-level document would reach); the server reads the metadata from the instance rows (one query of the study's partition)`,
+      method: `${runs} sequential GET /v2/studies/{study}/metadata (application/dicom+json) of a ${study.count}-instance study of tiny instances (checked once: ${study.count} objects); raw = the same response as one pre-built blob, downloaded whole (the floor a study-level document would reach); the server reads the study revision (one point read) and streams the saved document that its first read built (docs/storage.md, Metadata documents)`,
     },
     server,
     raw,

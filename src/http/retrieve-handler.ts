@@ -2,9 +2,15 @@ import { createHash } from 'node:crypto';
 import { findInstances } from '../dicomweb/retrieve.js';
 import { DicomwebError } from '../dicomweb/errors.js';
 import { withInstanceUrl } from '../dicomweb/instance-sidecar.js';
-import { readMetadataDocument, saveMetadataDocument, type DocumentEntry } from '../dicomweb/metadata-document.js';
+import {
+  METADATA_BASE,
+  readMetadataDocument,
+  saveMetadataDocument,
+  withVersionBase,
+  type MetadataDocument,
+} from '../dicomweb/metadata-document.js';
 import { metadataOf } from '../dicomweb/series-metadata.js';
-import type { InstanceRecord } from '../storage/ports.js';
+import type { InstanceKey, InstanceRecord } from '../storage/ports.js';
 import type { Handler } from './context.js';
 import { deliveryRules, instanceBytes } from './instance-bytes.js';
 import { acceptsDicomJson, requestAccept } from './media-type.js';
@@ -98,24 +104,34 @@ export const handleMetadata: Handler = async (request, context) => {
     throw new DicomwebError('NotAcceptable', 'Metadata is available as application/dicom+json only.');
   }
   const target = retrieveTarget(context);
-  const urls = resourceUrls(versionBaseUrl(new URL(request.url), context.apiVersion, context.config.publicBaseUrl));
-  const answer = (entries: readonly DocumentEntry[]): Response => {
-    const etag = metadataEtag(entries.map((entry) => entry.version));
-    if (etagMatches(request.headers.get('if-none-match'), etag)) {
-      return new Response(null, { status: 304, headers: { etag } });
-    }
-    const body = entries.map((entry) => withInstanceUrl(entry.json, urls.instance(entry.key))).join(',');
-    return new Response(`[${body}]`, {
-      status: 200,
-      headers: { 'content-type': 'application/dicom+json', etag, 'cache-control': 'private, no-cache' },
-    });
-  };
+  const versionBase = versionBaseUrl(new URL(request.url), context.apiVersion, context.config.publicBaseUrl);
+  const notModified = (etag: string): Response | undefined =>
+    etagMatches(request.headers.get('if-none-match'), etag)
+      ? new Response(null, { status: 304, headers: { etag } })
+      : undefined;
+  const headers = (etag: string) => ({
+    'content-type': 'application/dicom+json',
+    etag,
+    'cache-control': 'private, no-cache',
+  });
   // Study and series metadata: the document the last read built, while nothing has changed since.
   const level = target.sopInstanceUid === undefined;
   const cached = level
-    ? await readMetadataDocument(context.storage, target.studyInstanceUid, target.seriesInstanceUid)
+    ? await readMetadataDocument(context.storage, target.studyInstanceUid, target.seriesInstanceUid, request.signal)
     : undefined;
-  if (cached?.entries && cached.entries.length > 0) return answer(cached.entries);
+  if (cached?.current) {
+    const { etag, body, cancel } = cached.current;
+    const unchanged = notModified(etag);
+    if (unchanged) {
+      cancel();
+      return unchanged;
+    }
+    const failures = { log: context.log, signal: request.signal };
+    return new Response(streamOf(withVersionBase(body, versionBase), failures), {
+      status: 200,
+      headers: headers(etag),
+    });
+  }
   // No study row: nothing of the study is stored (its rows are written together), no query needed.
   if (cached && cached.revision === undefined) {
     throw new DicomwebError('NotFound', `The ${target.seriesInstanceUid ? 'series' : 'study'} was not found.`);
@@ -129,16 +145,32 @@ export const handleMetadata: Handler = async (request, context) => {
     return json === undefined ? [] : [{ key: instance, version: instance.version, json }];
   });
   if (entries.length === 0) throw new DicomwebError('NotFound', 'It was deleted while it was being read.');
+  const document = metadataDocument(entries);
   if (cached?.revision !== undefined && entries.length === instances.length) {
     await saveMetadataDocument(
       context.storage,
       target.studyInstanceUid,
       target.seriesInstanceUid,
       cached.revision,
-      instances,
-      entries.map((entry) => entry.json),
+      document,
       context.log,
     );
   }
-  return answer(entries);
+  return (
+    notModified(document.etag) ??
+    new Response(
+      document.body.replaceAll(METADATA_BASE, () => versionBase),
+      { status: 200, headers: headers(document.etag) },
+    )
+  );
 };
+
+/** The response body with METADATA_BASE for the versioned base URL, as documents are saved. */
+function metadataDocument(entries: readonly { key: InstanceKey; version: string; json: string }[]): MetadataDocument {
+  const urls = resourceUrls(METADATA_BASE);
+  return {
+    body: `[${entries.map((entry) => withInstanceUrl(entry.json, urls.instance(entry.key))).join(',')}]`,
+    etag: metadataEtag(entries.map((entry) => entry.version)),
+    instances: entries.length,
+  };
+}

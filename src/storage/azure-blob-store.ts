@@ -1,6 +1,6 @@
 import { buffer } from 'node:stream/consumers';
 import type { BlobClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
-import type { BlobStore, BlobUpload, ByteRange } from './ports.js';
+import type { BlobStore, BlobUpload, ByteRange, OpenedBlob } from './ports.js';
 import { BlobBatchDeleter } from './azure-blob-batch-delete.js';
 import { blockId } from './keys.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
@@ -210,11 +210,18 @@ export async function* streamBlob(
   blob: BlobClient,
   range?: ByteRange,
   signal?: AbortSignal,
-): AsyncIterable<Uint8Array> {
+): AsyncGenerator<Uint8Array, void, undefined> {
   const response = await guarded('a blob download', () =>
     blob.download(range?.offset ?? 0, range?.count, { abortSignal: signal, maxRetryRequests: 3 }),
   );
-  const body = response.readableStreamBody;
+  yield* chunksOf(response.readableStreamBody, signal);
+}
+
+/** A download's body in chunks of at least READ_CHUNK_BYTES; ending or abandoning it closes the download. */
+async function* chunksOf(
+  body: NodeJS.ReadableStream | undefined,
+  signal?: AbortSignal,
+): AsyncGenerator<Uint8Array, void, undefined> {
   if (!body) return;
   let held: Buffer[] = [];
   let size = 0;
@@ -232,8 +239,12 @@ export async function* streamBlob(
     if (signal?.aborted) return; // the reader went away: its abort, not a failure
     translateStorageError(error, 'a blob download');
   } finally {
-    (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    destroy(body);
   }
+}
+
+function destroy(body: NodeJS.ReadableStream): void {
+  (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
 }
 
 export class AzureBlobStore implements BlobStore {
@@ -255,6 +266,27 @@ export class AzureBlobStore implements BlobStore {
 
   read(name: string, range?: ByteRange, signal?: AbortSignal): AsyncIterable<Uint8Array> {
     return streamBlob(this.container.getBlobClient(name), range, signal);
+  }
+
+  async open(name: string, signal?: AbortSignal): Promise<OpenedBlob | undefined> {
+    const response = await guarded('a blob download', async () => {
+      try {
+        return await this.container
+          .getBlobClient(name)
+          .download(0, undefined, { abortSignal: signal, maxRetryRequests: 3 });
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw error;
+      }
+    });
+    if (!response) return undefined;
+    const body = response.readableStreamBody;
+    return {
+      chunks: chunksOf(body, signal),
+      cancel: () => {
+        if (body) destroy(body);
+      },
+    };
   }
 
   /** One GET (downloadToBuffer would first ask for the size, a second round trip). */

@@ -40,6 +40,7 @@ import type {
   AddInstanceOutcome,
   ExpiryPointer,
   BlobStore,
+  OpenedBlob,
   BlobUpload,
   ByteRange,
   InstanceIndex,
@@ -91,13 +92,18 @@ export class MemoryBlobStore implements BlobStore {
     };
   }
 
-  async *read(name: string, range?: ByteRange): AsyncIterable<Uint8Array> {
+  async *read(name: string, range?: ByteRange): AsyncGenerator<Uint8Array, void, undefined> {
     await Promise.resolve();
     const blob = this.blobs.get(name);
     if (!blob) throw new Error(`no blob ${name}`);
     const start = range?.offset ?? 0;
     const end = range ? start + range.count : blob.bytes.length;
     for (let at = start; at < end; at += 65536) yield blob.bytes.subarray(at, Math.min(end, at + 65536));
+  }
+
+  async open(name: string): Promise<OpenedBlob | undefined> {
+    await Promise.resolve();
+    return this.blobs.has(name) ? { chunks: this.read(name), cancel: () => undefined } : undefined;
   }
 
   readSmall(name: string): Promise<Uint8Array | undefined> {

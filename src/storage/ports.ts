@@ -34,6 +34,12 @@ export interface ByteRange {
   readonly count: number;
 }
 
+/** A blob whose download has started (BlobStore.open). */
+export interface OpenedBlob {
+  readonly chunks: AsyncGenerator<Uint8Array, void, undefined>;
+  readonly cancel: () => void;
+}
+
 export interface BlobStore {
   beginUpload(name: string, contentType: string): BlobUpload;
   /**
@@ -41,6 +47,11 @@ export interface BlobStore {
    * client went away), so an abandoned retrieve costs no more bandwidth.
    */
   read(name: string, range?: ByteRange, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+  /**
+   * Starts streaming a whole blob; undefined when it does not exist. The caller reads `chunks` to
+   * the end or calls `cancel()`, which ends the download (an unread download holds a connection).
+   */
+  open(name: string, signal?: AbortSignal): Promise<OpenedBlob | undefined>;
   /** A small blob read whole (sidecar metadata); undefined when missing. */
   readSmall(name: string): Promise<Uint8Array | undefined>;
   /**

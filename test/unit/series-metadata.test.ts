@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { inflateSidecar } from '../../src/dicomweb/instance-sidecar.js';
+import { METADATA_BASE, withVersionBase } from '../../src/dicomweb/metadata-document.js';
 import { metadataDocumentName, seriesMetadataLogName, sidecarBlobName } from '../../src/storage/keys.js';
 import { memoryApp } from '../helpers/memory-app.js';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
@@ -27,19 +28,56 @@ function setup() {
     reads += 1;
     return readSmall(name);
   };
+  const open = storage.blobs.open.bind(storage.blobs);
+  storage.blobs.open = (name: string, signal?: AbortSignal) => {
+    reads += 1;
+    return open(name, signal);
+  };
   const counted = async (path: string) => {
     reads = 0;
     const result = await call(path);
     return { ...result, reads };
   };
-  return { storage, call, counted };
+  return { storage, app, call, counted };
 }
 
 const sopOf = (item: Json | undefined) => item?.['00080018']?.Value?.[0];
 
+describe('saved metadata documents', () => {
+  it('put the base URL in for every placeholder, wherever chunks split, and leave escaped U+0001 in values alone', async () => {
+    const text = `[{"a":{"BulkDataURI":"${METADATA_BASE}/studies/1/x"}},{"b":"\\u0001"},"${METADATA_BASE}${METADATA_BASE}"]`;
+    const bytes = Buffer.from(text, 'utf8');
+    for (const size of [1, 2, 5, 64]) {
+      const chunks = async function* () {
+        await Promise.resolve();
+        for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+      };
+      const out: Buffer[] = [];
+      for await (const chunk of withVersionBase(chunks(), 'https://h/v2')) out.push(Buffer.from(chunk));
+      expect(Buffer.concat(out).toString('utf8')).toBe(
+        '[{"a":{"BulkDataURI":"https://h/v2/studies/1/x"}},{"b":"\\u0001"},"https://h/v2https://h/v2"]',
+      );
+    }
+  });
+
+  it('written in the older format are rebuilt, not served', async () => {
+    const { storage, call, counted } = setup();
+    const study = testUid();
+    const uids = newInstanceUids(study);
+    expect((await call('/studies', 'POST', withBulkData(uids))).status).toBe(200);
+    const expected = await call(`/studies/${study}/metadata`);
+    const revision = (await storage.index.studyRevision(study)) ?? '';
+    const old = `${revision}\t${study}\n${uids.seriesInstanceUid}\t${uids.sopInstanceUid}\tv\t{}\n`;
+    await storage.blobs.writeSmall(metadataDocumentName(study), Buffer.from(old), 'text/plain', {});
+    const read = await counted(`/studies/${study}/metadata`);
+    expect(read.json).toEqual(expected.json);
+    expect((await storage.blobs.readSmall(metadataDocumentName(study)))?.subarray(0, 4).toString()).toBe('md2\t');
+  });
+});
+
 describe('study and series metadata', () => {
   it('come from the index rows, then from the document the read saved; deleted versions gone; each item as the instance resource answers', async () => {
-    const { storage, call, counted } = setup();
+    const { storage, app, call, counted } = setup();
     const study = testUid();
     const big = testUid();
     const small = testUid();
@@ -56,6 +94,19 @@ describe('study and series metadata', () => {
     const again = await counted(`/studies/${study}/metadata`);
     expect(again.json).toEqual(all.json);
     expect(again.reads).toBe(1); // the document, current: no query of the index
+    // The saved document serves any base URL: links follow the request's host and API version.
+    const elsewhere = await storage.index.studyRevision(study);
+    const other = await app.handle(
+      new Request(`http://dicom.example:8443/v1/studies/${study}/metadata`, {
+        headers: { accept: 'application/dicom+json' },
+      }),
+    );
+    const otherJson = (await other.json()) as Json[];
+    expect(otherJson.map(sopOf)).toEqual(all.json.map(sopOf));
+    expect(otherJson[0]?.['00291010']?.BulkDataURI).toBe(
+      all.json[0]?.['00291010']?.BulkDataURI?.replace(BASE, 'http://dicom.example:8443/v1'),
+    );
+    expect(await storage.index.studyRevision(study)).toBe(elsewhere);
     // Each item is what the instance-level resource answers, bulk data URIs pointing at its own instance.
     for (const [i, uids] of stored.entries()) {
       const one = await call(
