@@ -3,13 +3,24 @@ import type { EncapsulatedLayout, Fragment } from './fragments.js';
 /** A frame as byte ranges of the stored file: one for native data, one per fragment when encapsulated. */
 export type FrameRanges = readonly (readonly [offset: number, length: number])[];
 
-/** Native pixel data: frames follow each other at a fixed size (bits packed for 1-bit data). */
+/**
+ * Native pixel data: frames follow each other at a fixed size (bits packed for 1-bit data).
+ * YBR_FULL_422 keeps two samples per pixel, not three (PS3.5 8.2.1: Y1 Y2 Cb Cr per pair).
+ */
 export function nativeFrames(
   pixelDataOffset: number,
   pixelDataLength: number,
-  image: { rows: number; columns: number; samplesPerPixel: number; bitsAllocated: number; numberOfFrames: number },
+  image: {
+    rows: number;
+    columns: number;
+    samplesPerPixel: number;
+    bitsAllocated: number;
+    numberOfFrames: number;
+    photometricInterpretation?: string | undefined;
+  },
 ): FrameRanges[] | undefined {
-  const bits = image.rows * image.columns * image.samplesPerPixel * image.bitsAllocated;
+  const samples = image.photometricInterpretation === 'YBR_FULL_422' ? 2 : image.samplesPerPixel;
+  const bits = image.rows * image.columns * samples * image.bitsAllocated;
   if (bits <= 0 || image.numberOfFrames <= 0) return undefined;
   const frames: FrameRanges[] = [];
   for (let i = 0; i < image.numberOfFrames; i += 1) {

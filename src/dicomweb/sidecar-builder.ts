@@ -3,8 +3,11 @@ import { toDicomJson } from '../dicom/dicom-json-model.js';
 import { encapsulatedFrames, nativeFrames, type FrameRanges } from '../dicom/frame-table.js';
 import type { EncapsulatedLayout } from '../dicom/fragments.js';
 import type { DicomHeader } from '../dicom/header-reader.js';
-import { Tag } from '../dicom/tags.js';
+import { Tag, type TagDef } from '../dicom/tags.js';
 import { INSTANCE_URL, type InstanceSidecar } from './instance-sidecar.js';
+
+/** Read only for the frame size here; not in Tag, which lists what search can include. */
+const PHOTOMETRIC_INTERPRETATION: TagDef = { keyword: 'PhotometricInterpretation', tag: '00280004', vr: 'CS' };
 
 /** Binary values up to this size are inlined in metadata; larger ones get a BulkDataURI. */
 const INLINE_BINARY_MAX = 1024;
@@ -23,6 +26,7 @@ function frameTable(header: DicomHeader, layout: EncapsulatedLayout | undefined)
       samplesPerPixel: attributes.number(Tag.SamplesPerPixel) ?? 1,
       bitsAllocated: attributes.number(Tag.BitsAllocated) ?? 0,
       numberOfFrames,
+      photometricInterpretation: attributes.string(PHOTOMETRIC_INTERPRETATION),
     }) ?? null
   );
 }

@@ -485,6 +485,10 @@ describe('rendered resources (Azurite)', () => {
     const half = await png(path(ybr422) + '/rendered');
     near(rgbAt(half, 1, 0), [254, 0, 0]);
     near(rgbAt(half, 2, 0), [0, 255, 1]);
+    // Its frame as stored: two samples per pixel, so the frame table found the whole 8-byte frame.
+    const frame = await get(path(ybr422) + '/frames/1', 'application/octet-stream; transfer-syntax=*');
+    expect(frame.status).toBe(200);
+    expect([...frame.body]).toEqual([76, 76, 85, 255, 150, 150, 44, 21]);
     const planar = await png(path(rgbPlanar) + '/rendered');
     expect([rgbAt(planar, 0, 0), rgbAt(planar, 1, 0), rgbAt(planar, 0, 1), rgbAt(planar, 1, 1)]).toEqual([
       [255, 0, 0],

@@ -67,5 +67,12 @@ describe('encapsulated pixel data', () => {
     expect(
       nativeFrames(0, 2, { rows: 3, columns: 3, samplesPerPixel: 1, bitsAllocated: 1, numberOfFrames: 1 }),
     ).toEqual([[[0, 2]]]);
+    // Native YBR_FULL_422: two samples per pixel, so a 4×2 8-bit frame is 16 bytes, not 24.
+    const ybr422 = { rows: 2, columns: 4, samplesPerPixel: 3, bitsAllocated: 8, numberOfFrames: 2 };
+    expect(nativeFrames(100, 32, { ...ybr422, photometricInterpretation: 'YBR_FULL_422' })).toEqual([
+      [[100, 16]],
+      [[116, 16]],
+    ]);
+    expect(nativeFrames(100, 32, { ...ybr422, photometricInterpretation: 'YBR_FULL' })).toEqual([[[100, 24]]]);
   });
 });
