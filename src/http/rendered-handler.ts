@@ -63,6 +63,8 @@ function renderRequest(request: Request, context: RequestContext, thumbnail: boo
           mediaType: choice.mediaType,
           quality: DEFAULT_QUALITY,
           viewport: parseViewport(params, false) ?? DEFAULT_THUMBNAIL_VIEWPORT,
+          // Kept and served many times: worth the second pass that makes it smaller.
+          smallest: true,
         },
       }
     : {

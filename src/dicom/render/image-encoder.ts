@@ -25,6 +25,12 @@ export interface EncodeOptions {
   /** 1-100, for image/jpeg. */
   readonly quality: number;
   readonly viewport?: Viewport | undefined;
+  /**
+   * Optimised Huffman tables for JPEG: about 6 % fewer bytes for a second pass over the image
+   * (a 512×512 slice: 6.0 ms → 2.4–3.0 ms without it). Worth it for a cached thumbnail, not for
+   * a rendered image made for one response.
+   */
+  readonly smallest?: boolean | undefined;
 }
 
 /** The viewport's source region lies outside the image: the request's mistake (400). */
@@ -73,5 +79,7 @@ export async function encodeImage(rendered: RenderedImage, options: EncodeOption
   if (viewport) pipeline = pipeline.resize(viewport.width, viewport.height, { fit: 'inside' });
   if (options.mediaType === 'image/png') return pipeline.png({ compressionLevel: 6 }).toBuffer();
   if (options.mediaType === 'image/gif') return pipeline.gif().toBuffer();
-  return pipeline.jpeg({ quality: options.quality, chromaSubsampling: '4:4:4' }).toBuffer();
+  return pipeline
+    .jpeg({ quality: options.quality, chromaSubsampling: '4:4:4', optimiseCoding: options.smallest === true })
+    .toBuffer();
 }
