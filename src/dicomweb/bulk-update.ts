@@ -24,8 +24,6 @@ import { ALREADY_UPDATED, storeInstances, type IncomingInstance } from './store.
 export const DEFAULT_OPERATION_LEASE_MS = 60_000;
 /** Instances written per store call: one prepare and few index transactions for all of them. */
 export const BULK_UPDATE_BATCH = 32;
-/** How often the local host looks for operations to work on. */
-export const OPERATION_POLL_MS = 2_000;
 
 export interface BulkUpdateWorker {
   /** Names this worker's leases. */
@@ -42,8 +40,16 @@ function operationsOf(storage: Storage) {
   return storage.operations;
 }
 
-/** Records a new operation; a worker picks it up (202 with its reference). */
-export async function startBulkUpdate(storage: Storage, request: BulkUpdateRequest): Promise<OperationRecord> {
+/**
+ * Records a new operation, then queues its id so that a worker starts it at once. The record is
+ * what counts: when the queue does not take the message, the request still succeeds and the
+ * workers' periodic round (timer, local loop) starts the operation instead; the failure is logged.
+ */
+export async function startBulkUpdate(
+  storage: Storage,
+  request: BulkUpdateRequest,
+  log?: FailureLog,
+): Promise<OperationRecord> {
   const now = new Date().toISOString();
   const operation: OperationRecord = {
     id: randomBytes(16).toString('hex'),
@@ -62,6 +68,9 @@ export async function startBulkUpdate(storage: Storage, request: BulkUpdateReque
     leaseUntil: 0,
   };
   await operationsOf(storage).create(operation);
+  await storage.operationQueue?.send(operation.id).catch((error: unknown) => {
+    log?.(`Operation ${operation.id} was not queued; the next periodic round starts it`, error);
+  });
   return operation;
 }
 
@@ -108,6 +117,29 @@ export async function runBulkUpdates(storage: Storage, worker: BulkUpdateWorker)
     if (await runOperation(storage, operation, worker)) finished += 1;
   }
   return finished;
+}
+
+/** What became of a request to run one operation. */
+export type OperationRun =
+  /** This worker finished it. */
+  | 'finished'
+  /** No operation has the id. */
+  | 'missing'
+  /** It was finished before. */
+  | 'done'
+  /** Another worker holds its lease (or took it meanwhile); that worker, or a later round, finishes it. */
+  | 'busy';
+
+/**
+ * Works off one operation (the queue trigger's job), lease-protected like a round: another
+ * worker's live lease leaves it alone. Throws when storage fails (the message is then retried).
+ */
+export async function runBulkUpdate(storage: Storage, id: string, worker: BulkUpdateWorker): Promise<OperationRun> {
+  const operation = await storage.operations?.get(id);
+  if (!operation) return 'missing';
+  if (operation.status === 'completed' || operation.status === 'failed') return 'done';
+  if (operation.owner !== worker.owner && operation.leaseUntil > Date.now()) return 'busy';
+  return (await runOperation(storage, operation, worker)) ? 'finished' : 'busy';
 }
 
 /** One operation, from where its record says it got to; false when the lease was lost. */

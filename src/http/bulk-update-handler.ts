@@ -41,7 +41,7 @@ async function bodyText(request: Request): Promise<string> {
 /** `POST {base}/studies/$bulkUpdate`: checks the request, records the operation, answers 202 with its reference. */
 export const handleBulkUpdate: Handler = async (request, context) => {
   const parsed = parseBulkUpdateRequest(await bodyText(request));
-  const operation = await startBulkUpdate(context.storage, parsed);
+  const operation = await startBulkUpdate(context.storage, parsed, context.log);
   const href = operationUrl(request, context, operation.id);
   return json(202, { id: operation.id, href }, { location: href });
 };
