@@ -50,6 +50,16 @@ export async function startBulkUpdate(
   request: BulkUpdateRequest,
   log?: FailureLog,
 ): Promise<OperationRecord> {
+  // As the Azure service: one operation at a time per study (an unfinished one is a 409).
+  const active = (await operationsOf(storage).unfinished()).find((operation) =>
+    operation.studyInstanceUids.some((uid) => request.studyInstanceUids.includes(uid)),
+  );
+  if (active) {
+    throw new DicomwebError(
+      'Conflict',
+      `There is already an active update operation with ID '${active.id}' on one of these studies; wait until it has finished.`,
+    );
+  }
   const now = new Date().toISOString();
   const operation: OperationRecord = {
     id: randomBytes(16).toString('hex'),
@@ -196,18 +206,23 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
       if (!(await save({ ...current, studyProgress: progress, instancesUpdated: base + updated }))) return false;
       worker.afterBatch?.(updatedThisRun);
     }
+    // A study with an instance that failed counts as failed (the Azure service's study is all or
+    // nothing); the instances of it that were updated stay updated, and count.
     const next: OperationRecord = {
       ...current,
       studiesDone: current.studiesDone + 1,
       studyProgress: NO_PROGRESS,
-      studiesUpdated: current.studiesUpdated + (updated > 0 ? 1 : 0),
+      studiesUpdated: current.studiesUpdated + (errors.length === 0 ? 1 : 0),
       instancesUpdated: base + updated,
-      errors: withErrors(current.errors, errors),
+      errors: withErrors(
+        current.errors,
+        errors.length > 0 ? [`Failed to update instances for study ${study}`, ...errors] : [],
+      ),
     };
     if (!(await save(next))) return false;
   }
-  const failed = current.errors.length > 0 && current.instancesUpdated === 0;
-  return save({ ...current, status: failed ? 'failed' : 'completed', owner: '' });
+  // As the Azure service: an operation with any error has failed.
+  return save({ ...current, status: current.errors.length > 0 ? 'failed' : 'completed', owner: '' });
 }
 
 /** Appends the `update` entries missing for versions this operation wrote (a worker died in between). */

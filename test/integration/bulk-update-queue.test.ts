@@ -74,7 +74,7 @@ describe('bulk update through the operations queue', () => {
         },
       (value) => value.status !== 'notStarted' && value.status !== 'running',
     );
-    expect(status).toMatchObject({ status: 'completed', results: { instanceUpdated: 3 } });
+    expect(status).toMatchObject({ status: 'succeeded', results: { instanceUpdated: 3 } });
     // The message is removed once its operation is done; nothing went to the poison queue.
     const queue = queueClient(config.operationsQueue ?? '');
     expect((await queue.peekMessages({ numberOfMessages: 32 })).peekedMessageItems).toEqual([]);
