@@ -15,7 +15,7 @@ import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
 import { sweepUploadSessions } from '../src/dicomweb/upload-session.js';
 import { sweepExpiredStudies } from '../src/dicomweb/expire-studies.js';
 import { runBulkUpdates } from '../src/dicomweb/bulk-update.js';
-import { operationWorkerName, runQueuedOperation } from '../src/host/operations.js';
+import { OPERATION_RUN_BUDGET_MS, operationWorkerName, runQueuedOperation } from '../src/host/operations.js';
 
 const { app } = azureFunctions;
 
@@ -77,13 +77,15 @@ const operationWorker = operationWorkerName();
  * the Bicep points at the data account with the managed identity (its __queueServiceUri,
  * __credential and __clientId settings). The app sends to the same queue (DICOMWEB_QUEUE_ENDPOINT).
  */
-export const OPERATIONS_QUEUE_CONNECTION = 'AzureWebJobsStorage';
+const OPERATIONS_QUEUE_CONNECTION = 'AzureWebJobsStorage';
 
 /**
  * Runs each bulk update as soon as $bulkUpdate has queued its id (docs/storage.md "Operations"),
  * under host.json's `extensions.queues` rules: a throw (storage down) is retried after
  * visibilityTimeout, and after maxDequeueCount tries the message goes to `{queue}-poison` and the
- * operation to the timer below. A message naming no operation is logged and dropped.
+ * operation to the timer below. A message naming no operation is logged and dropped. A long
+ * operation pauses after OPERATION_RUN_BUDGET_MS and queues itself again, so no invocation meets
+ * host.json's functionTimeout.
  */
 app.storageQueue('run-operation', {
   queueName: config.operations.queue,
@@ -92,6 +94,7 @@ app.storageQueue('run-operation', {
     const { storage } = await service();
     const run = await runQueuedOperation(storage, entry, {
       owner: operationWorker,
+      stopAt: Date.now() + OPERATION_RUN_BUDGET_MS,
       log: (message, error) => {
         context.error(message, error);
       },
@@ -113,6 +116,7 @@ app.timer('run-operations', {
     const { storage } = await service();
     const finished = await runBulkUpdates(storage, {
       owner: operationWorker,
+      stopAt: Date.now() + OPERATION_RUN_BUDGET_MS,
       log: (message, error) => {
         context.error(message, error);
       },

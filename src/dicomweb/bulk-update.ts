@@ -33,6 +33,12 @@ export interface BulkUpdateWorker {
   readonly log?: FailureLog | undefined;
   /** Called after each batch with the instances updated so far by this run (tests stop a worker here). */
   readonly afterBatch?: ((updated: number) => void) | undefined;
+  /**
+   * Milliseconds since the epoch after which the worker stops at its next batch boundary: it saves
+   * its progress, gives up the lease and queues the operation again, so that a function invocation
+   * ends before the host's functionTimeout and another one goes on at once.
+   */
+  readonly stopAt?: number | undefined;
 }
 
 function operationsOf(storage: Storage) {
@@ -123,10 +129,20 @@ export async function runBulkUpdates(storage: Storage, worker: BulkUpdateWorker)
   if (!operations) return 0;
   let finished = 0;
   for (const operation of await operations.unfinished()) {
+    if (worker.stopAt !== undefined && Date.now() >= worker.stopAt) break;
     if (operation.owner !== worker.owner && operation.leaseUntil > Date.now()) continue;
-    if (await runOperation(storage, operation, worker)) finished += 1;
+    const run = await runOperation(storage, operation, worker);
+    if (run === 'finished') finished += 1;
+    if (run === 'paused') await queueAgain(storage, operation.id, worker);
   }
   return finished;
+}
+
+/** Sends a paused operation's id to the queue again; without one (or when it fails) the next round goes on. */
+async function queueAgain(storage: Storage, id: string, worker: BulkUpdateWorker): Promise<void> {
+  await storage.operationQueue?.send(id).catch((error: unknown) => {
+    worker.log?.(`Paused operation ${id} was not queued again; the next periodic round goes on with it`, error);
+  });
 }
 
 /** What became of a request to run one operation. */
@@ -138,7 +154,9 @@ export type OperationRun =
   /** It was finished before. */
   | 'done'
   /** Another worker holds its lease (or took it meanwhile); that worker, or a later round, finishes it. */
-  | 'busy';
+  | 'busy'
+  /** This worker reached `stopAt`: progress saved, lease given up, the id queued again. */
+  | 'paused';
 
 /**
  * Works off one operation (the queue trigger's job), lease-protected like a round: another
@@ -149,11 +167,20 @@ export async function runBulkUpdate(storage: Storage, id: string, worker: BulkUp
   if (!operation) return 'missing';
   if (operation.status === 'completed' || operation.status === 'failed') return 'done';
   if (operation.owner !== worker.owner && operation.leaseUntil > Date.now()) return 'busy';
-  return (await runOperation(storage, operation, worker)) ? 'finished' : 'busy';
+  const run = await runOperation(storage, operation, worker);
+  if (run === 'paused') await queueAgain(storage, id, worker);
+  return run === 'lost' ? 'busy' : run;
 }
 
-/** One operation, from where its record says it got to; false when the lease was lost. */
-async function runOperation(storage: Storage, claimed: StoredOperation, worker: BulkUpdateWorker): Promise<boolean> {
+/**
+ * One operation, from where its record says it got to: 'lost' when another worker took the lease,
+ * 'paused' when `stopAt` came first.
+ */
+async function runOperation(
+  storage: Storage,
+  claimed: StoredOperation,
+  worker: BulkUpdateWorker,
+): Promise<'finished' | 'lost' | 'paused'> {
   const operations = operationsOf(storage);
   const leaseMs = worker.leaseMs ?? DEFAULT_OPERATION_LEASE_MS;
   const { etag: claimedEtag, ...state } = claimed;
@@ -169,7 +196,7 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
     current = next;
     return true;
   };
-  if (!(await save({ ...current, status: 'running', owner: worker.owner }))) return false;
+  if (!(await save({ ...current, status: 'running', owner: worker.owner }))) return 'lost';
   const changes = current.changes.map(encodeChange);
   let updatedThisRun = 0;
   while (current.studiesDone < current.studyInstanceUids.length) {
@@ -185,7 +212,7 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
           studyProgress: NO_PROGRESS,
         }))
       )
-        return false;
+        return 'lost';
       continue;
     }
     // Instances written before a restart count (their progress may not have been saved); the
@@ -203,8 +230,11 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
       errors.push(...outcome.errors);
       const done = Math.min(instances.length, start + BULK_UPDATE_BATCH);
       const progress = { done, total: instances.length, updated };
-      if (!(await save({ ...current, studyProgress: progress, instancesUpdated: base + updated }))) return false;
+      if (!(await save({ ...current, studyProgress: progress, instancesUpdated: base + updated }))) return 'lost';
       worker.afterBatch?.(updatedThisRun);
+      if (worker.stopAt !== undefined && Date.now() >= worker.stopAt && done < instances.length) {
+        return (await save({ ...current, owner: '' })) ? 'paused' : 'lost';
+      }
     }
     // A study with an instance that failed counts as failed (the Azure service's study is all or
     // nothing); the instances of it that were updated stay updated, and count.
@@ -219,10 +249,18 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
         errors.length > 0 ? [`Failed to update instances for study ${study}`, ...errors] : [],
       ),
     };
-    if (!(await save(next))) return false;
+    if (!(await save(next))) return 'lost';
+    if (
+      worker.stopAt !== undefined &&
+      Date.now() >= worker.stopAt &&
+      current.studiesDone < current.studyInstanceUids.length
+    ) {
+      return (await save({ ...current, owner: '' })) ? 'paused' : 'lost';
+    }
   }
   // As the Azure service: an operation with any error has failed.
-  return save({ ...current, status: current.errors.length > 0 ? 'failed' : 'completed', owner: '' });
+  const ended = await save({ ...current, status: current.errors.length > 0 ? 'failed' : 'completed', owner: '' });
+  return ended ? 'finished' : 'lost';
 }
 
 /** Appends the `update` entries missing for versions this operation wrote (a worker died in between). */

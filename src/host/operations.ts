@@ -38,6 +38,13 @@ export const OPERATION_QUEUE_RULES = {
   maxPollingInterval: '00:00:02',
 } as const;
 
+/**
+ * How long one invocation works on an operation before it pauses (saves, gives up the lease,
+ * queues the id again for the next invocation): well within host.json's functionTimeout
+ * (30 minutes, the Flex Consumption default, pinned there), with room for the batch under way.
+ */
+export const OPERATION_RUN_BUDGET_MS = 20 * 60_000;
+
 const RETRY_AFTER_MS = 30_000;
 /** How long a received message stays hidden; renewed at half of it while its operation runs. */
 const HOLD_MS = 60_000;
@@ -87,7 +94,11 @@ async function handleMessage(
   }, HOLD_MS / 2);
   keep.unref();
   try {
-    await runQueuedOperation(storage, { operationId: message.operationId }, worker);
+    await runQueuedOperation(
+      storage,
+      { operationId: message.operationId },
+      { ...worker, stopAt: Date.now() + OPERATION_RUN_BUDGET_MS },
+    );
   } catch (error) {
     worker.log(`Queued operation ${message.operationId ?? '?'} failed (try ${message.dequeueCount})`, error);
     if (message.dequeueCount >= maxDequeueCount) await message.poison();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_OPERATIONS_QUEUE } from '../../src/config.js';
 import { decodeOperationMessage, encodeOperationMessage } from '../../src/storage/azure-operation-queue.js';
-import { runQueuedOperation, OPERATION_QUEUE_RULES } from '../../src/host/operations.js';
+import { OPERATION_QUEUE_RULES, OPERATION_RUN_BUDGET_MS, runQueuedOperation } from '../../src/host/operations.js';
 import { functionAppSettings } from '../helpers/bicep.js';
 import {
   hostDispatch,
@@ -218,6 +218,7 @@ describe('Azure Functions registration', () => {
 
 describe('the operations queue trigger', () => {
   const host = JSON.parse(readFileSync(new URL('../../host.json', import.meta.url), 'utf8')) as {
+    functionTimeout: string;
     extensions: { queues: { messageEncoding: 'base64' | 'none' } & Record<string, unknown> };
   };
 
@@ -267,6 +268,13 @@ describe('the operations queue trigger', () => {
 
   it("host.json's queue settings are the ones the local poller applies", () => {
     expect(host.extensions.queues).toEqual(OPERATION_QUEUE_RULES);
+  });
+
+  it("an invocation pauses its operation well before host.json's functionTimeout", () => {
+    const [h, m, sec] = host.functionTimeout.split(':').map(Number) as [number, number, number];
+    const timeoutMs = ((h * 60 + m) * 60 + sec) * 1000;
+    // A batch under way when the budget runs out: 32 instances, allowed 5 minutes.
+    expect(OPERATION_RUN_BUDGET_MS + 5 * 60_000).toBeLessThanOrEqual(timeoutMs);
   });
 
   it("the message $bulkUpdate sends is the operation id the trigger's handler gets, under host.json's encoding", async () => {
