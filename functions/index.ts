@@ -1,6 +1,6 @@
 /**
  * Azure Functions registrations only: one HTTP trigger per route template of the shared table
- * (src/host/azure-functions-routes.ts says why), plus a fallback. The logic lives in src/; this
+ * (src/host/azure-functions-routes.ts says why), plus a fallback; timers; the operations queue trigger. The logic lives in src/; this
  * file and src/host/node-host.ts are the two thin hosts.
  */
 // @azure/functions is CommonJS: Node's ESM loader exposes `app` on the default export only.
@@ -15,7 +15,7 @@ import { sweepOrphans } from '../src/dicomweb/sweep-orphans.js';
 import { sweepUploadSessions } from '../src/dicomweb/upload-session.js';
 import { sweepExpiredStudies } from '../src/dicomweb/expire-studies.js';
 import { runBulkUpdates } from '../src/dicomweb/bulk-update.js';
-import { operationWorkerName } from '../src/host/operations.js';
+import { OPERATION_RUN_BUDGET_MS, operationWorkerName, runQueuedOperation } from '../src/host/operations.js';
 
 const { app } = azureFunctions;
 
@@ -73,15 +73,50 @@ app.timer('expire-studies', {
 const operationWorker = operationWorkerName();
 
 /**
- * Works off bulk update operations (docs/storage.md "Operations"): every 10 seconds, resuming
- * where each operation's record says; the lease on the record keeps one worker per operation.
+ * The storage connection of the operations trigger: the host's own (AzureWebJobsStorage), which
+ * the Bicep points at the data account with the managed identity (its __queueServiceUri,
+ * __credential and __clientId settings). The app sends to the same queue (DICOMWEB_QUEUE_ENDPOINT).
+ */
+const OPERATIONS_QUEUE_CONNECTION = 'AzureWebJobsStorage';
+
+/**
+ * Runs each bulk update as soon as $bulkUpdate has queued its id (docs/storage.md "Operations"),
+ * under host.json's `extensions.queues` rules: a throw (storage down) is retried after
+ * visibilityTimeout, and after maxDequeueCount tries the message goes to `{queue}-poison` and the
+ * operation to the timer below. A message naming no operation is logged and dropped. A long
+ * operation pauses after OPERATION_RUN_BUDGET_MS and queues itself again, so no invocation meets
+ * host.json's functionTimeout.
+ */
+app.storageQueue('run-operation', {
+  queueName: config.operations.queue,
+  connection: OPERATIONS_QUEUE_CONNECTION,
+  handler: async (entry: unknown, context: InvocationContext) => {
+    const { storage } = await service();
+    const run = await runQueuedOperation(storage, entry, {
+      owner: operationWorker,
+      stopAt: Date.now() + OPERATION_RUN_BUDGET_MS,
+      log: (message, error) => {
+        context.error(message, error);
+      },
+    });
+    context.log(`run-operation: ${run}`);
+  },
+});
+
+/**
+ * The safety net of the queue trigger: every 5 minutes, a round over the unfinished operations
+ * starts the few no message started (the enqueue failed, or the message was poisoned) and resumes
+ * those whose worker died (their 60 s lease lapsed). The queue starts every operation within
+ * seconds, so a rarer round only delays those exceptions, and saves the table query that each
+ * round costs 30 times over.
  */
 app.timer('run-operations', {
-  schedule: '*/10 * * * * *',
+  schedule: '0 */5 * * * *',
   handler: async (_timer: unknown, context: InvocationContext) => {
     const { storage } = await service();
     const finished = await runBulkUpdates(storage, {
       owner: operationWorker,
+      stopAt: Date.now() + OPERATION_RUN_BUDGET_MS,
       log: (message, error) => {
         context.error(message, error);
       },

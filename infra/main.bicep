@@ -1,4 +1,4 @@
-// The DICOMweb server in one resource group: a storage account (instances, index, deployment packages),
+// The DICOMweb server in one resource group: a storage account (instances, index, operations queue, deployment packages),
 // a user-assigned identity with data-plane roles on it, Log Analytics with Application Insights, an
 // Event Grid topic for the DICOM events, and a Flex Consumption function app running Node.js 22. See README.md, "Deploy to Azure".
 targetScope = 'resourceGroup'
@@ -49,6 +49,11 @@ param instancesContainerName string = 'dicomweb'
 @description('Table of the index.')
 param indexTableName string = 'dicomindex'
 
+@description('Queue that starts bulk update operations (at most 56 characters: its poison queue adds -poison).')
+@minLength(3)
+@maxLength(56)
+param operationsQueueName string = 'dicomweb-operations'
+
 @description('Redundancy of the storage account.')
 param storageSkuName string = 'Standard_LRS'
 
@@ -75,6 +80,7 @@ module storage 'modules/storage.bicep' = {
     skuName: storageSkuName
     instancesContainerName: instancesContainerName
     indexTableName: indexTableName
+    operationsQueueName: operationsQueueName
     tags: tags
   }
 }
@@ -119,6 +125,8 @@ module functionApp 'modules/functionapp.bicep' = {
     storageAccountName: storage.outputs.name
     blobEndpoint: storage.outputs.blobEndpoint
     tableEndpoint: storage.outputs.tableEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
+    operationsQueueName: storage.outputs.operationsQueueName
     instancesContainerName: storage.outputs.instancesContainerName
     indexTableName: storage.outputs.indexTableName
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl

@@ -49,7 +49,28 @@ export interface ServerConfig {
   readonly maxRequestBytes: number;
   /** Where change events are published (src/events/events-config.ts). */
   readonly events: EventsConfig;
+  /** How bulk update operations reach a worker (docs/storage.md "Operations"). */
+  readonly operations: OperationsConfig;
 }
+
+export interface OperationsConfig {
+  /** DICOMWEB_OPERATIONS_QUEUE: the storage queue that starts each operation. */
+  readonly queue: string;
+  /**
+   * DICOMWEB_OPERATIONS_INTERVAL_MS: how often the local host looks for operations no queue
+   * message started or whose worker died (the Function App's timer runs every 5 minutes).
+   */
+  readonly intervalMs: number;
+}
+
+/** The operations queue's default name. */
+export const DEFAULT_OPERATIONS_QUEUE = 'dicomweb-operations';
+
+/**
+ * A queue name Azure accepts (3 to 63 lowercase letters, digits and single hyphens, no hyphen at
+ * either end) whose poison queue, `{name}-poison`, is one too: at most 56 characters.
+ */
+export const OPERATIONS_QUEUE_NAME = /^(?=.{3,56}$)[a-z0-9](?!.*--)[a-z0-9-]*[a-z0-9]$/;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -101,8 +122,14 @@ export function readConfig(env: Env = process.env): ServerConfig {
   const tableEndpoint = env['DICOMWEB_TABLE_ENDPOINT'];
   let target: StorageTarget | undefined;
   if (connectionString) target = { kind: 'connection-string', connectionString };
-  else if (blobEndpoint && tableEndpoint) target = { kind: 'identity', blobEndpoint, tableEndpoint };
-  else if (blobEndpoint || tableEndpoint) {
+  else if (blobEndpoint && tableEndpoint) {
+    target = {
+      kind: 'identity',
+      blobEndpoint,
+      tableEndpoint,
+      queueEndpoint: env['DICOMWEB_QUEUE_ENDPOINT'] || undefined,
+    };
+  } else if (blobEndpoint || tableEndpoint) {
     throw new Error('Set both DICOMWEB_BLOB_ENDPOINT and DICOMWEB_TABLE_ENDPOINT, or neither.');
   }
   const events = readEventsConfig(env);
@@ -115,6 +142,10 @@ export function readConfig(env: Env = process.env): ServerConfig {
   if (publicBaseUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicBaseUrl)) {
     throw new Error(`DICOMWEB_PUBLIC_BASE_URL "${publicBaseUrl}" must be an absolute http(s) URL.`);
   }
+  const operations: OperationsConfig = {
+    queue: name(env, 'DICOMWEB_OPERATIONS_QUEUE', DEFAULT_OPERATIONS_QUEUE, OPERATIONS_QUEUE_NAME),
+    intervalMs: positiveInt(env, 'DICOMWEB_OPERATIONS_INTERVAL_MS', 60_000),
+  };
   return {
     app: {
       publicBaseUrl,
@@ -123,7 +154,7 @@ export function readConfig(env: Env = process.env): ServerConfig {
       uploadSessionMinutes: uploadSessionMinutes(env),
       duplicatePolicy: duplicatePolicy(env['DICOMWEB_DUPLICATE_POLICY']),
     },
-    storage: target ? { target, container, table } : undefined,
+    storage: target ? { target, container, table, operationsQueue: operations.queue } : undefined,
     container,
     table,
     host: env['HOST'] || '127.0.0.1',
@@ -137,6 +168,7 @@ export function readConfig(env: Env = process.env): ServerConfig {
       .filter((origin) => origin !== ''),
     maxRequestBytes: positiveInt(env, 'DICOMWEB_MAX_REQUEST_BYTES', 4 * 1024 * 1024 * 1024),
     events,
+    operations,
   };
 }
 

@@ -25,6 +25,12 @@ param blobEndpoint string
 @description('Table account URL for DICOMWEB_TABLE_ENDPOINT.')
 param tableEndpoint string
 
+@description('Queue account URL for DICOMWEB_QUEUE_ENDPOINT and the queue trigger (AzureWebJobsStorage__queueServiceUri).')
+param queueEndpoint string
+
+@description('Queue that starts bulk update operations (DICOMWEB_OPERATIONS_QUEUE).')
+param operationsQueueName string
+
 @description('Blob container of the instances (DICOMWEB_BLOB_CONTAINER).')
 param instancesContainerName string
 
@@ -142,6 +148,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           name: 'AzureWebJobsStorage__clientId'
           value: identityClientId
         }
+        // The operations queue trigger's connection (functions/index.ts): the same account's queue service.
+        {
+          name: 'AzureWebJobsStorage__queueServiceUri'
+          value: queueEndpoint
+        }
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
           value: applicationInsightsConnectionString
@@ -162,6 +173,15 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DICOMWEB_TABLE_ENDPOINT'
           value: tableEndpoint
+        }
+        // $bulkUpdate queues each operation's id here; the trigger above runs it.
+        {
+          name: 'DICOMWEB_QUEUE_ENDPOINT'
+          value: queueEndpoint
+        }
+        {
+          name: 'DICOMWEB_OPERATIONS_QUEUE'
+          value: operationsQueueName
         }
         {
           name: 'DICOMWEB_BLOB_CONTAINER'

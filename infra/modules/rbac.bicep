@@ -19,8 +19,10 @@ param principalId string
 //   user delegation keys that sign upload-session URLs (generateUserDelegationKey).
 // - Storage Table Data Contributor: the index table (the app creates it if missing) and the host's
 //   diagnostic events.
-// No Storage Queue Data Contributor: the app has only HTTP and timer triggers; the host uses queues
-// only for queue and blob triggers.
+// - Storage Queue Data Contributor: the operations queue, which the app sends to ($bulkUpdate) and the
+//   queue trigger reads, hides, deletes and poisons (it creates '<queue>-poison' when missing). The
+//   trigger alone needs Storage Queue Data Reader and Message Processor, the sender Message Sender:
+//   Contributor holds all three and the queue creation.
 var storageRoles = [
   {
     name: 'Storage Blob Data Owner'
@@ -29,6 +31,10 @@ var storageRoles = [
   {
     name: 'Storage Table Data Contributor'
     id: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  }
+  {
+    name: 'Storage Queue Data Contributor'
+    id: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   }
 ]
 

@@ -1,5 +1,6 @@
-// One StorageV2 account holds the DICOM instances (a blob container), their index (a table) and the
-// Flex Consumption deployment packages (a second container). Shared keys are disabled: the app, the
+// One StorageV2 account holds the DICOM instances (a blob container), their index (a table), the queue
+// that starts bulk update operations (with its poison queue) and the Flex Consumption deployment
+// packages (a second container). Shared keys are disabled: the app, the
 // Functions host and deployments all authenticate with Microsoft Entra ID (the managed identity).
 
 @description('Region of the account.')
@@ -30,6 +31,12 @@ param instancesContainerName string = 'dicomweb'
 @minLength(3)
 @maxLength(63)
 param indexTableName string = 'dicomindex'
+
+// At most 56 characters, so that its poison queue ('<name>-poison') is a valid queue name too.
+@description('Queue that starts bulk update operations (DICOMWEB_OPERATIONS_QUEUE).')
+@minLength(3)
+@maxLength(56)
+param operationsQueueName string = 'dicomweb-operations'
 
 @description('Blob container that the Flex Consumption plan deploys app packages from.')
 @minLength(3)
@@ -101,11 +108,30 @@ resource indexTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023
   name: indexTableName
 }
 
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+// The queue trigger reads the first; after maxDequeueCount failed tries (host.json) the Functions host
+// moves a message to the second, which it would otherwise create itself.
+resource operationsQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: operationsQueueName
+}
+
+resource operationsPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${operationsQueueName}-poison'
+}
+
 output name string = account.name
 output id string = account.id
 // Account URLs without a trailing slash, the form DICOMWEB_BLOB_ENDPOINT and DICOMWEB_TABLE_ENDPOINT expect.
 output blobEndpoint string = 'https://${account.name}.blob.${environment().suffixes.storage}'
 output tableEndpoint string = 'https://${account.name}.table.${environment().suffixes.storage}'
+output queueEndpoint string = 'https://${account.name}.queue.${environment().suffixes.storage}'
 output instancesContainerName string = instancesContainer.name
+output operationsQueueName string = operationsQueue.name
 output indexTableName string = indexTable.name
 output deploymentContainerUrl string = 'https://${account.name}.blob.${environment().suffixes.storage}/${deploymentContainer.name}'

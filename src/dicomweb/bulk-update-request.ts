@@ -12,41 +12,51 @@ import { DicomwebError } from './errors.js';
 export const MAX_BULK_UPDATE_STUDIES = 50;
 
 /**
- * Attributes a bulk update may change, by tag: the Patient module's demographics and the General
- * Study module's descriptive attributes, single-valued and not sequences. UIDs are not among them
- * (docs/conformance.md "Bulk update").
+ * Attributes a bulk update may change, by tag: the Azure service's list (microsoft/dicom-server
+ * src/Microsoft.Health.Dicom.Core/Features/Update/UpdateTags.cs, UpdateStudyFilterTags; its
+ * docs/concepts/bulk-update.md): the Patient Identification and Demographic modules' attributes and
+ * three of the General Study module's, none a sequence. UIDs are not among them.
  */
 export const UPDATABLE_ATTRIBUTES: ReadonlySet<string> = new Set([
+  // Patient Identification
   '00100010', // PatientName
   '00100020', // PatientID
-  '00100021', // IssuerOfPatientID
+  '00101000', // OtherPatientIDs (retired)
   '00100022', // TypeOfPatientID
+  '00101001', // OtherPatientNames
+  '00101005', // PatientBirthName
+  '00101060', // PatientMotherBirthName
+  '00101090', // MedicalRecordLocator (retired)
+  '00100021', // IssuerOfPatientID
+  // Patient Demographic
+  '00101010', // PatientAge
+  '00102180', // Occupation
+  '00403001', // ConfidentialityConstraintOnPatientDataDescription
   '00100030', // PatientBirthDate
   '00100032', // PatientBirthTime
   '00100040', // PatientSex
-  '00101005', // PatientBirthName
-  '00101010', // PatientAge
+  '00100200', // QualityControlSubject
   '00101020', // PatientSize
   '00101030', // PatientWeight
   '00101040', // PatientAddress
-  '00101060', // PatientMotherBirthName
   '00101080', // MilitaryRank
   '00101081', // BranchOfService
-  '00101090', // MedicalRecordLocator
   '00102150', // CountryOfResidence
   '00102152', // RegionOfResidence
   '00102154', // PatientTelephoneNumbers
   '00102160', // EthnicGroup
-  '00102180', // Occupation
-  '001021B0', // AdditionalPatientHistory
+  '001021F0', // PatientReligiousPreference
   '00104000', // PatientComments
-  '00080020', // StudyDate
-  '00080030', // StudyTime
+  '00102297', // ResponsiblePerson
+  '00102298', // ResponsiblePersonRole
+  '00102299', // ResponsibleOrganization
+  '00102201', // PatientSpeciesDescription
+  '00102292', // PatientBreedDescription
+  '00102295', // BreedRegistrationNumber
+  // General Study
   '00080050', // AccessionNumber
   '00080090', // ReferringPhysicianName
   '00081030', // StudyDescription
-  '00081080', // AdmittingDiagnosesDescription
-  '00200010', // StudyID
 ]);
 
 /** Longest value per VR (PS3.5 6.2; PN per component group). */
@@ -116,8 +126,36 @@ export function parseBulkUpdateRequest(text: string): BulkUpdateRequest {
   if (!isObject(dataset) || Object.keys(dataset).length === 0) {
     throw bad('changeDataset must be a DICOM JSON object with at least one attribute.');
   }
-  const changes = Object.entries(dataset).map(([tag, element]) => changeOf(tag, element));
+  const changes: AttributeChange[] = [];
+  const failures: AttributeFailure[] = [];
+  for (const [key, element] of Object.entries(dataset)) {
+    try {
+      changes.push(changeOf(key, element));
+    } catch (error) {
+      if (!(error instanceof DicomwebError)) throw error;
+      failures.push({ tag: key, message: error.message });
+    }
+  }
+  if (failures.length > 0) throw new ChangeDatasetError(failures);
   return { studyInstanceUids, changes };
+}
+
+/** One attribute of the change data set that cannot be applied, and why. */
+export interface AttributeFailure {
+  /** The key as the request wrote it. */
+  readonly tag: string;
+  readonly message: string;
+}
+
+/**
+ * The change data set holds attributes that cannot be applied: 400 listing every one of them,
+ * as the Azure service does (UpdateRequestValidator.ValidateDicomDataset: the errors of all
+ * attributes, not just the first); src/http/bulk-update-handler.ts writes them as its data set.
+ */
+export class ChangeDatasetError extends DicomwebError {
+  constructor(readonly failures: readonly AttributeFailure[]) {
+    super('BadRequest', failures.map((failure) => failure.message).join(' '));
+  }
 }
 
 function changeOf(key: string, element: unknown): AttributeChange {

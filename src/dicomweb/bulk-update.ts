@@ -24,8 +24,6 @@ import { ALREADY_UPDATED, storeInstances, type IncomingInstance } from './store.
 export const DEFAULT_OPERATION_LEASE_MS = 60_000;
 /** Instances written per store call: one prepare and few index transactions for all of them. */
 export const BULK_UPDATE_BATCH = 32;
-/** How often the local host looks for operations to work on. */
-export const OPERATION_POLL_MS = 2_000;
 
 export interface BulkUpdateWorker {
   /** Names this worker's leases. */
@@ -35,6 +33,12 @@ export interface BulkUpdateWorker {
   readonly log?: FailureLog | undefined;
   /** Called after each batch with the instances updated so far by this run (tests stop a worker here). */
   readonly afterBatch?: ((updated: number) => void) | undefined;
+  /**
+   * Milliseconds since the epoch after which the worker stops at its next batch boundary: it saves
+   * its progress, gives up the lease and queues the operation again, so that a function invocation
+   * ends before the host's functionTimeout and another one goes on at once.
+   */
+  readonly stopAt?: number | undefined;
 }
 
 function operationsOf(storage: Storage) {
@@ -42,8 +46,26 @@ function operationsOf(storage: Storage) {
   return storage.operations;
 }
 
-/** Records a new operation; a worker picks it up (202 with its reference). */
-export async function startBulkUpdate(storage: Storage, request: BulkUpdateRequest): Promise<OperationRecord> {
+/**
+ * Records a new operation, then queues its id so that a worker starts it at once. The record is
+ * what counts: when the queue does not take the message, the request still succeeds and the
+ * workers' periodic round (timer, local loop) starts the operation instead; the failure is logged.
+ */
+export async function startBulkUpdate(
+  storage: Storage,
+  request: BulkUpdateRequest,
+  log?: FailureLog,
+): Promise<OperationRecord> {
+  // As the Azure service: one operation at a time per study (an unfinished one is a 409).
+  const active = (await operationsOf(storage).unfinished()).find((operation) =>
+    operation.studyInstanceUids.some((uid) => request.studyInstanceUids.includes(uid)),
+  );
+  if (active) {
+    throw new DicomwebError(
+      'Conflict',
+      `There is already an active update operation with ID '${active.id}' on one of these studies; wait until it has finished.`,
+    );
+  }
   const now = new Date().toISOString();
   const operation: OperationRecord = {
     id: randomBytes(16).toString('hex'),
@@ -62,6 +84,9 @@ export async function startBulkUpdate(storage: Storage, request: BulkUpdateReque
     leaseUntil: 0,
   };
   await operationsOf(storage).create(operation);
+  await storage.operationQueue?.send(operation.id).catch((error: unknown) => {
+    log?.(`Operation ${operation.id} was not queued; the next periodic round starts it`, error);
+  });
   return operation;
 }
 
@@ -104,14 +129,58 @@ export async function runBulkUpdates(storage: Storage, worker: BulkUpdateWorker)
   if (!operations) return 0;
   let finished = 0;
   for (const operation of await operations.unfinished()) {
+    if (worker.stopAt !== undefined && Date.now() >= worker.stopAt) break;
     if (operation.owner !== worker.owner && operation.leaseUntil > Date.now()) continue;
-    if (await runOperation(storage, operation, worker)) finished += 1;
+    const run = await runOperation(storage, operation, worker);
+    if (run === 'finished') finished += 1;
+    if (run === 'paused') await queueAgain(storage, operation.id, worker);
   }
   return finished;
 }
 
-/** One operation, from where its record says it got to; false when the lease was lost. */
-async function runOperation(storage: Storage, claimed: StoredOperation, worker: BulkUpdateWorker): Promise<boolean> {
+/** Sends a paused operation's id to the queue again; without one (or when it fails) the next round goes on. */
+async function queueAgain(storage: Storage, id: string, worker: BulkUpdateWorker): Promise<void> {
+  await storage.operationQueue?.send(id).catch((error: unknown) => {
+    worker.log?.(`Paused operation ${id} was not queued again; the next periodic round goes on with it`, error);
+  });
+}
+
+/** What became of a request to run one operation. */
+export type OperationRun =
+  /** This worker finished it. */
+  | 'finished'
+  /** No operation has the id. */
+  | 'missing'
+  /** It was finished before. */
+  | 'done'
+  /** Another worker holds its lease (or took it meanwhile); that worker, or a later round, finishes it. */
+  | 'busy'
+  /** This worker reached `stopAt`: progress saved, lease given up, the id queued again. */
+  | 'paused';
+
+/**
+ * Works off one operation (the queue trigger's job), lease-protected like a round: another
+ * worker's live lease leaves it alone. Throws when storage fails (the message is then retried).
+ */
+export async function runBulkUpdate(storage: Storage, id: string, worker: BulkUpdateWorker): Promise<OperationRun> {
+  const operation = await storage.operations?.get(id);
+  if (!operation) return 'missing';
+  if (operation.status === 'completed' || operation.status === 'failed') return 'done';
+  if (operation.owner !== worker.owner && operation.leaseUntil > Date.now()) return 'busy';
+  const run = await runOperation(storage, operation, worker);
+  if (run === 'paused') await queueAgain(storage, id, worker);
+  return run === 'lost' ? 'busy' : run;
+}
+
+/**
+ * One operation, from where its record says it got to: 'lost' when another worker took the lease,
+ * 'paused' when `stopAt` came first.
+ */
+async function runOperation(
+  storage: Storage,
+  claimed: StoredOperation,
+  worker: BulkUpdateWorker,
+): Promise<'finished' | 'lost' | 'paused'> {
   const operations = operationsOf(storage);
   const leaseMs = worker.leaseMs ?? DEFAULT_OPERATION_LEASE_MS;
   const { etag: claimedEtag, ...state } = claimed;
@@ -127,7 +196,7 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
     current = next;
     return true;
   };
-  if (!(await save({ ...current, status: 'running', owner: worker.owner }))) return false;
+  if (!(await save({ ...current, status: 'running', owner: worker.owner }))) return 'lost';
   const changes = current.changes.map(encodeChange);
   let updatedThisRun = 0;
   while (current.studiesDone < current.studyInstanceUids.length) {
@@ -143,7 +212,7 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
           studyProgress: NO_PROGRESS,
         }))
       )
-        return false;
+        return 'lost';
       continue;
     }
     // Instances written before a restart count (their progress may not have been saved); the
@@ -161,21 +230,37 @@ async function runOperation(storage: Storage, claimed: StoredOperation, worker: 
       errors.push(...outcome.errors);
       const done = Math.min(instances.length, start + BULK_UPDATE_BATCH);
       const progress = { done, total: instances.length, updated };
-      if (!(await save({ ...current, studyProgress: progress, instancesUpdated: base + updated }))) return false;
+      if (!(await save({ ...current, studyProgress: progress, instancesUpdated: base + updated }))) return 'lost';
       worker.afterBatch?.(updatedThisRun);
+      if (worker.stopAt !== undefined && Date.now() >= worker.stopAt && done < instances.length) {
+        return (await save({ ...current, owner: '' })) ? 'paused' : 'lost';
+      }
     }
+    // A study with an instance that failed counts as failed (the Azure service's study is all or
+    // nothing); the instances of it that were updated stay updated, and count.
     const next: OperationRecord = {
       ...current,
       studiesDone: current.studiesDone + 1,
       studyProgress: NO_PROGRESS,
-      studiesUpdated: current.studiesUpdated + (updated > 0 ? 1 : 0),
+      studiesUpdated: current.studiesUpdated + (errors.length === 0 ? 1 : 0),
       instancesUpdated: base + updated,
-      errors: withErrors(current.errors, errors),
+      errors: withErrors(
+        current.errors,
+        errors.length > 0 ? [`Failed to update instances for study ${study}`, ...errors] : [],
+      ),
     };
-    if (!(await save(next))) return false;
+    if (!(await save(next))) return 'lost';
+    if (
+      worker.stopAt !== undefined &&
+      Date.now() >= worker.stopAt &&
+      current.studiesDone < current.studyInstanceUids.length
+    ) {
+      return (await save({ ...current, owner: '' })) ? 'paused' : 'lost';
+    }
   }
-  const failed = current.errors.length > 0 && current.instancesUpdated === 0;
-  return save({ ...current, status: failed ? 'failed' : 'completed', owner: '' });
+  // As the Azure service: an operation with any error has failed.
+  const ended = await save({ ...current, status: current.errors.length > 0 ? 'failed' : 'completed', owner: '' });
+  return ended ? 'finished' : 'lost';
 }
 
 /** Appends the `update` entries missing for versions this operation wrote (a worker died in between). */

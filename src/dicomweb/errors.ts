@@ -12,6 +12,7 @@ export type DicomwebErrorCode =
   | 'NotAcceptable'
   | 'UnsupportedMediaType'
   | 'NotFound'
+  | 'Conflict'
   | 'MethodNotAllowed'
   | 'NotImplemented'
   | 'PayloadTooLarge'
@@ -27,6 +28,7 @@ const STATUS: Record<DicomwebErrorCode, number> = {
   NotAcceptable: 406,
   UnsupportedMediaType: 415,
   NotFound: 404,
+  Conflict: 409,
   MethodNotAllowed: 405,
   NotImplemented: 501,
   PayloadTooLarge: 413,

@@ -13,6 +13,7 @@ import { publishEvents, type PublishResult } from '../events/publisher.js';
 import { EVENT_GRID_SCOPE, eventGridUrl, httpSink, queueSink, type EventSink } from '../events/sinks.js';
 import { openEventCheckpoints } from '../storage/azure-storage.js';
 import type { EventCheckpointStore, Storage } from '../storage/ports.js';
+import { repeat } from '../util/repeat.js';
 
 export interface EventPublishing {
   readonly sinks: readonly EventSink[];
@@ -113,9 +114,6 @@ export function startEventLoop(
   intervalMs: number,
   log: (message: string, error?: unknown) => void,
 ): { stop(): Promise<void> } {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
   let pause = intervalMs;
   const round = async (): Promise<void> => {
     const results = await publishing.publish();
@@ -123,21 +121,11 @@ export function startEventLoop(
     for (const result of failed) log('Event publishing failed; it is retried.', result.error);
     pause = failed.length > 0 ? Math.min(MAX_BACKOFF_MS, pause * 2) : intervalMs;
   };
-  const tick = (): void => {
-    running = round()
-      .catch((error: unknown) => {
+  return repeat(
+    () =>
+      round().catch((error: unknown) => {
         log('Event publishing failed; it is retried.', error);
-      })
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, pause).unref();
-      });
-  };
-  tick();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+      }),
+    () => pause,
+  );
 }

@@ -13,7 +13,7 @@ import { DEFAULT_EVENTS_QUEUE } from '../events/events-config.js';
 import { composeService } from './compose.js';
 import { createEventPublishing, startEventLoop } from './events.js';
 import { createNodeServer, listen } from './node-host.js';
-import { startOperationLoop } from './operations.js';
+import { startOperationWorkers } from './operations.js';
 
 async function main(): Promise<void> {
   const config = readConfig();
@@ -36,6 +36,7 @@ async function main(): Promise<void> {
       },
       container: config.container,
       table: config.table,
+      operationsQueue: config.operations.queue,
     };
   }
   const stopAzurite = async (): Promise<void> => {
@@ -77,9 +78,14 @@ async function main(): Promise<void> {
     };
     expire();
     setInterval(expire, EXPIRY_SWEEP_INTERVAL_MS).unref();
-    startOperationLoop(storage, (message, error) => {
-      console.error(`${message}:`, error);
-    });
+    startOperationWorkers(
+      storage,
+      (message, error) => {
+        console.error(`${message}:`, error ?? '');
+      },
+      { intervalMs: config.operations.intervalMs },
+    );
+    if (storage.operationQueue) console.log(`Operations: started from the queue ${storage.operationQueue.name}.`);
     assertSafeToServe(config);
     const server = createNodeServer(app);
     const address = await listen(server, config.port, config.host);

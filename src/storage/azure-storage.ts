@@ -1,4 +1,6 @@
 import { AzureOperations } from './azure-operations.js';
+import { AzureOperationQueue, poisonQueueName } from './azure-operation-queue.js';
+import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { DefaultAzureCredential } from '@azure/identity';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -16,12 +18,42 @@ import { guarded, statusOf } from './storage-errors.js';
 /** Where the data lives: a connection string, or account endpoints used with Entra ID (managed identity). */
 export type StorageTarget =
   | { readonly kind: 'connection-string'; readonly connectionString: string }
-  | { readonly kind: 'identity'; readonly blobEndpoint: string; readonly tableEndpoint: string };
+  | {
+      readonly kind: 'identity';
+      readonly blobEndpoint: string;
+      readonly tableEndpoint: string;
+      /** The queue service, for the operations queue (DICOMWEB_QUEUE_ENDPOINT). */
+      readonly queueEndpoint?: string | undefined;
+    };
 
 export interface StorageConfig {
   readonly target: StorageTarget;
   readonly container: string;
   readonly table: string;
+  /** The queue that starts bulk update operations (DICOMWEB_OPERATIONS_QUEUE); none: workers poll only. */
+  readonly operationsQueue?: string | undefined;
+}
+
+/**
+ * The operations queue and its poison queue, where the target names a queue service: a connection
+ * string (Azure derives the endpoint; Azurite's names QueueEndpoint) or DICOMWEB_QUEUE_ENDPOINT.
+ */
+function openOperationQueue(config: StorageConfig): AzureOperationQueue | undefined {
+  const name = config.operationsQueue;
+  if (!name) return undefined;
+  const { target } = config;
+  if (target.kind === 'connection-string') {
+    if (isLocal(target) && !/QueueEndpoint=/i.test(target.connectionString)) return undefined;
+    const service = QueueServiceClient.fromConnectionString(target.connectionString);
+    return new AzureOperationQueue(service.getQueueClient(name), service.getQueueClient(poisonQueueName(name)));
+  }
+  if (!target.queueEndpoint) return undefined;
+  const credential = new DefaultAzureCredential();
+  const base = target.queueEndpoint.replace(/\/+$/, '');
+  return new AzureOperationQueue(
+    new QueueClient(`${base}/${name}`, credential),
+    new QueueClient(`${base}/${poisonQueueName(name)}`, credential),
+  );
 }
 
 function isLocal(target: StorageTarget): boolean {
@@ -82,6 +114,7 @@ export async function openAzureStorage(config: StorageConfig, uploads?: BlockUpl
     pending: new AzurePendingBlobs(table),
     changeFeed: new AzureChangeFeed(table),
     operations: new AzureOperations(table),
+    operationQueue: openOperationQueue(config),
     sessions: signer && {
       records: new AzureUploadSessions(table),
       blobs: new AzureSessionBlobs(container, signer),

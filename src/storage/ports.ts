@@ -515,6 +515,32 @@ export interface Storage {
   readonly sessions?: { readonly records: UploadSessionStore; readonly blobs: SessionBlobs } | undefined;
   /** Long-running operations (bulk update); absent in adapters that do not keep them. */
   readonly operations?: OperationStore | undefined;
+  /** The queue that starts each operation's worker; absent: the workers find operations by polling. */
+  readonly operationQueue?: OperationQueue | undefined;
+}
+
+/**
+ * A storage queue of operation ids (docs/storage.md "Operations"): one message per operation
+ * started, consumed by the Functions queue trigger in Azure and by the local host's poller.
+ */
+export interface OperationQueue {
+  readonly name: string;
+  send(operationId: string): Promise<void>;
+  /** Up to `count` messages, each hidden from other receivers for `visibilityMs`. */
+  receive(count: number, visibilityMs: number): Promise<ReceivedOperationMessage[]>;
+}
+
+export interface ReceivedOperationMessage {
+  /** The operation id the message names; undefined when the message is not one this app writes. */
+  readonly operationId: string | undefined;
+  /** How many times the message has been received, this time included. */
+  readonly dequeueCount: number;
+  /** Removes it: its operation is finished or needs no worker. */
+  complete(): Promise<void>;
+  /** Hides it for `visibilityMs` more (a worker still on it, or a retry later). */
+  hide(visibilityMs: number): Promise<void>;
+  /** Moves it to the poison queue, `{name}-poison`, and removes it from this one. */
+  poison(): Promise<void>;
 }
 
 /** An operation's state, as the Azure service names it in the operation status. */

@@ -213,3 +213,17 @@ export function parameters(root: Node): Map<string, { readonly hasDefault: boole
     ]),
   );
 }
+
+/** The function app's siteConfig.appSettings in modules/functionapp.bicep: name → the value's text. */
+export async function functionAppSettings(): Promise<Map<string, string>> {
+  const name = 'modules/functionapp.bicep';
+  const { root } = await parseBicep(name, readFileSync(join(infraDir, name), 'utf8'));
+  const site = resourcesOfType(root, 'Microsoft.Web/sites').find((resource) => !resource.existing);
+  const settings = new Map<string, string>();
+  for (const item of elements(at(site?.body, 'properties', 'siteConfig', 'appSettings'))) {
+    const key = stringValue(property(item, 'name'));
+    const value = property(item, 'value');
+    if (key !== undefined && value) settings.set(key, stringValue(value) ?? value.text);
+  }
+  return settings;
+}

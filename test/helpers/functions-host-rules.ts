@@ -132,3 +132,85 @@ export function hostDispatch(
       (fn.methods.length === 0 || fn.methods.some((allowed) => allowed.toUpperCase() === method.toUpperCase())),
   );
 }
+
+/*
+ * The storage queue trigger's rules (Microsoft.Azure.WebJobs.Extensions.Storage.Queues 5.x, the
+ * extension the bundle in host.json loads; Azure/azure-sdk-for-net sdk/storage/...Storage.Queues
+ * and ...Storage.Common), and how the Node worker hands a message over (@azure/functions 4.x).
+ */
+
+/**
+ * QueueTriggerAttributeBindingProvider.NormalizeAndValidate lower-cases the trigger's queue name,
+ * then QueueClientExtensions.IsValidQueueName: 3 to 63 characters, letters (lower case), digits
+ * and '-', no '-' first, last or twice in a row. The lower-casing is only the trigger's: a sender
+ * must use the lower-case name itself, so an upper-case letter counts as a problem here.
+ */
+export function queueNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 63) return 'must be from 3 to 63 characters long';
+  if (name.startsWith('-') || name.endsWith('-')) return 'may not start or end with a dash';
+  if (/[A-Z]/.test(name)) return 'must be all lower case (the trigger lower-cases it, a sender does not)';
+  if (!/^[a-z0-9-]+$/.test(name)) return 'can contain only letters, numbers and dashes';
+  if (name.includes('--')) return 'cannot contain consecutive dashes';
+  return undefined;
+}
+
+/**
+ * Where a message goes after maxDequeueCount failed tries: `{queue}-poison`. QueuesOptions
+ * (MaxDequeueCount remarks): a queue whose name already ends in "-poison", or is too long to take
+ * the suffix, has no poison queue, so its failing messages are never set aside.
+ */
+export function poisonQueueOf(name: string): string | undefined {
+  const poison = `${name}-poison`;
+  return name.endsWith('-poison') || queueNameProblem(poison) !== undefined ? undefined : poison;
+}
+
+/**
+ * Whether the trigger's `connection` resolves from the app settings (learn.microsoft.com,
+ * "Azure Queue storage trigger", Connections; StorageClientProvider): a setting of that exact name
+ * holds a connection string; otherwise settings under `{connection}__` define an identity-based
+ * connection, which needs `__queueServiceUri` (alias `__serviceUri`; for AzureWebJobsStorage also
+ * `__accountName`), and with `__credential` = managedidentity, a user-assigned identity's `__clientId`.
+ */
+export function queueConnectionProblem(
+  connection: string,
+  settings: ReadonlyMap<string, string | undefined>,
+): string | undefined {
+  if (settings.has(connection)) return undefined;
+  const prefixed = (key: string) => settings.has(`${connection}__${key}`);
+  const endpoint =
+    prefixed('queueServiceUri') ||
+    prefixed('serviceUri') ||
+    (connection === 'AzureWebJobsStorage' && prefixed('accountName'));
+  if (!endpoint) return `no setting ${connection} nor ${connection}__queueServiceUri names the queue service`;
+  const credential = settings.get(`${connection}__credential`);
+  if (credential !== undefined && credential !== 'managedidentity') {
+    return `${connection}__credential must be managedidentity, not ${credential}`;
+  }
+  if (credential === 'managedidentity' && !prefixed('clientId') && !prefixed('managedIdentityResourceId')) {
+    return `${connection}__clientId is needed to use the user-assigned identity`;
+  }
+  return undefined;
+}
+
+/**
+ * What a queue function's handler receives for a message's text. The extension's QueuesOptions
+ * MessageEncoding (host.json extensions.queues.messageEncoding, default base64) makes the queue
+ * client decode each message with .NET's Convert.FromBase64String, which refuses anything but
+ * canonical Base64 (the invocation then fails, and after maxDequeueCount tries the message is
+ * poisoned); the text goes to the worker as a string, and @azure/functions' fromRpcTypedData
+ * JSON-parses it when it can (tryJsonParse).
+ */
+export function queueTriggerInput(messageText: string, messageEncoding: 'base64' | 'none'): unknown {
+  let text = messageText;
+  if (messageEncoding === 'base64') {
+    if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(messageText)) {
+      throw new Error('the host cannot decode the message: it is not Base64');
+    }
+    text = Buffer.from(messageText, 'base64').toString('utf8');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}

@@ -23,7 +23,13 @@ interface Status {
   percentComplete: number;
   createdTime: string;
   lastUpdatedTime: string;
-  results: { studyUpdated: number; studyFailed: number; instanceUpdated: number; errors?: string[] };
+  results: {
+    studyProcessed: number;
+    studyUpdated: number;
+    studyFailed: number;
+    instanceUpdated: number;
+    errors?: string[];
+  };
 }
 
 const server = useTestServer();
@@ -71,10 +77,14 @@ const rename = (studies: string[], name = 'New^Name') => ({
   },
 });
 
-async function status(id: string): Promise<Status> {
-  const response = await fetch(url(`/v2/operations/${id}`));
-  expect(response.status).toBe(200);
-  return (await response.json()) as Status;
+/** The status; 200 once finished, 202 with Location (the same URL) before, as the Azure service answers. */
+async function status(id: string, version = 'v2'): Promise<Status> {
+  const response = await fetch(url(`/${version}/operations/${id}`));
+  const body = (await response.json()) as Status;
+  const finished = body.status !== 'notStarted' && body.status !== 'running';
+  expect(response.status).toBe(finished ? 200 : 202);
+  expect(response.headers.get('location')).toBe(finished ? null : url(`/${version}/operations/${id}`));
+  return body;
 }
 
 async function updatesOf(study: string): Promise<Entry[]> {
@@ -119,9 +129,9 @@ describe('bulk update ($bulkUpdate and operations)', () => {
     const done = await status(reference.id);
     expect(done).toMatchObject({
       operationId: reference.id,
-      status: 'completed',
+      status: 'succeeded',
       percentComplete: 100,
-      results: { studyUpdated: 1, studyFailed: 0, instanceUpdated: 3 },
+      results: { studyProcessed: 1, studyUpdated: 1, studyFailed: 0, instanceUpdated: 3 },
     });
     expect(done.results.errors).toBeUndefined();
 
@@ -167,7 +177,7 @@ describe('bulk update ($bulkUpdate and operations)', () => {
     expect(started.status).toBe(202);
     const { id } = (await started.json()) as { id: string };
     await runBulkUpdates(server().storage, { owner: 'worker-u' });
-    expect(await status(id)).toMatchObject({ status: 'completed', results: { instanceUpdated: 2 } });
+    expect(await status(id)).toMatchObject({ status: 'succeeded', results: { instanceUpdated: 2 } });
     const found = await fetch(url(`/v2/studies?PatientName=${encodeURIComponent('Müller^Jürgen')}`), {
       headers: { accept: 'application/dicom+json' },
     });
@@ -190,7 +200,7 @@ describe('bulk update ($bulkUpdate and operations)', () => {
     await runBulkUpdates(server().storage, { owner: 'w' });
     const second = ((await (await bulkUpdate(rename([study], 'Second^Fix'))).json()) as { id: string }).id;
     await runBulkUpdates(server().storage, { owner: 'w' });
-    expect((await status(first)).status).toBe('completed');
+    expect((await status(first)).status).toBe('succeeded');
     expect((await retrieve(path)).includes('Second^Fix')).toBe(true);
     expect((await retrieve(path, true)).equals(original)).toBe(true);
     expect(await updatesOf(study)).toHaveLength(4);
@@ -205,7 +215,7 @@ describe('bulk update ($bulkUpdate and operations)', () => {
     );
     expect(await runBulkUpdates(server().storage, { owner: 'w2' })).toBe(1);
     expect(await updatesOf(study)).toHaveLength(4);
-    expect((await status(second)).status).toBe('completed');
+    expect((await status(second)).status).toBe('succeeded');
   });
 
   it('a worker that dies mid-operation is resumed by another once its lease lapses; each instance updated once', async () => {
@@ -232,7 +242,7 @@ describe('bulk update ($bulkUpdate and operations)', () => {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(await runBulkUpdates(server().storage, { owner: 'survivor' })).toBe(1);
     expect(await status(id)).toMatchObject({
-      status: 'completed',
+      status: 'succeeded',
       percentComplete: 100,
       results: { instanceUpdated: 70 },
     });
@@ -273,7 +283,7 @@ describe('bulk update ($bulkUpdate and operations)', () => {
     await new Promise((resolve) => setTimeout(resolve, 1600));
     expect(await runBulkUpdates(server().storage, { owner: 'survivor' })).toBeGreaterThanOrEqual(1);
     expect(await status(id)).toMatchObject({
-      status: 'completed',
+      status: 'succeeded',
       percentComplete: 100,
       results: { instanceUpdated: 100 },
     });
@@ -300,8 +310,23 @@ describe('bulk update ($bulkUpdate and operations)', () => {
     await runBulkUpdates(server().storage, { owner: 'w' });
     const result = await status(id);
     expect(result.status).toBe('failed');
-    expect(result.results.studyFailed).toBe(1);
+    expect(result.results).toMatchObject({ studyProcessed: 1, studyUpdated: 0, studyFailed: 1 });
     expect(result.results.errors?.[0]).toContain(missing);
+  });
+
+  it('refuses a second operation on a study while one is unfinished (409), as the Azure service does', async () => {
+    const { study } = await storeStudy(1);
+    const first = await bulkUpdate(rename([study], 'One^Fix'));
+    expect(first.status).toBe(202);
+    const { id } = (await first.json()) as { id: string };
+    const second = await bulkUpdate(rename([testUid(), study], 'Two^Fix'));
+    expect(second.status).toBe(409);
+    expect(await second.text()).toContain(id);
+    // Other studies are not held up.
+    expect((await bulkUpdate(rename([testUid()]))).status).toBe(202);
+    await runBulkUpdates(server().storage, { owner: 'w' });
+    expect((await bulkUpdate(rename([study], 'Two^Fix'))).status).toBe(202);
+    await runBulkUpdates(server().storage, { owner: 'w' });
   });
 
   it('answers 400 for requests it does not accept, naming what to fix', async () => {
@@ -313,16 +338,6 @@ describe('bulk update ($bulkUpdate and operations)', () => {
       [{ ...rename([]) }, /studyInstanceUids/],
       [rename(Array.from({ length: 51 }, () => testUid())), /At most 50 studies/],
       [rename(['1.02.3']), /leading zeros|starts with 0/],
-      [
-        { studyInstanceUids: [study], changeDataset: { '0020000D': { vr: 'UI', Value: ['1.2.3'] } } },
-        /cannot be updated/,
-      ],
-      [{ studyInstanceUids: [study], changeDataset: { '0008103E': { vr: 'LO', Value: ['x'] } } }, /cannot be updated/],
-      [{ studyInstanceUids: [study], changeDataset: { '00100010': { vr: 'LO', Value: ['x'] } } }, /"vr": "PN"/],
-      [{ studyInstanceUids: [study], changeDataset: { '00100010': { vr: 'PN' } } }, /exactly one value/],
-      [{ studyInstanceUids: [study], changeDataset: { '00100030': { vr: 'DA', Value: ['2024-01-01'] } } }, /YYYYMMDD/],
-      [{ studyInstanceUids: [study], changeDataset: { '00100040': { vr: 'CS', Value: ['female'] } } }, /upper-case/],
-      [{ studyInstanceUids: [study], changeDataset: { '00100020': { vr: 'LO', Value: ['x'.repeat(65)] } } }, /64/],
     ];
     for (const [body, message] of cases) {
       const response = await bulkUpdate(body);
@@ -331,11 +346,61 @@ describe('bulk update ($bulkUpdate and operations)', () => {
     }
   });
 
-  it('answers 404 for an unknown operation and is served on v1 too', async () => {
+  it("answers 400 with a Failed Attributes Sequence naming every attribute of the change data set it refuses, as Azure's", async () => {
+    const study = testUid();
+    const cases: [Dataset, RegExp][] = [
+      [{ '0020000D': { vr: 'UI', Value: ['1.2.3'] } }, /^DICOM100: \(0020,000d\) - .*cannot be updated/],
+      [{ '0008103E': { vr: 'LO', Value: ['x'] } }, /^DICOM100: \(0008,103e\) - .*cannot be updated/],
+      // General Study attributes beyond the Azure service's three.
+      [{ '00080020': { vr: 'DA', Value: ['20240101'] } }, /cannot be updated/],
+      [{ '00100010': { vr: 'LO', Value: ['x'] } }, /"vr": "PN"/],
+      [{ '00100010': { vr: 'PN' } }, /exactly one value/],
+      [{ '00100030': { vr: 'DA', Value: ['2024-01-01'] } }, /YYYYMMDD/],
+      [{ '00100040': { vr: 'CS', Value: ['female'] } }, /upper-case/],
+      [{ '00100020': { vr: 'LO', Value: ['x'.repeat(65)] } }, /64/],
+    ];
+    const comments = async (changeDataset: Dataset): Promise<string[]> => {
+      const response = await bulkUpdate({ studyInstanceUids: [study], changeDataset });
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/dicom\+json/);
+      const body = (await response.json()) as Record<string, { vr: string; Value: Dataset[] }>;
+      expect(body['00741048']?.vr).toBe('SQ');
+      return (body['00741048']?.Value ?? []).map((item) => String(item['00000902']?.Value?.[0]));
+    };
+    for (const [changeDataset, message] of cases) {
+      const found = await comments(changeDataset);
+      expect(found, JSON.stringify(changeDataset)).toHaveLength(1);
+      expect(found[0]).toMatch(message);
+    }
+    // Every refused attribute is named, not only the first.
+    const both = await comments({
+      ...cases[0]?.[0],
+      ...cases[1]?.[0],
+      '00100010': { vr: 'PN', Value: [{ Alphabetic: 'A' }] },
+    });
+    expect(both).toHaveLength(2);
+    // Attributes on the Azure service's list that are not in the Patient module's first rows.
+    const accepted = await bulkUpdate({
+      studyInstanceUids: [testUid()],
+      changeDataset: {
+        '001021F0': { vr: 'LO', Value: ['None'] },
+        '00102297': { vr: 'PN', Value: [{ Alphabetic: 'Doe^John' }] },
+        '00100200': { vr: 'CS', Value: ['NO'] },
+      },
+    });
+    expect(accepted.status).toBe(202);
+  });
+
+  it('answers 404 for an unknown operation, and for $bulkUpdate on v1; v1 reads an operation as completed', async () => {
     expect((await fetch(url('/v2/operations/0123456789abcdef0123456789abcdef'))).status).toBe(404);
     expect((await fetch(url('/v2/operations/nonsense'))).status).toBe(404);
-    const response = await bulkUpdate(rename([testUid()]), 'v1');
-    expect(response.status).toBe(202);
-    expect(((await response.json()) as { href: string }).href).toContain('/v1/operations/');
+    const refused = await bulkUpdate(rename([testUid()]), 'v1');
+    expect(refused.status).toBe(404);
+    expect(await refused.text()).toContain('/v2/studies/$bulkUpdate');
+    const { study } = await storeStudy(1);
+    const { id } = (await (await bulkUpdate(rename([study]))).json()) as { id: string };
+    await runBulkUpdates(server().storage, { owner: 'w' });
+    expect((await status(id, 'v1')).status).toBe('completed');
+    expect((await status(id, 'v2')).status).toBe('succeeded');
   });
 });

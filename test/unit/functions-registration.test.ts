@@ -1,11 +1,29 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { hostDispatch, hostRuleViolations, routesConflict, templateProblem } from '../helpers/functions-host-rules.js';
+import { DEFAULT_OPERATIONS_QUEUE } from '../../src/config.js';
+import { decodeOperationMessage, encodeOperationMessage } from '../../src/storage/azure-operation-queue.js';
+import { OPERATION_QUEUE_RULES, OPERATION_RUN_BUDGET_MS, runQueuedOperation } from '../../src/host/operations.js';
+import { functionAppSettings } from '../helpers/bicep.js';
+import {
+  hostDispatch,
+  hostRuleViolations,
+  poisonQueueOf,
+  queueConnectionProblem,
+  queueNameProblem,
+  queueTriggerInput,
+  routesConflict,
+  templateProblem,
+} from '../helpers/functions-host-rules.js';
+import { createMemoryStorage } from '../../src/storage/memory-storage.js';
 
 const registered = vi.hoisted(() => ({
   http: [] as { name: string; options: { methods: string[]; route: string; authLevel: string } }[],
   setup: [] as unknown[],
   timer: [] as { name: string; schedule: string }[],
+  queue: [] as {
+    name: string;
+    options: { queueName: string; connection: string; handler: (entry: unknown, context: unknown) => Promise<void> };
+  }[],
 }));
 
 vi.mock('@azure/functions', async (importOriginal) => {
@@ -15,6 +33,8 @@ vi.mock('@azure/functions', async (importOriginal) => {
     http: (name: string, options: { methods: string[]; route: string; authLevel: string }) =>
       registered.http.push({ name, options }),
     timer: (name: string, options: { schedule: string }) => registered.timer.push({ name, schedule: options.schedule }),
+    storageQueue: (name: string, options: (typeof registered.queue)[number]['options']) =>
+      registered.queue.push({ name, options }),
   };
   // The code reads `app` from the default export, as Node's ESM loader gives a CommonJS module.
   return { ...actual, app, default: { ...actual, app } };
@@ -87,7 +107,7 @@ describe('the event-publishing timer', () => {
     expect(timers).toEqual(expected ? [{ name: 'publish-events', schedule: '*/5 * * * * *' }] : []);
     vi.unstubAllEnvs();
     vi.resetModules();
-    for (const list of [registered.http, registered.setup, registered.timer]) list.length = 0;
+    for (const list of [registered.http, registered.setup, registered.timer, registered.queue]) list.length = 0;
   });
 });
 
@@ -106,7 +126,7 @@ describe('Azure Functions registration', () => {
     expect(registered.timer).toEqual([
       { name: 'sweep-orphans', schedule: '0 */15 * * * *' },
       { name: 'expire-studies', schedule: '0 */5 * * * *' },
-      { name: 'run-operations', schedule: '*/10 * * * * *' },
+      { name: 'run-operations', schedule: '0 */5 * * * *' },
     ]);
   });
 
@@ -193,5 +213,97 @@ describe('Azure Functions registration', () => {
     expect(readFileSync(new URL('../../infra/modules/functionapp.bicep', import.meta.url), 'utf8')).not.toMatch(
       /ReverseRoutes/i,
     );
+  });
+});
+
+describe('the operations queue trigger', () => {
+  const host = JSON.parse(readFileSync(new URL('../../host.json', import.meta.url), 'utf8')) as {
+    functionTimeout: string;
+    extensions: { queues: { messageEncoding: 'base64' | 'none' } & Record<string, unknown> };
+  };
+
+  async function queueTriggers(env: Record<string, string> = {}) {
+    vi.resetModules();
+    registered.queue.length = 0;
+    for (const [name, value] of Object.entries({ ...FUNCTION_APP_ENV, ...env })) vi.stubEnv(name, value);
+    await import('../../functions/index.js');
+    vi.unstubAllEnvs();
+    return [...registered.queue];
+  }
+
+  it('reads the configured queue, whose name and poison queue Azure accepts, over a connection the Bicep defines', async () => {
+    const [trigger, ...others] = await queueTriggers();
+    expect(others).toEqual([]);
+    expect(trigger?.name).toBe('run-operation');
+    const { queueName, connection } = trigger?.options ?? { queueName: '', connection: '' };
+    expect(queueName).toBe(DEFAULT_OPERATIONS_QUEUE);
+    expect(queueNameProblem(queueName)).toBeUndefined();
+    expect(poisonQueueOf(queueName)).toBe(`${queueName}-poison`);
+    expect(queueConnectionProblem(connection, await functionAppSettings())).toBeUndefined();
+    expect((await queueTriggers({ DICOMWEB_OPERATIONS_QUEUE: 'other-ops' }))[0]?.options.queueName).toBe('other-ops');
+    // A name whose poison queue Azure would refuse is refused at start-up.
+    await expect(queueTriggers({ DICOMWEB_OPERATIONS_QUEUE: 'q'.repeat(57) })).rejects.toThrow(
+      /DICOMWEB_OPERATIONS_QUEUE/,
+    );
+    await expect(queueTriggers({ DICOMWEB_OPERATIONS_QUEUE: 'Ops' })).rejects.toThrow(/DICOMWEB_OPERATIONS_QUEUE/);
+    vi.resetModules();
+  });
+
+  it('the rule checker itself catches what the queue extension refuses', () => {
+    expect(queueNameProblem('ab')).toMatch(/3 to 63/);
+    expect(queueNameProblem('Operations')).toMatch(/lower case/);
+    expect(queueNameProblem('a--b')).toMatch(/consecutive/);
+    expect(queueNameProblem('-ab')).toMatch(/dash/);
+    expect(queueNameProblem('a_b')).toMatch(/only letters/);
+    expect(poisonQueueOf('q'.repeat(57))).toBeUndefined();
+    expect(poisonQueueOf('jobs-poison')).toBeUndefined();
+    const identity = new Map([
+      ['AzureWebJobsStorage__accountName', 'x'],
+      ['AzureWebJobsStorage__credential', 'managedidentity'],
+    ]);
+    expect(queueConnectionProblem('AzureWebJobsStorage', identity)).toMatch(/clientId/);
+    expect(queueConnectionProblem('Other', new Map([['Other__accountName', 'x']]))).toMatch(/queueServiceUri/);
+    expect(queueConnectionProblem('Other', new Map([['Other', 'DefaultEndpointsProtocol=https;…']]))).toBeUndefined();
+  });
+
+  it("host.json's queue settings are the ones the local poller applies", () => {
+    expect(host.extensions.queues).toEqual(OPERATION_QUEUE_RULES);
+  });
+
+  it("an invocation pauses its operation well before host.json's functionTimeout", () => {
+    const [h, m, sec] = host.functionTimeout.split(':').map(Number) as [number, number, number];
+    const timeoutMs = ((h * 60 + m) * 60 + sec) * 1000;
+    // A batch under way when the budget runs out: 32 instances, allowed 5 minutes.
+    expect(OPERATION_RUN_BUDGET_MS + 5 * 60_000).toBeLessThanOrEqual(timeoutMs);
+  });
+
+  it("the message $bulkUpdate sends is the operation id the trigger's handler gets, under host.json's encoding", async () => {
+    // All digits: as bare text the worker would JSON-parse it into a rounded number.
+    const id = '12345678901234567890123456789012';
+    const text = encodeOperationMessage(id);
+    expect(Buffer.byteLength(text)).toBeLessThan(64 * 1024);
+    const entry = queueTriggerInput(text, host.extensions.queues.messageEncoding);
+    expect(entry).toEqual({ operationId: id });
+    expect(decodeOperationMessage(text)).toBe(id);
+
+    const storage = createMemoryStorage();
+    const logged: string[] = [];
+    const worker = { owner: 'w', log: (message: string) => logged.push(message) };
+    expect(await runQueuedOperation(storage, entry, worker)).toBe('missing');
+    const { startBulkUpdate } = await import('../../src/dicomweb/bulk-update.js');
+    const operation = await startBulkUpdate(storage, {
+      studyInstanceUids: ['1.2.3'],
+      changes: [{ tag: '00100010', vr: 'PN', value: 'A^B' }],
+    });
+    const started = queueTriggerInput(encodeOperationMessage(operation.id), host.extensions.queues.messageEncoding);
+    expect(await runQueuedOperation(storage, started, worker)).toBe('finished');
+    expect(await runQueuedOperation(storage, started, worker)).toBe('done');
+
+    // What a sender without the encoding would write: the host refuses JSON text, and the bare id
+    // decodes to bytes that name no operation; both are dropped, not retried forever.
+    expect(() => queueTriggerInput(JSON.stringify({ operationId: id }), 'base64')).toThrow(/not Base64/);
+    expect(await runQueuedOperation(storage, queueTriggerInput(id, 'base64'), worker)).toBe('invalid');
+    expect(decodeOperationMessage(id)).toBeUndefined();
+    expect(logged.filter((line) => /dropped/.test(line))).toHaveLength(2);
   });
 });

@@ -35,6 +35,10 @@ const ROLE = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7',
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+  storageQueueDataReader: '19e7f393-937e-4f77-808e-94535e297925',
+  storageQueueDataMessageProcessor: '8a0f0c08-91a1-4084-bc3d-661d67233fed',
+  storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a',
 };
 
 /** API versions known to exist for each resource type the templates may use. */
@@ -44,6 +48,8 @@ const KNOWN_API_VERSIONS: Record<string, readonly string[]> = {
   'Microsoft.Storage/storageAccounts/blobServices/containers': ['2023-01-01', '2023-04-01', '2023-05-01', '2024-01-01'],
   'Microsoft.Storage/storageAccounts/tableServices': ['2023-01-01', '2023-04-01', '2023-05-01', '2024-01-01'],
   'Microsoft.Storage/storageAccounts/tableServices/tables': ['2023-01-01', '2023-04-01', '2023-05-01', '2024-01-01'],
+  'Microsoft.Storage/storageAccounts/queueServices': ['2023-01-01', '2023-04-01', '2023-05-01', '2024-01-01'],
+  'Microsoft.Storage/storageAccounts/queueServices/queues': ['2023-01-01', '2023-04-01', '2023-05-01', '2024-01-01'],
   'Microsoft.Web/serverfarms': ['2023-12-01', '2024-04-01'],
   'Microsoft.Web/sites': ['2023-12-01', '2024-04-01'],
   'Microsoft.ManagedIdentity/userAssignedIdentities': ['2023-01-31', '2024-11-30'],
@@ -73,7 +79,7 @@ const UNSET_ON_PURPOSE: Record<string, string> = {
   DICOMWEB_SCOPE: 'read by the dicomweb CLI (src/cli), not the server',
   DICOMWEB_EVENTS: 'events are on by default; the Event Grid endpoint is set',
   DICOMWEB_EVENTS_QUEUE: 'events go to the Event Grid topic; a queue is the local default',
-  DICOMWEB_QUEUE_ENDPOINT: 'only the queue sink uses it',
+  DICOMWEB_OPERATIONS_INTERVAL_MS: 'only the local host polls on an interval; Azure runs the run-operations timer',
   DICOMWEB_EVENTS_WEBHOOK_URL: 'events go to the Event Grid topic, whose subscriptions reach webhooks',
   DICOMWEB_EVENTS_INTERVAL_MS: 'only the local host publishes on an interval; Azure runs a timer function',
   DICOMWEB_EVENTS_SERVICE_HOST: 'the default is the app host name (WEBSITE_HOSTNAME, set by the platform)',
@@ -598,6 +604,65 @@ describe('infra/modules/rbac.bicep', () => {
     expect(appSettings().get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.text).toBe(
       "'ClientId=${identityClientId};Authorization=AAD'",
     );
+  });
+});
+
+/**
+ * The operations queue (functions/index.ts run-operation): the app sends to DICOMWEB_QUEUE_ENDPOINT's
+ * DICOMWEB_OPERATIONS_QUEUE, the trigger reads the same queue over AzureWebJobsStorage; both must
+ * name one account's queue service, the queue (and its poison queue) must exist, and the identity
+ * needs what the trigger and the sender need (learn.microsoft.com, "Azure Queue storage trigger":
+ * Storage Queue Data Reader and Message Processor; output: Contributor or Message Sender).
+ */
+describe('infra/: the operations queue', () => {
+  it('is created with its poison queue, named by default as the code expects', () => {
+    const { root } = file('modules/storage.bicep');
+    const queues = resourcesOfType(root, 'Microsoft.Storage/storageAccounts/queueServices/queues');
+    expect(queues.map((queue) => property(queue.body, 'name')?.text).sort()).toEqual([
+      "'${operationsQueueName}-poison'",
+      'operationsQueueName',
+    ]);
+    const defaults = readConfig({});
+    expect(parameterDefault(root, 'operationsQueueName')).toBe(defaults.operations.queue);
+    expect(parameterDefault(file('main.bicep').root, 'operationsQueueName')).toBe(defaults.operations.queue);
+    for (const name of ['main.bicep', 'modules/storage.bicep']) {
+      // 56 + '-poison' = 63, the longest queue name.
+      expect(file(name).source, name).toMatch(/@maxLength\(56\)\s*param operationsQueueName /);
+    }
+    expect(passedTo('modules/storage.bicep', 'operationsQueueName')).toBe('operationsQueueName');
+    const output = symbol(root, 'queueEndpoint');
+    expect(output && assignedValue(output)?.text).toBe(
+      "'https://${account.name}.queue.${environment().suffixes.storage}'",
+    );
+  });
+
+  it('the app sends to, and the trigger reads, that queue of that account', () => {
+    const settings = appSettings();
+    expect(settings.get('DICOMWEB_OPERATIONS_QUEUE')?.text).toBe('operationsQueueName');
+    expect(passedTo('modules/functionapp.bicep', 'operationsQueueName')).toBe('storage.outputs.operationsQueueName');
+    expect(settings.get('DICOMWEB_QUEUE_ENDPOINT')?.text).toBe('queueEndpoint');
+    expect(settings.get('AzureWebJobsStorage__queueServiceUri')?.text).toBe('queueEndpoint');
+    expect(passedTo('modules/functionapp.bicep', 'queueEndpoint')).toBe('storage.outputs.queueEndpoint');
+    // The host's storage, which the trigger's connection names, is the same account.
+    expect(passedTo('modules/functionapp.bicep', 'storageAccountName')).toBe('storage.outputs.name');
+  });
+
+  it('grants the identity what the queue trigger and the sender need on the account', () => {
+    const { root } = file('modules/rbac.bicep');
+    const account = only(
+      resourcesOfType(root, 'Microsoft.Storage/storageAccounts').filter((resource) => resource.existing),
+      'the storage account, as an existing resource',
+    );
+    const roles = new Set(
+      resourcesOfType(root, 'Microsoft.Authorization/roleAssignments')
+        .filter((assignment) => property(assignment.body, 'scope')?.text === account.symbol)
+        .flatMap((assignment) => assignedRoleIds(root, assignment)),
+    );
+    const contributor = roles.has(ROLE.storageQueueDataContributor);
+    expect(
+      contributor || (roles.has(ROLE.storageQueueDataReader) && roles.has(ROLE.storageQueueDataMessageProcessor)),
+    ).toBe(true);
+    expect(contributor || roles.has(ROLE.storageQueueDataMessageSender)).toBe(true);
   });
 });
 
