@@ -1,5 +1,6 @@
 import { DicomwebError } from './dicomweb/errors.js';
 import { consoleAudit, correlationIdOf, type AuditRecord, type AuditSink } from './http/audit.js';
+import { ThumbnailMemory } from './dicomweb/thumbnail-cache.js';
 import type { AppConfig, FrameDecoder } from './http/context.js';
 import { corsHeaders, preflightResponse, type CorsConfig } from './http/cors.js';
 import { errorResponse, type ErrorLogger } from './http/error-response.js';
@@ -134,6 +135,7 @@ export function createApp({
   decodeFrame,
 }: AppOptions): App {
   const cors: CorsConfig = security.cors ?? { origins: [] };
+  const thumbnails = new ThumbnailMemory();
   async function handleMetered(incoming: Request, meter: StorageMeter): Promise<Response> {
     const started = Date.now();
     const correlationId = correlationIdOf(incoming);
@@ -162,6 +164,7 @@ export function createApp({
           config,
           log: requestLog,
           decodeFrame,
+          thumbnails,
         });
       }
     } catch (error) {

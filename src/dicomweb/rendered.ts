@@ -17,7 +17,13 @@ import { compareText } from '../util/compare.js';
 import { DicomwebError, type FailureLog } from './errors.js';
 import { INSTANCE_URL } from './instance-sidecar.js';
 import { findInstances, readSidecar, type RetrieveTarget } from './retrieve.js';
-import { cacheThumbnail, readLevelThumbnails, readThumbnails, saveLevelThumbnail } from './thumbnail-cache.js';
+import {
+  cacheThumbnail,
+  readLevelThumbnails,
+  readThumbnails,
+  saveLevelThumbnail,
+  type ThumbnailMemory,
+} from './thumbnail-cache.js';
 
 /**
  * Retrieve rendered and thumbnail resources (PS3.18 §10.4.1.1.3, Supplement 203): one frame of
@@ -30,6 +36,8 @@ export interface RenderDependencies {
   readonly decodeFrame?: FrameDecoder | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly log: FailureLog;
+  /** The app's thumbnail blobs held in memory; without it every cached thumbnail is a blob read. */
+  readonly thumbnails?: ThumbnailMemory | undefined;
 }
 
 export interface RenderRequest {
@@ -202,12 +210,12 @@ async function instanceThumbnail(
   key: string,
   deps: RenderDependencies,
 ): Promise<Uint8Array> {
-  const cached = await readThumbnails(storage, instance);
+  const cached = await readThumbnails(storage, instance, deps.thumbnails);
   const hit = cached.find(key);
   if (hit) return hit;
   const image = await render(storage, instance, request, deps);
   try {
-    await cacheThumbnail(storage, instance, cached, key, image);
+    await cacheThumbnail(storage, instance, cached, key, image, deps.thumbnails);
   } catch (error) {
     deps.log(`caching a thumbnail of ${instance.blobName} failed`, error);
   }
@@ -230,12 +238,12 @@ export async function retrieveThumbnail(
   const { studyInstanceUid, seriesInstanceUid, sopInstanceUid } = request.target;
   if (sopInstanceUid)
     return instanceThumbnail(storage, await targetInstance(storage, request.target), request, key, deps);
-  const level = await readLevelThumbnails(storage, studyInstanceUid, seriesInstanceUid);
+  const level = await readLevelThumbnails(storage, studyInstanceUid, seriesInstanceUid, deps.thumbnails);
   const hit = level.current?.find(key);
   if (hit) return hit;
   // Rendered straight into the study's or series' blob: the instance's own cache would add a
   // read, an append and a version check to every cold worklist entry.
   const image = await render(storage, await targetInstance(storage, request.target), request, deps);
-  await saveLevelThumbnail(storage, studyInstanceUid, seriesInstanceUid, level, key, image, deps.log);
+  await saveLevelThumbnail(storage, studyInstanceUid, seriesInstanceUid, level, key, image, deps.log, deps.thumbnails);
   return image;
 }

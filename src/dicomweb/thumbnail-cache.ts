@@ -2,6 +2,7 @@ import { studyThumbnailsName, thumbnailCacheBlobName } from '../storage/keys.js'
 import type { InstanceRecord, Storage } from '../storage/ports.js';
 import type { FailureLog } from './errors.js';
 import { withStudyRevision } from './metadata-document.js';
+import { SizedLru } from '../util/sized-lru.js';
 
 /**
  * Rendered thumbnails kept beside the instance: one append blob per stored version holding every
@@ -16,6 +17,29 @@ import { withStudyRevision } from './metadata-document.js';
 
 /** A cache blob past this size takes no more entries (a client cycling through viewports). */
 export const THUMBNAIL_CACHE_LIMIT = 1024 * 1024;
+
+/**
+ * Cache blobs this process has read or written, kept in memory (at most 16 MiB, 4,096 blobs) so a
+ * thumbnail asked for again costs no blob read: an instance version's blob is keyed by that
+ * version (a replaced or deleted instance's is never asked for again: the index read comes first),
+ * a study's or series' by the study revision it holds, which the request reads anyway. Another
+ * process's entries are found in the blob as before.
+ */
+export class ThumbnailMemory {
+  private readonly lru = new SizedLru<{ readonly revision: string; readonly cached: CachedThumbnails }>(
+    4096,
+    16 * 1024 * 1024,
+    (entry) => entry.cached.size + 256,
+  );
+
+  get(name: string): { readonly revision: string; readonly cached: CachedThumbnails } | undefined {
+    return this.lru.get(name);
+  }
+
+  set(name: string, revision: string, cached: CachedThumbnails): void {
+    this.lru.set(name, { revision, cached });
+  }
+}
 
 export interface CachedThumbnails {
   /** Bytes of the cache blob (0 when it does not exist yet). */
@@ -43,9 +67,18 @@ function parse(raw: Uint8Array | undefined): CachedThumbnails {
   return { size: bytes.length, find: (key) => entries.get(key), entries };
 }
 
-/** The instance version's cached thumbnails: one blob read. */
-export async function readThumbnails(storage: Storage, instance: InstanceRecord): Promise<CachedThumbnails> {
-  return parse(await storage.blobs.readSmall(thumbnailCacheBlobName(instance.blobName)));
+/** The instance version's cached thumbnails: from memory, else one blob read. */
+export async function readThumbnails(
+  storage: Storage,
+  instance: InstanceRecord,
+  memory?: ThumbnailMemory,
+): Promise<CachedThumbnails> {
+  const name = thumbnailCacheBlobName(instance.blobName);
+  const held = memory?.get(name);
+  if (held) return held.cached;
+  const cached = parse(await storage.blobs.readSmall(name));
+  if (cached.size > 0) memory?.set(name, '', cached);
+  return cached;
 }
 
 function entry(key: string, image: Uint8Array): Buffer {
@@ -69,19 +102,28 @@ export async function cacheThumbnail(
   cached: CachedThumbnails,
   key: string,
   image: Uint8Array,
+  memory?: ThumbnailMemory,
 ): Promise<void> {
   const bytes = entry(key, image);
   if (cached.size + bytes.length > THUMBNAIL_CACHE_LIMIT) return;
   const name = thumbnailCacheBlobName(instance.blobName);
   await storage.blobs.append(name, bytes, 'application/octet-stream', { likelyNew: cached.size === 0 });
-  if (!(await storage.index.isReferenced(instance, instance.version))) await storage.blobs.delete(name);
+  if (!(await storage.index.isReferenced(instance, instance.version))) {
+    await storage.blobs.delete(name);
+    return;
+  }
+  // What the blob holds now, as far as this process knows (a concurrent append is found in the blob by others).
+  const entries = new Map(cached.entries);
+  if (!entries.has(key)) entries.set(key, image);
+  memory?.set(name, '', { size: cached.size + bytes.length, find: (wanted) => entries.get(wanted), entries });
 }
 
 /**
  * Study and series thumbnails: the pictures of their representative instance, kept in one blob
  * per study or series (`{study}/thumbnails`, `{study}/{series}/thumbnails`) that names the study
  * revision it was written at (InstanceIndex.studyRevision: every store, removal and deletion mark
- * changes it), read together with the revision (one point read and one blob read, in parallel).
+ * changes it), read together with the revision (one point read and one blob read, in parallel;
+ * the point read alone when this process holds the blob in memory, see ThumbnailMemory).
  * Entries of another revision are never served, so a new series, a removed instance or a delete
  * in progress is seen at once; the next render rewrites the blob. Study and series deletes
  * remove it with the metadata documents.
@@ -99,16 +141,29 @@ export async function readLevelThumbnails(
   storage: Storage,
   studyInstanceUid: string,
   seriesInstanceUid: string | undefined,
+  memory?: ThumbnailMemory,
 ): Promise<LevelThumbnails> {
-  const [revision, raw] = await withStudyRevision(
-    storage,
-    studyInstanceUid,
-    studyThumbnailsName(studyInstanceUid, seriesInstanceUid),
-  );
-  const cached = parse(raw);
-  const written = cached.find(REVISION_KEY);
-  const current = revision !== undefined && written && Buffer.from(written).toString('utf8') === revision;
-  return { revision, current: current ? cached : undefined };
+  const name = studyThumbnailsName(studyInstanceUid, seriesInstanceUid);
+  const held = memory?.get(name);
+  if (held) {
+    // Held in memory: the revision alone says whether it is still current (one point read).
+    const revision = await storage.index.studyRevision(studyInstanceUid);
+    if (revision !== undefined && revision === held.revision) return { revision, current: held.cached };
+    return { revision, current: revision === undefined ? undefined : currentAt(revision, await readBlob()) };
+  }
+  const [revision, raw] = await withStudyRevision(storage, studyInstanceUid, name);
+  return { revision, current: revision === undefined ? undefined : currentAt(revision, parse(raw)) };
+
+  async function readBlob(): Promise<CachedThumbnails> {
+    return parse(await storage.blobs.readSmall(name));
+  }
+  /** The blob's entries when it was written at `revision` (and kept in memory for the next request). */
+  function currentAt(revision: string, cached: CachedThumbnails): CachedThumbnails | undefined {
+    const written = cached.find(REVISION_KEY);
+    if (!written || Buffer.from(written).toString('utf8') !== revision) return undefined;
+    memory?.set(name, revision, cached);
+    return cached;
+  }
 }
 
 /**
@@ -124,6 +179,7 @@ export async function saveLevelThumbnail(
   key: string,
   image: Uint8Array,
   log: FailureLog,
+  memory?: ThumbnailMemory,
 ): Promise<void> {
   const { revision } = read;
   if (revision === undefined) return;
@@ -139,7 +195,9 @@ export async function saveLevelThumbnail(
       size += next.length;
     }
     const name = studyThumbnailsName(studyInstanceUid, seriesInstanceUid);
-    await storage.blobs.writeSmall(name, Buffer.concat(parts), 'application/octet-stream', {});
+    const bytes = Buffer.concat(parts);
+    await storage.blobs.writeSmall(name, bytes, 'application/octet-stream', {});
+    memory?.set(name, revision, parse(bytes));
   } catch (error) {
     log(`saving the thumbnails of ${studyInstanceUid} failed; the next request renders them again`, error);
   }

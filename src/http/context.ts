@@ -7,6 +7,7 @@ import type { DuplicatePolicy } from '../dicomweb/store.js';
 
 export type { DuplicatePolicy };
 import type { Storage } from '../storage/ports.js';
+import type { ThumbnailMemory } from '../dicomweb/thumbnail-cache.js';
 
 export interface AppConfig {
   /** Overrides the request origin in RetrieveURLs (e.g. https://dicom.example.org). */
@@ -39,6 +40,8 @@ export interface RequestContext {
   readonly log: FailureLog;
   /** Decodes compressed frames for rendering; without one, only native pixel data is rendered. */
   readonly decodeFrame?: FrameDecoder | undefined;
+  /** The app's thumbnail cache blobs held in memory (one per app, bounded). */
+  readonly thumbnails?: ThumbnailMemory | undefined;
 }
 
 export type Handler = (request: Request, context: RequestContext) => Promise<Response>;

@@ -73,7 +73,12 @@ function renderRequest(request: Request, context: RequestContext, thumbnail: boo
         encode: { mediaType: choice.mediaType, quality: parseQuality(params), viewport: parseViewport(params, true) },
         window: parseWindow(params),
       };
-  const deps = { decodeFrame: context.decodeFrame, signal: request.signal, log: context.log };
+  const deps = {
+    decodeFrame: context.decodeFrame,
+    signal: request.signal,
+    log: context.log,
+    thumbnails: context.thumbnails,
+  };
   return { choice, rendering, deps };
 }
 

@@ -120,6 +120,17 @@ export interface MeteredServer extends TestServer {
 /** The node host over this file's own Azurite container and table, reading each request's meter from its audit record. */
 export async function startMeteredServer(config: Partial<AppConfig> = {}): Promise<MeteredServer> {
   const { storage, config: storageConfig } = await openTestStorage();
+  return { ...(await serveMetered(storage, config)), storage, storageConfig };
+}
+
+/**
+ * Another app (its own process-level caches) over `storage`, metered like startMeteredServer's:
+ * what a second Functions instance or a restarted host would do with the same data.
+ */
+export async function serveMetered(
+  storage: Storage,
+  config: Partial<AppConfig> = {},
+): Promise<{ baseUrl: string; close(): Promise<void>; call: MeteredServer['call'] }> {
   const records = new Map<string, AuditRecord>();
   const served = await serveStorage(storage, config, {
     audit: (record) => {
@@ -128,8 +139,6 @@ export async function startMeteredServer(config: Partial<AppConfig> = {}): Promi
   });
   return {
     ...served,
-    storage,
-    storageConfig,
     async call(path, init = {}) {
       const correlationId = `meter-${randomBytes(8).toString('hex')}`;
       const headers = new Headers(init.headers);
