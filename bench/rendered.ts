@@ -284,7 +284,7 @@ export async function renderedSection(context: BenchContext): Promise<SectionRes
     timings,
     checks,
     notes: [
-      'r: a rendered request reads the instance row (three point reads), the frame (one ranged Get Blob of the frame only), runs the pipeline and encodes with sharp; a study thumbnail reads the study revision and the study’s thumbnails blob in parallel, and on a miss lists the study, renders and rewrites that blob. The raw read is the same pixel bytes (or the cache blob) fetched with the SDK, without the index lookups, the rendering or the HTTP hop.',
+      'r: a rendered request reads the instance row (three point reads), the frame (one ranged Get Blob of the frame only), runs the pipeline and encodes with sharp; a study thumbnail reads the study revision and, unless this server process holds the study’s thumbnails blob in memory (it does after its first render: ThumbnailMemory), that blob in parallel; on a miss it lists the study, renders and rewrites the blob. The raw read is the same pixel bytes (or the cache blob) fetched with the SDK, without the index lookups, the rendering or the HTTP hop.',
     ],
   };
 }
