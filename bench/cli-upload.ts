@@ -4,9 +4,12 @@
  * same files put straight into Azurite with the SDK (read from disk, one blob each, same
  * concurrency) in the same run. The CLI's time is the whole process, from spawn to exit. A third
  * figure, the bench's own STOW client sending the same batches from memory, is the server's
- * ceiling for any client: what the CLI adds is the gap between it and the CLI.
+ * ceiling for any client: what the CLI adds is the gap between it and the CLI. A fourth, a
+ * pass-through server that only puts each request body into a blob (bench/pass-through.ts), is
+ * the ceiling of any server in front of storage on this machine.
  */
 import { execFile, spawn } from 'node:child_process';
+import { Agent } from 'node:http';
 import { createRequire } from 'node:module';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +17,7 @@ import { promisify } from 'node:util';
 import { type BenchContext, freshStorage, suffix, withServer } from './context.js';
 import { watchOtherLoad } from './machine-load.js';
 import { median, MiB, takingTurns, timed, timedPool } from './measure.js';
+import { passThroughPut, startPassThrough } from './pass-through.js';
 import { containerContents, uploadRaw } from './raw-upload.js';
 import type { SectionResult } from './report.js';
 import { stow } from './stow-client.js';
@@ -73,6 +77,7 @@ export async function cliUploadSection(context: BenchContext): Promise<SectionRe
   const cliSeconds: number[] = [];
   const rawSeconds: number[] = [];
   const stowSeconds: number[] = [];
+  const hopSeconds: number[] = [];
   const batches = batchFiles(
     series.map((file) => ({ file, size: file.byteLength })),
     DEFAULT_BATCH_BYTES,
@@ -111,6 +116,21 @@ export async function cliUploadSection(context: BenchContext): Promise<SectionRe
     );
     const { instances } = await containerContents(container);
     if (instances.count !== series.length + 1) throw new Error(`raw run ${run} holds ${instances.count} blobs`);
+    // The same files, one request each, through a server process that only stores the body.
+    const hopContainer = `hop-u${run}-${suffix()}`;
+    const hop = await startPassThrough(context.target.connectionString, hopContainer, REPO_ROOT);
+    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    try {
+      await passThroughPut(agent, `${hop.baseUrl}/warm-up`, series[0] ?? Buffer.alloc(1));
+      hopSeconds.push(
+        await timedPool(paths, CONCURRENCY, async (path) => {
+          await passThroughPut(agent, `${hop.baseUrl}/${path.slice(folder.length + 1)}`, await readFile(path));
+        }),
+      );
+    } finally {
+      agent.destroy();
+      await hop.stop();
+    }
   };
   try {
     for (let run = 0; run < repeats; run++) {
@@ -120,7 +140,7 @@ export async function cliUploadSection(context: BenchContext): Promise<SectionRe
         () => straightToAzurite(run),
       );
       context.progress(
-        `u run ${run + 1}/${repeats}: CLI ${cliSeconds.at(-1)?.toFixed(2)} s, bare STOW ${stowSeconds.at(-1)?.toFixed(2)} s, raw ${rawSeconds.at(-1)?.toFixed(2)} s`,
+        `u run ${run + 1}/${repeats}: CLI ${cliSeconds.at(-1)?.toFixed(2)} s, bare STOW ${stowSeconds.at(-1)?.toFixed(2)} s, raw ${rawSeconds.at(-1)?.toFixed(2)} s, pass-through ${hopSeconds.at(-1)?.toFixed(2)} s`,
       );
     }
   } finally {
@@ -130,6 +150,7 @@ export async function cliUploadSection(context: BenchContext): Promise<SectionRe
   const cliRate = bytes / MiB / median(cliSeconds);
   const rawRate = bytes / MiB / median(rawSeconds);
   const stowRate = bytes / MiB / median(stowSeconds);
+  const hopRate = bytes / MiB / median(hopSeconds);
   const ratio = cliRate / rawRate;
   const load = share === undefined ? '?' : `${(share * 100).toFixed(0)} %`;
   return {
@@ -146,6 +167,12 @@ export async function cliUploadSection(context: BenchContext): Promise<SectionRe
       {
         name: 'u: the same batches through the bench’s bare STOW client (the server’s ceiling for any client)',
         value: `${stowRate.toFixed(1)} MiB/s = ${(stowRate / rawRate).toFixed(2)}× raw; the CLI reaches ${(cliRate / stowRate).toFixed(2)}× of it (median ${median(stowSeconds).toFixed(2)} s)`,
+        target: 'reported (no target)',
+        met: undefined,
+      },
+      {
+        name: 'u: the same files through a pass-through server (one Put Blob per request body, nothing else: the hop ceiling)',
+        value: `${hopRate.toFixed(1)} MiB/s = ${(hopRate / rawRate).toFixed(2)}× raw; the CLI reaches ${(cliRate / hopRate).toFixed(2)}× of it, bare STOW ${(stowRate / hopRate).toFixed(2)}× (median ${median(hopSeconds).toFixed(2)} s)`,
         target: 'reported (no target)',
         met: undefined,
       },
