@@ -13,6 +13,7 @@ import { newInstanceUids } from '../support/dicom-builder.js';
 import { type BenchContext, stowAll, withServer } from './context.js';
 import { multiFrameInstance, tinyStudy } from './datasets.js';
 import { call, expectStatus, type Answer } from './http-client.js';
+import { deleteStudyTiming } from './delete-study.js';
 import { watchOtherLoad } from './machine-load.js';
 import { MiB, takingTurns, timed } from './measure.js';
 import {
@@ -493,6 +494,12 @@ export async function wadoSection(
     checks.push(result.check);
   } else {
     notes.push('w3 (retrieve of the large instance) needs workload c in the same run; skipped.');
+  }
+  if (data.series) {
+    context.progress(`w5: DELETE of a ${context.settings.seriesInstances}-instance study`);
+    const result = await deleteStudyTiming(context);
+    timings.push(result.timing);
+    checks.push(result.check);
   }
   if (data.bigStudy) {
     context.progress('w4: study metadata');
