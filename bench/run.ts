@@ -8,7 +8,7 @@
  * Knobs (bench/settings.ts, defaults in brackets): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO;
  * cf change feed and DELETE; f change feed write cost; e event publishing cost; v structure check cost; q QIDO; qs QIDO
  * at scale in storage operations; l archive load; la
- * the local archive: BENCH_ARCHIVE_INSTANCES (100000) through STOW into an in-memory Azurite, then p99 of each request; u the dicomweb CLI's upload; us upload session of
+ * (only when named) the local archive: BENCH_ARCHIVE_INSTANCES (100000) through STOW into an in-memory Azurite, then p99 of each request; u the dicomweb CLI's upload; us upload session of
  * BENCH_SESSION_MB; cc codec choice; tc transcoding a JPEG 2000 series; r rendered and thumbnail resources; bu bulk update
  * of a BENCH_STUDY_INSTANCES study),
  * BENCH_SERVER (js | tsx), BENCH_AZURITE (disk | memory), BENCH_SERIES (200), BENCH_LARGE_MB
@@ -296,7 +296,8 @@ async function main(): Promise<void> {
     if (wants('q')) sections.push(await qidoSection(context));
     if (wants('qs')) sections.push(await qidoScaleSection(context));
     if (wants('l')) sections.push(await archiveLoadSection(context));
-    if (wants('la')) sections.push(await localArchiveSection(context));
+    // Opt-in (tens of minutes and GiBs of Azurite at its default size): only when BENCH_ONLY names it.
+    if (settings.only?.includes('la')) sections.push(await localArchiveSection(context));
     if (wants('us')) sections.push(await uploadSessionSection(context));
     if (wants('u')) sections.push(await cliUploadSection(context));
     if (wants('cc')) sections.push(await codecChoiceSection(context));

@@ -8,7 +8,7 @@ export interface BenchSettings {
   readonly tutorialRepeats: number;
   /** Client connections in the series workloads (b). */
   readonly concurrency: number;
-  /** BENCH_ONLY: section ids to run (all when undefined: a1,a2,b1,b2,c,w,cf,f,e,v,q,qs,l,la,u,us,cc,tc,r,bu), e.g. "c" for the large upload alone. */
+  /** BENCH_ONLY: section ids to run (all when undefined: a1,a2,b1,b2,c,w,cf,f,e,v,q,qs,l,u,us,cc,tc,r,bu; la only when named), e.g. "c" for the large upload alone. */
   readonly only: readonly string[] | undefined;
   /** BENCH_SERVER: the server child as compiled JS (`js`, built first) or under the tsx loader. */
   readonly serverRuntime: 'js' | 'tsx';
