@@ -253,7 +253,7 @@ export async function localArchiveSection(context: BenchContext): Promise<Sectio
           })),
         ],
         notes: [
-          `la: its own Azurite in memory with src/host/azurite-preload.cjs (as DICOMWEB_AZURITE_MEMORY=true npm start), ${stored * PER_STUDY} instances of 64×64 16-bit (${studies * PER_STUDY} asked; loading stops after BENCH_ARCHIVE_LOAD_SECONDS=${archiveLoadSeconds} or once Azurite's RSS passes BENCH_ARCHIVE_MAX_RSS_MB=${archiveMaxRssMiB}${full ? ', which it did' : ''}), one multipart request per 5-instance study, ${concurrency} clients: ${loadRate.toFixed(0)} inst/s other load ${((loadOther ?? 0) * 100).toFixed(0)} % during the load.`,
+          `la: its own Azurite in memory with src/host/azurite-preload.cjs (as DICOMWEB_AZURITE_MEMORY=true npm start), ${stored * PER_STUDY} instances of 64×64 16-bit (${studies * PER_STUDY} asked; loading stops after BENCH_ARCHIVE_LOAD_SECONDS=${archiveLoadSeconds} or once Azurite's RSS passes BENCH_ARCHIVE_MAX_RSS_MB=${archiveMaxRssMiB}${full ? ', which it did' : ''}), one multipart request per 5-instance study, ${concurrency} clients: ${loadRate.toFixed(0)} inst/s; other load ${((loadOther ?? 0) * 100).toFixed(0)} % during the load.`,
           `la: ${archiveRequests} rounds, each request once per round in turn, one keep-alive connection; ${loadLine}; ${requestLine}; server RSS ${((await server.memory()).rssBytes / MiB).toFixed(0)} MiB.`,
         ],
       };
