@@ -24,6 +24,7 @@ export function multiFrameInstance(
   frames: number,
   rows = 64,
   columns = 64,
+  extra: Attributes = {},
 ): { bytes: Buffer; frameBytes: number } {
   const frameBytes = rows * columns * 2;
   const bytes = buildInstance({
@@ -39,6 +40,7 @@ export function multiFrameInstance(
       '00280101': us(16),
       '00280102': us(15),
       '00280103': us(0),
+      ...extra,
     },
     pixelBytes: frameBytes * frames,
   });
@@ -149,9 +151,9 @@ export function qidoStudy(i: number, uidRoot: string): QidoStudy {
   };
 }
 
-/** The Part 10 bytes of a QIDO study's one instance. */
-export function qidoInstance(study: QidoStudy, i: number): Buffer {
-  return tinyInstance(study.key, {
+/** Study `i`'s patient and study attributes, as its instances carry them. */
+export function qidoAttributes(study: QidoStudy, i: number): Attributes {
+  return {
     '00080020': { vr: 'DA', value: study.studyDate },
     '00080030': { vr: 'TM', value: `${String(8 + (i % 10)).padStart(2, '0')}${String(i % 60).padStart(2, '0')}00` },
     '00080050': { vr: 'SH', value: study.accessionNumber },
@@ -159,5 +161,10 @@ export function qidoInstance(study: QidoStudy, i: number): Buffer {
     '00081030': utf8('LO', `${study.modality} study ${i % 20}`),
     '00100010': utf8('PN', study.patientName),
     '00100020': { vr: 'LO', value: study.patientId },
-  });
+  };
+}
+
+/** The Part 10 bytes of a QIDO study's one instance. */
+export function qidoInstance(study: QidoStudy, i: number): Buffer {
+  return tinyInstance(study.key, qidoAttributes(study, i));
 }

@@ -7,7 +7,8 @@
  *
  * Knobs (bench/settings.ts, defaults in brackets): BENCH_ONLY (ids: a1,a2,b1,b2,c STOW; w WADO;
  * cf change feed and DELETE; f change feed write cost; e event publishing cost; v structure check cost; q QIDO; qs QIDO
- * at scale in storage operations; l archive load; u the dicomweb CLI's upload; us upload session of
+ * at scale in storage operations; l archive load; la
+ * (only when named) the local archive: BENCH_ARCHIVE_INSTANCES (100000) through STOW into an in-memory Azurite, then p99 of each request; u the dicomweb CLI's upload; us upload session of
  * BENCH_SESSION_MB; cc codec choice; tc transcoding a JPEG 2000 series; r rendered and thumbnail resources; bu bulk update
  * of a BENCH_STUDY_INSTANCES study),
  * BENCH_SERVER (js | tsx), BENCH_AZURITE (disk | memory), BENCH_SERIES (200), BENCH_LARGE_MB
@@ -16,7 +17,7 @@
  * BENCH_QIDO_RUNS (30), BENCH_QIDO_QUERY_SECONDS (12), BENCH_QIDO_LOAD_SECONDS (360),
  * BENCH_QIDO_LOAD (bulk | store | http: the loader of QIDO's studies), BENCH_QIDO_SCALE
  * ("1000,10000,100000,1000000"), BENCH_QIDO_SCALE_AZURITE ("1000,10000", or none),
- * BENCH_QIDO_SCALE_LOAD_SECONDS (3600), BENCH_LOAD_INSTANCES (10000), BENCH_SESSION_MB (5120), BENCH_MEMORY_TRACE (memory
+ * BENCH_QIDO_SCALE_LOAD_SECONDS (3600), BENCH_ARCHIVE_REQUESTS (100), BENCH_ARCHIVE_LOAD_SECONDS (3600), BENCH_ARCHIVE_MAX_RSS_MB (3584), BENCH_LOAD_INSTANCES (10000), BENCH_SESSION_MB (5120), BENCH_MEMORY_TRACE (memory
  * lines from the server), BENCH_SERVER_LOG (its audit lines). The f, e and v sections set
  * BENCH_CHANGE_FEED=off, BENCH_EVENTS=on and BENCH_VALIDATOR=off on the server child themselves
  * (bench/server.ts).
@@ -34,6 +35,7 @@ import { watchOtherLoad } from './machine-load.js';
 import { takingTurns, timedPool } from './measure.js';
 import { containerContents, uploadRaw, type ContainerContents } from './raw-upload.js';
 import { archiveLoadSection } from './archive-load.js';
+import { localArchiveSection } from './local-archive.js';
 import { changeFeedSection } from './change-feed.js';
 import { changeFeedCostSection } from './change-feed-cost.js';
 import { cliUploadSection } from './cli-upload.js';
@@ -294,6 +296,8 @@ async function main(): Promise<void> {
     if (wants('q')) sections.push(await qidoSection(context));
     if (wants('qs')) sections.push(await qidoScaleSection(context));
     if (wants('l')) sections.push(await archiveLoadSection(context));
+    // Opt-in (tens of minutes and GiBs of Azurite at its default size): only when BENCH_ONLY names it.
+    if (settings.only?.includes('la')) sections.push(await localArchiveSection(context));
     if (wants('us')) sections.push(await uploadSessionSection(context));
     if (wants('u')) sections.push(await cliUploadSection(context));
     if (wants('cc')) sections.push(await codecChoiceSection(context));

@@ -8,7 +8,7 @@ export interface BenchSettings {
   readonly tutorialRepeats: number;
   /** Client connections in the series workloads (b). */
   readonly concurrency: number;
-  /** BENCH_ONLY: section ids to run (all when undefined: a1,a2,b1,b2,c,w,cf,f,e,v,q,qs,l,u,us,cc,tc,r,bu), e.g. "c" for the large upload alone. */
+  /** BENCH_ONLY: section ids to run (all when undefined: a1,a2,b1,b2,c,w,cf,f,e,v,q,qs,l,u,us,cc,tc,r,bu; la only when named), e.g. "c" for the large upload alone. */
   readonly only: readonly string[] | undefined;
   /** BENCH_SERVER: the server child as compiled JS (`js`, built first) or under the tsx loader. */
   readonly serverRuntime: 'js' | 'tsx';
@@ -55,6 +55,14 @@ export interface BenchSettings {
    * Azurite then never pauses to save its whole database, which at 100k studies takes seconds).
    */
   readonly azurite: 'disk' | 'memory';
+  /** BENCH_ARCHIVE_INSTANCES: small images the local archive section (la) loads through STOW, in studies of 5. */
+  readonly archiveInstances: number;
+  /** BENCH_ARCHIVE_REQUESTS: rounds of la's timed requests (each request once a round). */
+  readonly archiveRequests: number;
+  /** BENCH_ARCHIVE_LOAD_SECONDS: la stops loading after this long and measures what was stored. */
+  readonly archiveLoadSeconds: number;
+  /** BENCH_ARCHIVE_MAX_RSS_MB: la stops loading once its Azurite's RSS passes this (a shared machine). */
+  readonly archiveMaxRssMiB: number;
 }
 
 function positiveInt(name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -120,5 +128,9 @@ export function readSettings(): BenchSettings {
       process.env['BENCH_QIDO_SCALE_AZURITE'] === 'none' ? [] : sizes('BENCH_QIDO_SCALE_AZURITE', [1000, 10000]),
     qidoScaleLoadSeconds: positiveInt('BENCH_QIDO_SCALE_LOAD_SECONDS', 3600),
     azurite: choice('BENCH_AZURITE', ['disk', 'memory'] as const, 'disk'),
+    archiveInstances: positiveInt('BENCH_ARCHIVE_INSTANCES', 100_000),
+    archiveRequests: positiveInt('BENCH_ARCHIVE_REQUESTS', 100),
+    archiveLoadSeconds: positiveInt('BENCH_ARCHIVE_LOAD_SECONDS', 3600),
+    archiveMaxRssMiB: positiveInt('BENCH_ARCHIVE_MAX_RSS_MB', 3584),
   };
 }

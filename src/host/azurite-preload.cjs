@@ -10,7 +10,8 @@
 //    Every study row has the RowKey `study`, so each study-row read scanned all study rows. Here
 //    the smaller of the two index ranges is scanned.
 // 3. Table queries evaluate the OData filter on every entity of the table. A filter that is an
-//    `and` chain starting with `PartitionKey eq` (or a PartitionKey range) starts from the
+//    `and` chain starting with `PartitionKey eq` (or a PartitionKey range), its `or`s only inside
+//    parenthesised later terms (`... and (RowKey eq 'a' or RowKey eq 'b')`), starts from the
 //    PartitionKey index instead; the same filter, continuation, order and limit then apply, so
 //    the answer is the same.
 //
@@ -86,11 +87,31 @@ function patchTableQuery(store, generator) {
     `^\\s*\\(?\\s*PartitionKey\\s+(?:ge|gt)\\s+${literal}\\s*\\)?\\s+and\\s+\\(?\\s*PartitionKey\\s+(?:lt|le)\\s+${literal}`,
   );
   const unquote = (text) => text.replace(/''/g, "'");
-  /** The index lookup a filter allows: only an `and` chain whose first term bounds PartitionKey. */
+  /**
+   * Whether every `or` and `not` of a filter (literals blanked) sits in parentheses deeper than its
+   * leading term, as in `PartitionKey eq 'p' and (RowKey eq 'a' or RowKey eq 'b')`: the terms
+   * around the leading one are then joined by `and` only, so the leading term must hold.
+   */
+  const alternativesNested = (bare) => {
+    const leading = /^\s*\(/.test(bare) ? 1 : 0;
+    let depth = 0;
+    for (const [token] of bare.matchAll(/\(|\)|\b(?:or|not)\b/gi)) {
+      if (token === '(') depth += 1;
+      else if (token === ')') depth -= 1;
+      else if (depth <= leading) return false;
+    }
+    return true;
+  };
+  /**
+   * The index lookup a filter allows: an `and` chain whose first term bounds PartitionKey (a
+   * range only without any `or` or `not`: its second term could sit in their group).
+   */
   const indexLookup = (filter) => {
     if (typeof filter !== 'string') return undefined;
-    if (/\b(or|not)\b/i.test(filter.replace(/'(?:[^']|'')*'/g, "''"))) return undefined;
-    const between = range.exec(filter);
+    const bare = filter.replace(/'(?:[^']|'')*'/g, "''");
+    const alternatives = /\b(or|not)\b/i.test(bare);
+    if (alternatives && !alternativesNested(bare)) return undefined;
+    const between = alternatives ? null : range.exec(filter);
     if (between) return { PartitionKey: { $between: [unquote(between[1]), unquote(between[2])] } };
     const only = equal.exec(filter);
     return only ? { PartitionKey: unquote(only[1]) } : undefined;

@@ -176,6 +176,11 @@ describe('the in-memory TableClient answers queries and writes as Azurite does',
       [`PartitionKey eq 'p|a' and (${rowKeys.map((key) => odata`RowKey eq ${key}`).join(' or ')})`, 1000, ['n']],
       [odata`PartitionKey eq ${'p|b'} and odd eq ${true}`, 2],
       [odata`PartitionKey eq ${'p|b'} and not (n lt ${4}) and n ne ${6}`, 1000, ['RowKey', 'n']],
+      // Alternatives the Azurite preload must not narrow to the leading term's partitions ('q' matches).
+      [odata`PartitionKey ge ${'p|'} and (PartitionKey lt ${'p|b'} or n eq ${1})`, 1000, ['n']],
+      [odata`PartitionKey eq ${'p|a'} and n lt ${2} or PartitionKey eq ${'q'}`, 1000, ['n']],
+      [odata`(PartitionKey eq ${'p|b'} and (n eq ${1} or n eq ${2})) or text eq ${"it's"}`, 1000, ['n']],
+      [odata`(PartitionKey eq ${'p|b'} and (n eq ${1} or n eq ${2}))`, 1000, ['n']],
       [odata`text eq ${"it's"}`, 1000],
       [odata`PartitionKey eq ${'none'}`, 5],
     ];
