@@ -13,7 +13,10 @@
 //    `and` chain starting with `PartitionKey eq` (or a PartitionKey range), its `or`s only inside
 //    parenthesised later terms (`... and (RowKey eq 'a' or RowKey eq 'b')`), starts from the
 //    PartitionKey index instead; the same filter, continuation, order and limit then apply, so
-//    the answer is the same.
+//    the answer is the same. When the chain (with no `or` or `not` at all) also bounds RowKey from
+//    both sides and the RowKey index range is the smaller one, it starts from that range instead:
+//    the change feed partition holds every entry ever written, and `RowKey gt 'e|…' and RowKey lt
+//    …` after a checkpoint is a few rows of it.
 //
 // Each patch applies only to the Azurite and LokiJS versions it was written against; with any
 // other version Azurite runs unpatched (slower at scale, equally correct).
@@ -106,6 +109,8 @@ function patchTableQuery(store, generator) {
    * The index lookup a filter allows: an `and` chain whose first term bounds PartitionKey (a
    * range only without any `or` or `not`: its second term could sit in their group).
    */
+  const rowLow = new RegExp(`\\bRowKey\\s+(?:ge|gt)\\s+${literal}`);
+  const rowHigh = new RegExp(`\\bRowKey\\s+(?:lt|le)\\s+${literal}`);
   const indexLookup = (filter) => {
     if (typeof filter !== 'string') return undefined;
     const bare = filter.replace(/'(?:[^']|'')*'/g, "''");
@@ -114,7 +119,20 @@ function patchTableQuery(store, generator) {
     const between = alternatives ? null : range.exec(filter);
     if (between) return { PartitionKey: { $between: [unquote(between[1]), unquote(between[2])] } };
     const only = equal.exec(filter);
-    return only ? { PartitionKey: unquote(only[1]) } : undefined;
+    if (!only) return undefined;
+    // In an `and` chain every term holds, so RowKey bounds anywhere in it bound the answer.
+    const low = alternatives ? null : rowLow.exec(filter);
+    const high = alternatives ? null : rowHigh.exec(filter);
+    const rows = low && high ? [unquote(low[1]), unquote(high[1])] : undefined;
+    return { lookup: { PartitionKey: unquote(only[1]) }, rows };
+  };
+  /** The partition's index range, or the RowKey range when that one is smaller. */
+  const narrowest = (collection, found) => {
+    if (!found.rows || !collection.adaptiveBinaryIndices || !collection.binaryIndices.RowKey) return found.lookup;
+    if (!collection.binaryIndices.PartitionKey) return found.lookup;
+    const byRow = collection.calculateRange('$between', 'RowKey', found.rows);
+    const byPartition = collection.calculateRange('$eq', 'PartitionKey', found.lookup.PartitionKey);
+    return byRow[1] - byRow[0] < byPartition[1] - byPartition[0] ? { RowKey: { $between: found.rows } } : found.lookup;
   };
   const compare = (a, b) =>
     a.PartitionKey === b.PartitionKey
@@ -128,9 +146,10 @@ function patchTableQuery(store, generator) {
         : -1;
   const original = store.queryTableEntities;
   store.queryTableEntities = async function (context, account, table, queryOptions, nextPartitionKey, nextRowKey) {
-    const lookup = indexLookup(queryOptions && queryOptions.filter);
-    if (!lookup) return original.call(this, context, account, table, queryOptions, nextPartitionKey, nextRowKey);
+    const found = indexLookup(queryOptions && queryOptions.filter);
+    if (!found) return original.call(this, context, account, table, queryOptions, nextPartitionKey, nextRowKey);
     const collection = this.getEntityCollection(account, table, context);
+    const lookup = found.lookup ? narrowest(collection, found) : found;
     const where = generator.generateQueryForPersistenceLayer(queryOptions, context);
     const max = this.getMaxResultsOption(queryOptions);
     const fromPartition = this.decodeContinuationHeader(nextPartitionKey);
