@@ -70,9 +70,10 @@ async function* studies(
     yield* found.sort((a, b) => newestStudyFirst(a.study, b.study));
     return;
   }
-  // Study-level searches need offset + limit + 1 studies; lower levels may find several per study.
-  const wanted = query.resource.level === 'study' ? query.offset + query.limit + 1 : undefined;
-  const source = chooseCandidates(query.filters, wanted);
+  // Study-level searches need offset + limit + 1 studies; lower levels may find several per study,
+  // or none, so for them it is a first guess: paths that stream read on as far as the page needs.
+  const wanted = query.offset + query.limit + 1;
+  const source = await chooseCandidates(query.filters, wanted, () => index.newestFirstPaths());
   const narrow = (pointers: SearchPointer[]) => (source.narrowsSeries ? pointers : []);
   // Group pointers by study, keeping the order in which studies first appear.
   const groups = new Map<string, SearchPointer[]>();
@@ -90,12 +91,21 @@ async function* studies(
     }
     if (!ordered) yield* hits.sort((a, b) => newestStudyFirst(a.study, b.study));
   };
+  // A study already checked (its pointers came apart, e.g. an older date of it) is not checked again.
+  const checked = new Set<string>();
   for await (const pointer of pointersOf(index, source)) {
-    if (!source.ordered && !pointerPasses(query.filters, pointer)) continue;
+    if (!pointerPasses(query.filters, pointer) || checked.has(pointer.studyInstanceUid)) continue;
     const group = groups.get(pointer.studyInstanceUid);
-    if (group) group.push(pointer);
-    else groups.set(pointer.studyInstanceUid, [pointer]);
-    if (source.ordered && groups.size >= PARALLEL_READS) yield* flush(true);
+    if (group) {
+      group.push(pointer);
+      continue;
+    }
+    // Flushed at a new study, so the pointers of one study (adjacent when ordered) stay together.
+    if (source.ordered && groups.size >= PARALLEL_READS) {
+      for (const uid of groups.keys()) checked.add(uid);
+      yield* flush(true);
+    }
+    groups.set(pointer.studyInstanceUid, [pointer]);
   }
   // An unordered path is read whole; when its pointers carry the study's createdAt they are put
   // newest first here, so only as many study rows are read as the page needs.
