@@ -56,7 +56,10 @@ const newestInstanceFirst = (a: InstanceRecord, b: InstanceRecord) => compareTex
 async function* studies(
   index: InstanceIndex,
   query: SearchQuery,
+  needed: () => number,
 ): AsyncGenerator<{ study: StudyAggregate; pointers: SearchPointer[] }> {
+  // Study rows are read PARALLEL_READS at a time, or fewer when the page needs fewer more.
+  const batch = () => Math.min(PARALLEL_READS, Math.max(1, needed()));
   const scoped = query.resource.studyInstanceUid;
   const uids = scoped
     ? [scoped]
@@ -81,8 +84,9 @@ async function* studies(
     const entries = [...groups.entries()];
     groups.clear();
     const hits = [];
-    for (let i = 0; i < entries.length; i += PARALLEL_READS) {
-      const slice = entries.slice(i, i + PARALLEL_READS);
+    for (let i = 0; i < entries.length;) {
+      const slice = entries.slice(i, i + (ordered ? batch() : PARALLEL_READS));
+      i += slice.length;
       const checked = await Promise.all(slice.map(([uid, pointers]) => check(uid, narrow(pointers))));
       for (const hit of checked) if (hit) hits.push(hit);
       if (ordered) {
@@ -101,7 +105,7 @@ async function* studies(
       continue;
     }
     // Flushed at a new study, so the pointers of one study (adjacent when ordered) stay together.
-    if (source.ordered && groups.size >= PARALLEL_READS) {
+    if (source.ordered && groups.size >= batch()) {
       for (const uid of groups.keys()) checked.add(uid);
       yield* flush(true);
     }
@@ -174,7 +178,9 @@ export async function search(index: InstanceIndex, query: SearchQuery): Promise<
   const wanted = query.offset + query.limit;
   const matches: SearchMatch[] = [];
   const level = query.resource.level;
-  for await (const { study, pointers } of studies(index, query)) {
+  // A study-level page needs wanted + 1 matches (the one past it says the answer is cut).
+  const needed = () => (level === 'study' ? wanted + 1 - matches.length : PARALLEL_READS);
+  for await (const { study, pointers } of studies(index, query, needed)) {
     if (level === 'study') {
       matches.push({ study });
     } else {
