@@ -43,7 +43,7 @@ import { AzureStudyWrite } from './azure-study-write.js';
 import { dropExpiry, expiredBy } from './azure-expiry-index.js';
 import { MAX_ATTEMPTS, pause } from './study-races.js';
 import { collectRows } from './table-query.js';
-import { newestFirstPointersMarked } from './search-pointer-migration.js';
+import { newestFirstPointersReady } from './search-pointer-migration.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
@@ -114,7 +114,7 @@ export class AzureInstanceIndex implements InstanceIndex {
     const known = this.migration;
     if (known?.read) return known.read;
     if (known && (known.done || Date.now() - known.at < MIGRATION_RECHECK_MS)) return Promise.resolve(known.done);
-    const read = newestFirstPointersMarked(this.table).then(
+    const read = newestFirstPointersReady(this.table).then(
       (done) => {
         this.migration = { done, at: Date.now() };
         return done;

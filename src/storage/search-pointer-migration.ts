@@ -77,6 +77,21 @@ export async function newestFirstPointersMarked(table: TableClient): Promise<boo
   });
 }
 
+/**
+ * True when the marker is there, or when no older pointer exists (one query per older range, a
+ * row at most each), in which case the marker is written: an archive deployed empty by this
+ * version (its table created by the templates, not by openAzureStorage) needs no `npm run migrate`.
+ */
+export async function newestFirstPointersReady(table: TableClient): Promise<boolean> {
+  if (await newestFirstPointersMarked(table)) return true;
+  for (const range of LegacyPointerRanges) {
+    const filter = odata`PartitionKey ge ${range.from} and PartitionKey lt ${range.to}`;
+    for await (const _row of queryRows(table, filter, 'the search pointer check', 1, 1)) return false;
+  }
+  await markNewestFirstPointers(table);
+  return true;
+}
+
 export interface MigrationReport {
   /** Older pointer rows read. */
   readonly read: number;

@@ -96,4 +96,18 @@ describe('search pointers of an archive written by an older version', () => {
     expect(await migrateSearchPointers(client)).toEqual(report);
     expect((await answers()).map((answer) => answer.uids)).toEqual(expected);
   }, 120_000);
+
+  it('need no migration when there are none: the first search marks the archive', async () => {
+    const archive = scaleArchive();
+    const client = archive.table.asTableClient();
+    await loadScaleStudies(archive.storage, `1.2.826.0.1.3680043.10.1234.81.${Date.now()}`, 0, 50);
+    // A table the deployment templates created: no marker, and no older pointer either.
+    await client.deleteEntity(MigrationKeys.partition, MigrationKeys.newestFirstPointers);
+    expect(await new AzureInstanceIndex(client).newestFirstPaths()).toBe(true);
+    await expect(client.getEntity(MigrationKeys.partition, MigrationKeys.newestFirstPointers)).resolves.toBeDefined();
+    // One older pointer, and no marker: both forms are read until the migration.
+    await client.deleteEntity(MigrationKeys.partition, MigrationKeys.newestFirstPointers);
+    await client.createEntity({ partitionKey: 'sd|20200101', rowKey: '1.2.3', study: '1.2.3' });
+    expect(await new AzureInstanceIndex(client).newestFirstPaths()).toBe(false);
+  });
 });
