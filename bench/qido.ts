@@ -7,7 +7,14 @@
 import { TableClient, odata, type TableEntity } from '@azure/data-tables';
 import { foldName, nameTokens } from '../src/dicom/person-name.js';
 import { storeInstances, type IncomingInstance } from '../src/dicomweb/store.js';
-import { AccessPathKeys, instanceRowRange, RECENT_SHARDS, SeriesRowRange, StudyRowKey } from '../src/storage/keys.js';
+import {
+  AccessPathKeys,
+  instanceRowRange,
+  NewestFirstKeys,
+  RECENT_SHARDS,
+  SeriesRowRange,
+  StudyRowKey,
+} from '../src/storage/keys.js';
 import { openAzureStorage } from '../src/storage/azure-storage.js';
 import type { Storage } from '../src/storage/ports.js';
 import { compareText } from '../src/util/compare.js';
@@ -201,7 +208,7 @@ function queryPlans(table: TableClient, studies: readonly QidoStudy[]): QueryPla
     const { from, to } = AccessPathKeys.nameTokenRows(token);
     const all = await rows<PointerRow>(
       table,
-      odata`PartitionKey eq ${AccessPathKeys.nameToken(token)} and RowKey ge ${from} and RowKey lt ${to}`,
+      odata`PartitionKey eq ${NewestFirstKeys.nameWord(token)} and RowKey ge ${from} and RowKey lt ${to}`,
     );
     const matches = exactName(value);
     const pointers = exact ? all.filter((row) => matches(row.PatientName ?? '')) : all;
@@ -261,9 +268,10 @@ function queryPlans(table: TableClient, studies: readonly QidoStudy[]): QueryPla
           const mm = String(month).padStart(2, '0');
           const batch = await rows<PointerRow>(
             table,
-            odata`PartitionKey ge ${AccessPathKeys.studyDate(`2024${mm}01`)} and PartitionKey le ${AccessPathKeys.studyDate(`2024${mm}31`)}`,
+            odata`PartitionKey ge ${NewestFirstKeys.day(`2024${mm}31`)} and PartitionKey le ${NewestFirstKeys.day(`2024${mm}01`)}`,
           );
-          batch.sort((a, b) => compareText(b.partitionKey ?? '', a.partitionKey ?? ''));
+          // Day partitions sort latest day first.
+          batch.sort((a, b) => compareText(a.partitionKey ?? '', b.partitionKey ?? ''));
           found.push(...batch);
         }
         await studyRows(

@@ -148,7 +148,7 @@ export const LAYERS: readonly Layer[] = [
     name: 'composition',
     paths: ['src/host/'],
     holds:
-      '`compose.ts` (configuration → storage → security → `createApp`, for every host), event publishing for both hosts (`events.ts`), `npm start` (`start.ts`), the Azurite starter, `npm run token`',
+      '`compose.ts` (configuration → storage → security → `createApp`, for every host), event publishing for both hosts (`events.ts`), `npm start` (`start.ts`), the Azurite starter, `npm run token`, `npm run migrate`',
     mayImport: [{ layer: 'src' }],
   },
   {

@@ -14,6 +14,7 @@ import { composeService } from './compose.js';
 import { createEventPublishing, startEventLoop } from './events.js';
 import { createNodeServer, listen } from './node-host.js';
 import { startOperationWorkers } from './operations.js';
+import { migrateLocalArchive } from './migrate.js';
 
 async function main(): Promise<void> {
   const config = readConfig();
@@ -66,6 +67,9 @@ async function main(): Promise<void> {
     };
     sweep();
     setInterval(sweep, DEFAULT_ORPHAN_AGE_MS).unref();
+    // This process is the only one using its own Azurite, so an archive an older version left there
+    // is migrated at once (a shared account waits for `npm run migrate`: docs/storage.md).
+    if (azurite) migrateLocalArchive(storageConfig);
     const expire = (): void => {
       sweepExpiredStudies(storage).then(
         (result) => {

@@ -43,6 +43,7 @@ import { AzureStudyWrite } from './azure-study-write.js';
 import { dropExpiry, expiredBy } from './azure-expiry-index.js';
 import { MAX_ATTEMPTS, pause } from './study-races.js';
 import { collectRows } from './table-query.js';
+import { newestFirstPointersReady } from './search-pointer-migration.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
@@ -54,7 +55,13 @@ const REMOVE_ATTEMPTS = 30;
 
 const InstanceRowPrefix = instanceRowRange().from;
 
+/** How long a process trusts "not migrated yet" before it reads the marker again. */
+const MIGRATION_RECHECK_MS = 60_000;
+
 export class AzureInstanceIndex implements InstanceIndex {
+  /** The migration marker as last read: once it is there, it is never read again. */
+  private migration?: { readonly done: boolean; readonly at: number; readonly read?: Promise<boolean> };
+
   constructor(private readonly table: TableClient) {}
 
   /** Three point reads in parallel: the instance row and the two rows whose marks can hide it. */
@@ -97,8 +104,28 @@ export class AzureInstanceIndex implements InstanceIndex {
     return row?.['version'] === version;
   }
 
-  follow(path: AccessPath): AsyncIterable<SearchPointer> {
-    return followAzurePath(this.table, path);
+  async *follow(path: AccessPath): AsyncIterable<SearchPointer> {
+    const migratable = path.kind === 'nameToken' || path.kind === 'studyDates' || path.kind === 'modality';
+    yield* followAzurePath(this.table, path, migratable && (await this.newestFirstPaths()));
+  }
+
+  /** One marker read per process once migrated (docs/storage.md "Migrating search pointers"). */
+  newestFirstPaths(): Promise<boolean> {
+    const known = this.migration;
+    if (known?.read) return known.read;
+    if (known && (known.done || Date.now() - known.at < MIGRATION_RECHECK_MS)) return Promise.resolve(known.done);
+    const read = newestFirstPointersReady(this.table).then(
+      (done) => {
+        this.migration = { done, at: Date.now() };
+        return done;
+      },
+      (error: unknown) => {
+        this.migration = known;
+        throw error;
+      },
+    );
+    this.migration = { done: false, at: Date.now(), read };
+    return read;
   }
 
   /** One range query: the series rows and the study row after them ("series|..." < "study"). */

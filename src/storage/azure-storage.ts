@@ -14,6 +14,12 @@ import { AzureUploadSessions } from './azure-upload-sessions.js';
 import { meterBlobs, meterTable } from './azure-storage-meter.js';
 import type { Storage } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
+import {
+  markNewestFirstPointers,
+  migrateSearchPointers,
+  newestFirstPointersMarked,
+  type MigrationReport,
+} from './search-pointer-migration.js';
 
 /** Where the data lives: a connection string, or account endpoints used with Entra ID (managed identity). */
 export type StorageTarget =
@@ -62,19 +68,32 @@ function isLocal(target: StorageTarget): boolean {
   );
 }
 
-/**
- * The event publishers' checkpoints, in the index table (which openAzureStorage creates): a
- * client of its own, unmetered, since publishing belongs to no request.
- */
-export function openEventCheckpoints(config: StorageConfig): AzureEventCheckpoints {
+/** A client of the index table of its own, unmetered, for work that belongs to no request. */
+function indexTable(config: StorageConfig): TableClient {
   const { target } = config;
-  const table =
-    target.kind === 'connection-string'
-      ? TableClient.fromConnectionString(target.connectionString, config.table, {
-          allowInsecureConnection: isLocal(target),
-        })
-      : new TableClient(target.tableEndpoint, config.table, new DefaultAzureCredential());
-  return new AzureEventCheckpoints(table);
+  return target.kind === 'connection-string'
+    ? TableClient.fromConnectionString(target.connectionString, config.table, {
+        allowInsecureConnection: isLocal(target),
+      })
+    : new TableClient(target.tableEndpoint, config.table, new DefaultAzureCredential());
+}
+
+/** The event publishers' checkpoints, in the index table (which openAzureStorage creates). */
+export function openEventCheckpoints(config: StorageConfig): AzureEventCheckpoints {
+  return new AzureEventCheckpoints(indexTable(config));
+}
+
+/**
+ * Migrates the archive's search pointers to their newest-first form unless its marker says that
+ * is done (src/storage/search-pointer-migration.ts); undefined when there was nothing to do.
+ */
+export async function migrateArchiveSearchPointers(
+  config: StorageConfig,
+  progress?: (report: MigrationReport) => void,
+): Promise<MigrationReport | undefined> {
+  const table = indexTable(config);
+  if (await newestFirstPointersMarked(table)) return undefined;
+  return migrateSearchPointers(table, progress);
 }
 
 /** Builds the Azure adapters and creates the container and table when they are missing. */
@@ -100,11 +119,14 @@ export async function openAzureStorage(config: StorageConfig, uploads?: BlockUpl
   const container = blobService.getContainerClient(config.container);
   await guarded('creating the blob container', () => container.createIfNotExists());
   await guarded('creating the index table', async () => {
+    let status: number | undefined;
     try {
-      await tableService.createTable(config.table);
+      await tableService.createTable(config.table, { onResponse: (response) => (status = response.status) });
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
     }
+    // A new table holds no pointers of older versions: searches take the newest-first paths at once.
+    if (status !== undefined && status < 300) await markNewestFirstPointers(table);
   });
   // Upload sessions need a SAS: signed with the account key, or a user delegation key (Entra ID).
   const signer = signerFor(blobService, config.container);

@@ -138,12 +138,21 @@ export function keyText(text: string): string {
   return encodeURIComponent(text).replace(/[!'()*|~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+/** A creation time as 13 digits that sort newest first (ms since the epoch subtracted from 10^13 - 1). */
+export function newestFirstKey(createdAt: Date | string): string {
+  const ms = typeof createdAt === 'string' ? Date.parse(createdAt) : createdAt.getTime();
+  return (9_999_999_999_999 - (Number.isNaN(ms) ? 0 : ms)).toString().padStart(13, '0');
+}
+
 /**
  * Search access paths (docs/storage.md "Access paths for search"): small pointer rows, each in a partition
  * chosen so one search is one key-range query. They are written before the study partition
  * commits and checked against it when read, so a stale or early pointer never shows up in results.
  */
 const StudyDatePrefix = 'sd|';
+const DayPrefix = 'sd2|';
+/** The day key: 99999999 - YYYYMMDD, so later days sort first. */
+const invertDay = (yyyymmdd: string) => (99_999_999 - Number(yyyymmdd)).toString().padStart(8, '0');
 
 export const AccessPathKeys = {
   patientId: (patientId: string) => `pid|${keyText(patientId)}`,
@@ -159,13 +168,55 @@ export const AccessPathKeys = {
   studyDateOf: (partitionKey: string) => partitionKey.slice(StudyDatePrefix.length),
   /** Studies by creation time, newest first, in 16 shards so no partition is hot. */
   recent: (shard: string) => `recent|${shard}`,
-  recentRow: (createdAt: Date, studyUid: string) =>
-    `${(9_999_999_999_999 - createdAt.getTime()).toString().padStart(13, '0')}|${studyUid}`,
+  recentRow: (createdAt: Date, studyUid: string) => `${newestFirstKey(createdAt)}|${studyUid}`,
   series: (seriesUid: string) => `ser|${seriesUid}`,
   sop: (sopUid: string) => `sop|${sopUid}`,
   modality: (modality: string) => `mod|${keyText(modality)}`,
   /** The RowKey of a pointer to a series (in the sop and modality partitions). */
   seriesRow: (studyUid: string, seriesUid: string) => `${studyUid}|${seriesUid}`,
+} as const;
+
+/**
+ * The newest-first forms of the name-word, StudyDate and modality paths (the "2" kinds): within
+ * one value, rows run from the newest study (by createdAt) to the oldest, so a page of results
+ * reads about a page of pointers. The older forms above stay readable until the archive's pointers
+ * have been migrated (src/storage/search-pointer-migration.ts).
+ */
+export const NewestFirstKeys = {
+  /** Name words share a partition per first character, as in the older form. */
+  nameWord: (token: string) => `pn2|${keyText(Array.from(token)[0] ?? '')}`,
+  nameWordRow: (token: string, created: string, studyUid: string) =>
+    `${keyText(token)}|${newestFirstKey(created)}|${studyUid}`,
+  /** Rows of exactly `word` ("|" + 1 is "}"). */
+  nameWordRows: (word: string) => ({ from: `${keyText(word)}|`, to: `${keyText(word)}}` }),
+  /** The word a name-word row key starts with (keyText never emits "|"), and the rest: the newest-first order. */
+  splitNameWordRow: (rowKey: string) => {
+    const at = rowKey.indexOf('|');
+    return { word: rowKey.slice(0, at), order: rowKey.slice(at + 1) };
+  },
+  /** One partition per StudyDate, later days first; rows newest study first. */
+  day: (yyyymmdd: string) => `${DayPrefix}${invertDay(yyyymmdd)}`,
+  /** The StudyDate a day partition key names. */
+  dayOf: (partitionKey: string) => invertDay(partitionKey.slice(DayPrefix.length)),
+  /** Only YYYYMMDD dates have a day partition (the DA form STOW accepts). */
+  hasDay: (value: string) => /^\d{8}$/.test(value),
+  studyRow: (created: string, studyUid: string) => `${newestFirstKey(created)}|${studyUid}`,
+  modality: (modality: string) => `mod2|${keyText(modality)}`,
+  seriesRow: (created: string, studyUid: string, seriesUid: string) =>
+    `${newestFirstKey(created)}|${studyUid}|${seriesUid}`,
+} as const;
+
+/** The older pointer partitions the migration rewrites: each a PartitionKey range ("|" + 1 is "}"). */
+export const LegacyPointerRanges = [
+  { from: 'pn|', to: 'pn}' },
+  { from: StudyDatePrefix, to: 'sd}' },
+  { from: 'mod|', to: 'mod}' },
+] as const;
+
+/** Where the index notes which migrations have completed (one row each). */
+export const MigrationKeys = {
+  partition: 'migrations',
+  newestFirstPointers: 'search-pointers-newest-first',
 } as const;
 
 export const RECENT_SHARDS = '0123456789abcdef'.split('');

@@ -20,6 +20,7 @@ import {
 } from './index-entities.js';
 import {
   AccessPathKeys,
+  NewestFirstKeys,
   ExpiryKeys,
   instanceRowKey,
   instanceRowRange,
@@ -164,11 +165,19 @@ export class MemoryInstanceIndex implements InstanceIndex {
     return [...index, ...[...this.pointers.values()].map(pointerEntity)];
   }
 
+  /** Memory holds only pointers this version wrote: all newest first. */
+  newestFirstPaths(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   async *follow(path: AccessPath): AsyncIterable<SearchPointer> {
     await Promise.resolve();
     const matches = [...this.pointers.values()].filter((row) => pointerMatches(row, path));
     matches.sort((a, b) => compareText(a.partitionKey, b.partitionKey) || compareText(a.rowKey, b.rowKey));
+    // The orders of azure-search-paths.ts: the recency shards merged, a name prefix's words merged.
     if (path.kind === 'recent') matches.sort((a, b) => compareText(a.rowKey, b.rowKey));
+    const order = (row: PointerRow) => NewestFirstKeys.splitNameWordRow(row.rowKey).order;
+    if (path.kind === 'nameToken') matches.sort((a, b) => compareText(order(a), order(b)));
     for (const row of matches) {
       const pointer = searchPointerOf(row, path);
       if (pointer) yield pointer;
@@ -378,14 +387,14 @@ function pointerMatches(row: PointerRow, path: AccessPath): boolean {
     case 'sop':
       return row.partitionKey === AccessPathKeys.sop(path.sopInstanceUid);
     case 'modality':
-      return row.partitionKey === AccessPathKeys.modality(path.value);
+      return row.partitionKey === NewestFirstKeys.modality(path.value);
     case 'studyDates':
-      return (
-        row.partitionKey >= AccessPathKeys.studyDate(path.from) && row.partitionKey <= AccessPathKeys.studyDate(path.to)
-      );
+      return row.partitionKey >= NewestFirstKeys.day(path.to) && row.partitionKey <= NewestFirstKeys.day(path.from);
     case 'nameToken': {
-      const { from, to } = AccessPathKeys.nameTokenRows(path.prefix);
-      return row.partitionKey === AccessPathKeys.nameToken(path.prefix) && row.rowKey >= from && row.rowKey < to;
+      const { from, to } = path.whole
+        ? NewestFirstKeys.nameWordRows(path.prefix)
+        : AccessPathKeys.nameTokenRows(path.prefix);
+      return row.partitionKey === NewestFirstKeys.nameWord(path.prefix) && row.rowKey >= from && row.rowKey < to;
     }
     case 'recent':
       return RECENT_SHARDS.some((shard) => row.partitionKey === AccessPathKeys.recent(shard));

@@ -178,15 +178,23 @@ export interface SearchPointer {
 export type AccessPath =
   | { readonly kind: 'patientId'; readonly value: string }
   | { readonly kind: 'accession'; readonly value: string }
-  /** Studies with a PatientName word starting with `prefix` (folded, see foldName). */
-  | { readonly kind: 'nameToken'; readonly prefix: string }
+  /**
+   * Studies with a PatientName word starting with `prefix` (folded, see foldName), or with
+   * `whole`, that word itself. `wanted` (here and below) hints how many the caller expects to need.
+   */
+  | {
+      readonly kind: 'nameToken';
+      readonly prefix: string;
+      readonly whole?: boolean;
+      readonly wanted?: number | undefined;
+    }
   /** StudyDate from `from` to `to` (YYYYMMDD, inclusive); pointers carry the date as sortKey. */
-  | { readonly kind: 'studyDates'; readonly from: string; readonly to: string }
+  | { readonly kind: 'studyDates'; readonly from: string; readonly to: string; readonly wanted?: number | undefined }
   /** All studies, newest first; `wanted` hints how many the caller expects to need (the first page size). */
   | { readonly kind: 'recent'; readonly wanted?: number | undefined }
   | { readonly kind: 'series'; readonly seriesInstanceUid: string }
   | { readonly kind: 'sop'; readonly sopInstanceUid: string }
-  | { readonly kind: 'modality'; readonly value: string };
+  | { readonly kind: 'modality'; readonly value: string; readonly wanted?: number | undefined };
 
 /**
  * What a delete's mark did: 'marked' hid the study or series (this caller's delete takes effect
@@ -232,9 +240,16 @@ export interface InstanceIndex {
   /**
    * Pointers along one access path. They may be stale (an attribute changed since) or early (a
    * store still in progress): search checks each against the study partition. The recent path
-   * yields newest studies first; the others in key order.
+   * yields newest studies first; so do the name-word and modality paths, and the StudyDate path
+   * latest day first, when newestFirstPaths() says so; the others in key order.
    */
   follow(path: AccessPath): AsyncIterable<SearchPointer>;
+  /**
+   * True when the name-word, StudyDate and modality paths stream in result order (every pointer
+   * has its newest-first form: docs/storage.md "Access paths for search"); false while an archive
+   * written by an older version awaits its migration, when they are read whole.
+   */
+  newestFirstPaths(): Promise<boolean>;
   /** The visible series of a study. */
   listSeries(studyInstanceUid: string): Promise<SeriesAggregate[]>;
   /** Visible instances of a study, or of one series of it. */

@@ -1,6 +1,6 @@
 import type { TableEntity, TableEntityResult } from '@azure/data-tables';
 import { nameTokens } from '../dicom/person-name.js';
-import { AccessPathKeys, recentShard } from './keys.js';
+import { AccessPathKeys, NewestFirstKeys, recentShard } from './keys.js';
 import type { AccessPath, InstanceRecord, SearchPointer } from './ports.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
@@ -63,8 +63,8 @@ export function pointerRows(
   const modality = series ? changed('Modality', record.series, series) : record.series['Modality'];
   if (modality) {
     rows.push({
-      partitionKey: AccessPathKeys.modality(modality),
-      rowKey: AccessPathKeys.seriesRow(studyUid, seriesUid),
+      partitionKey: NewestFirstKeys.modality(modality),
+      rowKey: NewestFirstKeys.seriesRow(created, studyUid, seriesUid),
       study: studyUid,
       series: seriesUid,
       created,
@@ -84,14 +84,19 @@ export function pointerRows(
   if (accession)
     rows.push({ partitionKey: AccessPathKeys.accession(accession), rowKey: studyUid, study: studyUid, created });
   const studyDate = changed('StudyDate', record.study, study);
-  if (studyDate) {
-    rows.push({ partitionKey: AccessPathKeys.studyDate(studyDate), rowKey: studyUid, study: studyUid, created });
+  if (studyDate && NewestFirstKeys.hasDay(studyDate)) {
+    rows.push({
+      partitionKey: NewestFirstKeys.day(studyDate),
+      rowKey: NewestFirstKeys.studyRow(created, studyUid),
+      study: studyUid,
+      created,
+    });
   }
   const name = changed('PatientName', record.study, study);
   for (const token of name ? nameTokens(name) : []) {
     rows.push({
-      partitionKey: AccessPathKeys.nameToken(token),
-      rowKey: AccessPathKeys.nameTokenRow(token, studyUid),
+      partitionKey: NewestFirstKeys.nameWord(token),
+      rowKey: NewestFirstKeys.nameWordRow(token, created, studyUid),
       study: studyUid,
       created,
       PatientName: name,
@@ -127,9 +132,15 @@ export function searchPointerOf(row: ReadPointerRow, path: AccessPath): SearchPo
     studyInstanceUid: study,
     seriesInstanceUid: text(row.series),
     sopInstanceUid: path.kind === 'sop' ? path.sopInstanceUid : undefined,
-    sortKey:
-      path.kind === 'studyDates' && partitionKey !== undefined ? AccessPathKeys.studyDateOf(partitionKey) : undefined,
+    sortKey: path.kind === 'studyDates' && partitionKey !== undefined ? studyDateOf(partitionKey) : undefined,
     createdAt: text(row.created),
     attributes: name === undefined ? undefined : { PatientName: name },
   };
+}
+
+/** The StudyDate a date pointer's partition names, in either form. */
+function studyDateOf(partitionKey: string): string {
+  return partitionKey.startsWith('sd2|')
+    ? NewestFirstKeys.dayOf(partitionKey)
+    : AccessPathKeys.studyDateOf(partitionKey);
 }

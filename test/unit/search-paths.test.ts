@@ -75,6 +75,8 @@ describe('search along the name path', () => {
 
   it('still orders correctly from pointer rows written without a createdAt', async () => {
     const { storage, studies, find } = await setup();
+    // Such rows exist only in archives not yet migrated (the migration gives every row its createdAt).
+    storage.index.newestFirstPaths = () => Promise.resolve(false);
     const follow = storage.index.follow.bind(storage.index);
     storage.index.follow = async function* (path: AccessPath): AsyncIterable<SearchPointer> {
       for await (const pointer of follow(path)) yield { ...pointer, createdAt: undefined, attributes: undefined };

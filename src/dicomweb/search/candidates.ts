@@ -2,6 +2,7 @@ import { nameTokens } from '../../dicom/person-name.js';
 import type { AccessPath, InstanceIndex, SearchPointer } from '../../storage/ports.js';
 import type { Filter } from './matching.js';
 import { compareText } from '../../util/compare.js';
+import { mergeSorted } from '../../util/merge-sorted.js';
 
 /**
  * Chooses the access path for a search: the most selective filter that an index path can answer,
@@ -15,6 +16,8 @@ export interface CandidateSource {
   readonly ordered: boolean;
   /** True when the pointers name the only series (and instances) that can match. */
   readonly narrowsSeries: boolean;
+  /** True when each path yields its pointers in result order, so they need not be read whole. */
+  readonly streams?: boolean;
 }
 
 function byKeyword(filters: readonly Filter[], keyword: string): Filter | undefined {
@@ -43,8 +46,16 @@ function monthsNewestFirst(from: string, to: string): AccessPath[] {
   return paths;
 }
 
-/** `wanted`: how many matches the page needs (offset + limit + 1), a hint for the recency path. */
-export function chooseCandidates(filters: readonly Filter[], wanted?: number): CandidateSource {
+/**
+ * `wanted`: how many matches the page needs (offset + limit + 1), a hint for the paths that stream.
+ * `newestFirst`: the name-word, StudyDate and modality paths stream in result order
+ * (InstanceIndex.newestFirstPaths); else they are read whole, the date month by month.
+ */
+export async function chooseCandidates(
+  filters: readonly Filter[],
+  wanted?: number,
+  newestFirstPaths: () => Promise<boolean> = () => Promise.resolve(false),
+): Promise<CandidateSource> {
   const exact = (keyword: string) => byKeyword(filters, keyword)?.exactValues;
   const sops = exact('SOPInstanceUID');
   if (sops)
@@ -67,29 +78,64 @@ export function chooseCandidates(filters: readonly Filter[], wanted?: number): C
   const name = byKeyword(filters, 'PatientName');
   const leading = name ? /^[^*?]+/.exec(name.value)?.[0] : undefined;
   const word = leading ? nameTokens(leading)[0] : undefined;
-  // The first word of the query, up to any wildcard, begins a word of every matching name.
-  if (word) return { paths: [{ kind: 'nameToken', prefix: word }], ordered: false, narrowsSeries: false };
+  // The first word of the query, up to any wildcard, begins a word of every matching name; an
+  // exact name (no wildcard, no fuzzy matching) has that word whole.
+  const newestFirst =
+    word || byKeyword(filters, 'StudyDate')?.dateRange || exact('Modality') || exact('ModalitiesInStudy')
+      ? await newestFirstPaths()
+      : false;
+  if (word) {
+    const whole = name?.exactValues !== undefined;
+    const paths = [{ kind: 'nameToken', prefix: word, whole, wanted } as const];
+    return { paths, ordered: newestFirst, narrowsSeries: false, streams: newestFirst };
+  }
   const date = byKeyword(filters, 'StudyDate')?.dateRange;
-  if (date) return { paths: monthsNewestFirst(date.from, date.to), ordered: true, narrowsSeries: false };
-  const modality = exact('Modality');
-  if (modality)
-    return { paths: modality.map((value) => ({ kind: 'modality', value })), ordered: false, narrowsSeries: true };
-  const inStudy = exact('ModalitiesInStudy');
-  if (inStudy)
-    return { paths: inStudy.map((value) => ({ kind: 'modality', value })), ordered: false, narrowsSeries: false };
-  return { paths: [{ kind: 'recent', wanted }], ordered: true, narrowsSeries: false };
+  if (date) {
+    const paths = newestFirst
+      ? [{ kind: 'studyDates', ...date, wanted } as const]
+      : monthsNewestFirst(date.from, date.to);
+    return { paths, ordered: true, narrowsSeries: false, streams: newestFirst };
+  }
+  const modality = exact('Modality') ?? exact('ModalitiesInStudy');
+  if (modality) {
+    return {
+      paths: modality.map((value) => ({ kind: 'modality', value, wanted })),
+      ordered: newestFirst,
+      narrowsSeries: exact('Modality') !== undefined,
+      streams: newestFirst,
+    };
+  }
+  return { paths: [{ kind: 'recent', wanted }], ordered: true, narrowsSeries: false, streams: true };
 }
 
+const pointerKey = (pointer: SearchPointer) =>
+  `${pointer.studyInstanceUid}|${pointer.seriesInstanceUid ?? ''}|${pointer.sopInstanceUid ?? ''}`;
+
+/** Result order: newest study first (ties by Study UID, as search sorts), a study's pointers together. */
+const newestStudyFirst = (a: SearchPointer, b: SearchPointer) =>
+  compareText(b.createdAt ?? '', a.createdAt ?? '') ||
+  compareText(a.studyInstanceUid, b.studyInstanceUid) ||
+  compareText(pointerKey(a), pointerKey(b));
+
 /**
- * Pointers of the chosen paths, without repeats. Unordered sources are read whole (they are
- * selective by construction); ordered ones stream, each date month sorted newest first.
+ * Pointers of the chosen paths, without repeats. Paths that yield in result order stream (several
+ * merged); the others are read whole, each older-form date month sorted latest day first.
  */
 export async function* pointersOf(index: InstanceIndex, source: CandidateSource): AsyncGenerator<SearchPointer> {
   const seen = new Set<string>();
-  const key = (pointer: SearchPointer) =>
-    `${pointer.studyInstanceUid}|${pointer.seriesInstanceUid ?? ''}|${pointer.sopInstanceUid ?? ''}`;
+  const key = pointerKey;
+  if (source.streams === true && source.paths.length > 1) {
+    // Several modalities: each path streams newest first, so their merge does too.
+    const streams = source.paths.map((path) => index.follow(path)[Symbol.asyncIterator]());
+    for await (const pointer of mergeSorted(streams, newestStudyFirst)) {
+      if (seen.has(key(pointer))) continue;
+      seen.add(key(pointer));
+      yield pointer;
+    }
+    return;
+  }
   for (const path of source.paths) {
-    if (path.kind === 'recent') {
+    if (source.streams === true) {
       for await (const pointer of index.follow(path)) {
         if (seen.has(key(pointer))) continue;
         seen.add(key(pointer));

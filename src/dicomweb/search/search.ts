@@ -56,7 +56,10 @@ const newestInstanceFirst = (a: InstanceRecord, b: InstanceRecord) => compareTex
 async function* studies(
   index: InstanceIndex,
   query: SearchQuery,
+  needed: () => number,
 ): AsyncGenerator<{ study: StudyAggregate; pointers: SearchPointer[] }> {
+  // Study rows are read PARALLEL_READS at a time, or fewer when the page needs fewer more.
+  const batch = () => Math.min(PARALLEL_READS, Math.max(1, needed()));
   const scoped = query.resource.studyInstanceUid;
   const uids = scoped
     ? [scoped]
@@ -70,9 +73,10 @@ async function* studies(
     yield* found.sort((a, b) => newestStudyFirst(a.study, b.study));
     return;
   }
-  // Study-level searches need offset + limit + 1 studies; lower levels may find several per study.
-  const wanted = query.resource.level === 'study' ? query.offset + query.limit + 1 : undefined;
-  const source = chooseCandidates(query.filters, wanted);
+  // Study-level searches need offset + limit + 1 studies; lower levels may find several per study,
+  // or none, so for them it is a first guess: paths that stream read on as far as the page needs.
+  const wanted = query.offset + query.limit + 1;
+  const source = await chooseCandidates(query.filters, wanted, () => index.newestFirstPaths());
   const narrow = (pointers: SearchPointer[]) => (source.narrowsSeries ? pointers : []);
   // Group pointers by study, keeping the order in which studies first appear.
   const groups = new Map<string, SearchPointer[]>();
@@ -80,8 +84,9 @@ async function* studies(
     const entries = [...groups.entries()];
     groups.clear();
     const hits = [];
-    for (let i = 0; i < entries.length; i += PARALLEL_READS) {
-      const slice = entries.slice(i, i + PARALLEL_READS);
+    for (let i = 0; i < entries.length;) {
+      const slice = entries.slice(i, i + (ordered ? batch() : PARALLEL_READS));
+      i += slice.length;
       const checked = await Promise.all(slice.map(([uid, pointers]) => check(uid, narrow(pointers))));
       for (const hit of checked) if (hit) hits.push(hit);
       if (ordered) {
@@ -90,12 +95,21 @@ async function* studies(
     }
     if (!ordered) yield* hits.sort((a, b) => newestStudyFirst(a.study, b.study));
   };
+  // A study already checked (its pointers came apart, e.g. an older date of it) is not checked again.
+  const checked = new Set<string>();
   for await (const pointer of pointersOf(index, source)) {
-    if (!source.ordered && !pointerPasses(query.filters, pointer)) continue;
+    if (!pointerPasses(query.filters, pointer) || checked.has(pointer.studyInstanceUid)) continue;
     const group = groups.get(pointer.studyInstanceUid);
-    if (group) group.push(pointer);
-    else groups.set(pointer.studyInstanceUid, [pointer]);
-    if (source.ordered && groups.size >= PARALLEL_READS) yield* flush(true);
+    if (group) {
+      group.push(pointer);
+      continue;
+    }
+    // Flushed at a new study, so the pointers of one study (adjacent when ordered) stay together.
+    if (source.ordered && groups.size >= batch()) {
+      for (const uid of groups.keys()) checked.add(uid);
+      yield* flush(true);
+    }
+    groups.set(pointer.studyInstanceUid, [pointer]);
   }
   // An unordered path is read whole; when its pointers carry the study's createdAt they are put
   // newest first here, so only as many study rows are read as the page needs.
@@ -164,7 +178,9 @@ export async function search(index: InstanceIndex, query: SearchQuery): Promise<
   const wanted = query.offset + query.limit;
   const matches: SearchMatch[] = [];
   const level = query.resource.level;
-  for await (const { study, pointers } of studies(index, query)) {
+  // A study-level page needs wanted + 1 matches (the one past it says the answer is cut).
+  const needed = () => (level === 'study' ? wanted + 1 - matches.length : PARALLEL_READS);
+  for await (const { study, pointers } of studies(index, query, needed)) {
     if (level === 'study') {
       matches.push({ study });
     } else {

@@ -1,0 +1,163 @@
+import { odata, type TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
+import { checkBatch, TableLimits } from './table-limits.js';
+import { AccessPathKeys, LegacyPointerRanges, MigrationKeys, NewestFirstKeys, StudyRowKey } from './keys.js';
+import { pointerEntity, type PointerRow, type ReadPointerRow } from './search-pointers.js';
+import { guarded, statusOf } from './storage-errors.js';
+import { queryRows } from './table-query.js';
+
+/**
+ * The newest-first search pointers (keys.ts NewestFirstKeys): versions before them wrote the
+ * name-word, StudyDate and modality pointers in study order (`pn|`, `sd|`, `mod|`), which a search
+ * must read whole. Stores now write only the newest-first form; search reads both forms until a
+ * marker row says every older pointer has been rewritten, then only the newest-first one
+ * (docs/storage.md "Access paths for search", "Migrating search pointers").
+ *
+ * The migration runs from `npm run migrate` (src/host/migrate.ts), once, after every process of
+ * the archive runs this version: a process of an older version would still write the older form,
+ * which a migrated archive no longer reads. It is idempotent (upserts of rows computed from the
+ * older ones, which stay in place for older processes and are never read again), so an
+ * interrupted run is simply run again. A new, empty index table is marked migrated when created.
+ */
+
+type LegacyRow = ReadPointerRow & { partitionKey?: string; rowKey?: string; [property: string]: unknown };
+
+const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+
+/** The newest-first pointer for an older one, given the study's createdAt; undefined for a row of no known form. */
+export function newestFirstPointer(row: LegacyRow, created: string): PointerRow | undefined {
+  const partitionKey = text(row.partitionKey) ?? '';
+  const rowKey = text(row.rowKey) ?? '';
+  const study = text(row.study);
+  if (!study) return undefined;
+  const common = { study, created, ...(text(row.series) === undefined ? {} : { series: text(row.series) }) };
+  if (partitionKey.startsWith('pn|')) {
+    const word = rowKey.slice(0, rowKey.indexOf('|'));
+    return {
+      ...common,
+      partitionKey: `pn2|${partitionKey.slice('pn|'.length)}`,
+      // The word is already key text: the newest-first key built from its parts.
+      rowKey: `${word}|${NewestFirstKeys.studyRow(created, study)}`,
+      ...(text(row.PatientName) === undefined ? {} : { PatientName: text(row.PatientName) }),
+    };
+  }
+  if (partitionKey.startsWith('sd|')) {
+    const date = AccessPathKeys.studyDateOf(partitionKey);
+    if (!NewestFirstKeys.hasDay(date)) return undefined;
+    return { ...common, partitionKey: NewestFirstKeys.day(date), rowKey: NewestFirstKeys.studyRow(created, study) };
+  }
+  if (partitionKey.startsWith('mod|') && common.series !== undefined) {
+    return {
+      ...common,
+      partitionKey: `mod2|${partitionKey.slice('mod|'.length)}`,
+      rowKey: NewestFirstKeys.seriesRow(created, study, common.series),
+    };
+  }
+  return undefined;
+}
+
+const markerKeys = { partitionKey: MigrationKeys.partition, rowKey: MigrationKeys.newestFirstPointers };
+
+/** Records that every search pointer has its newest-first form. */
+export async function markNewestFirstPointers(table: TableClient, now = new Date()): Promise<void> {
+  await guarded('the migration marker write', () =>
+    table.upsertEntity({ ...markerKeys, completedAt: now.toISOString() }, 'Replace'),
+  );
+}
+
+/** Whether the marker is there (one point read). */
+export async function newestFirstPointersMarked(table: TableClient): Promise<boolean> {
+  return guarded('the migration marker read', async () => {
+    try {
+      await table.getEntity(markerKeys.partitionKey, markerKeys.rowKey);
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw error;
+    }
+  });
+}
+
+/**
+ * True when the marker is there, or when no older pointer exists (one query per older range, a
+ * row at most each), in which case the marker is written: an archive deployed empty by this
+ * version (its table created by the templates, not by openAzureStorage) needs no `npm run migrate`.
+ */
+export async function newestFirstPointersReady(table: TableClient): Promise<boolean> {
+  if (await newestFirstPointersMarked(table)) return true;
+  for (const range of LegacyPointerRanges) {
+    const filter = odata`PartitionKey ge ${range.from} and PartitionKey lt ${range.to}`;
+    for await (const _row of queryRows(table, filter, 'the search pointer check', 1, 1)) return false;
+  }
+  await markNewestFirstPointers(table);
+  return true;
+}
+
+export interface MigrationReport {
+  /** Older pointer rows read. */
+  readonly read: number;
+  /** Newest-first rows written (upserted). */
+  readonly written: number;
+  /** Older rows left without a newest-first form: their study is gone, or the row is of no known form. */
+  readonly skipped: number;
+}
+
+/**
+ * Rewrites every older name-word, StudyDate and modality pointer in its newest-first form, then
+ * sets the marker. Rows of one partition go in entity-group transactions of up to 100; a row
+ * written before pointers carried `created` takes its study's createdAt (one point read).
+ */
+export async function migrateSearchPointers(
+  table: TableClient,
+  progress: (report: MigrationReport) => void = () => undefined,
+): Promise<MigrationReport> {
+  let read = 0;
+  let written = 0;
+  let skipped = 0;
+  const createdOf = new Map<string, string | undefined>();
+  const studyCreated = async (study: string): Promise<string | undefined> => {
+    if (createdOf.has(study)) return createdOf.get(study);
+    const row = await guarded('a study read', async () => {
+      try {
+        return await table.getEntity(study, StudyRowKey);
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw error;
+      }
+    });
+    const created = text(row?.['createdAt']);
+    if (createdOf.size > 100_000) createdOf.clear();
+    createdOf.set(study, created);
+    return created;
+  };
+  let batch: TableEntity<Record<string, string>>[] = [];
+  const flush = async () => {
+    const rows = batch;
+    batch = [];
+    if (rows.length === 0) return;
+    checkBatch(rows);
+    const actions: TransactionAction[] = rows.map((row) => ['upsert', row, 'Replace']);
+    await guarded('a search pointer migration', () => table.submitTransaction(actions));
+    written += rows.length;
+    progress({ read, written, skipped });
+  };
+  for (const range of LegacyPointerRanges) {
+    const filter = odata`PartitionKey ge ${range.from} and PartitionKey lt ${range.to}`;
+    for await (const row of queryRows<LegacyRow>(table, filter, 'the search pointer migration')) {
+      read += 1;
+      const study = text(row.study);
+      const created = text(row.created) ?? (study === undefined ? undefined : await studyCreated(study));
+      const next = created === undefined ? undefined : newestFirstPointer(row, created);
+      if (!next) {
+        skipped += 1;
+        continue;
+      }
+      const entity = pointerEntity(next);
+      if (batch.length >= TableLimits.maxBatchOperations || batch[0]?.partitionKey !== entity.partitionKey)
+        await flush();
+      batch.push(entity);
+    }
+    await flush();
+  }
+  await markNewestFirstPointers(table);
+  return { read, written, skipped };
+}
