@@ -4,12 +4,9 @@
  * whatever the file's size (large values, pixel data included, pass through in pieces).
  */
 import { transferSyntaxInfo } from '../transfer-syntax.js';
-import { ByteReader } from './byte-reader.js';
-import { readDataSet, type Encoding, type Token } from './element-reader.js';
-import { writeDataSet } from './element-writer.js';
-import { encodeFileMeta, metaTransferSyntax, readFileMeta } from './file-meta.js';
+import type { Encoding, Token } from './element-reader.js';
+import { rewritePart10 } from './part10-rewrite.js';
 import { TranscodeError } from './transcode-error.js';
-import { deflateRaw, inflateRaw } from './zlib-stream.js';
 
 /** A top-level element's new value, already encoded (even length, padded as its VR requires). */
 export interface ChangedElement {
@@ -61,21 +58,7 @@ export async function* changeAttributes(
 ): AsyncGenerator<Uint8Array> {
   const syntax = transferSyntaxInfo(transferSyntaxUid);
   if (!syntax) throw new TranscodeError(`${transferSyntaxUid} is not a transfer syntax this server reads.`);
-  const file = new ByteReader(source[Symbol.asyncIterator]());
-  try {
-    const meta = await readFileMeta(file, syntax.deflated);
-    const stored = metaTransferSyntax(meta);
-    if (stored !== undefined && stored !== syntax.uid) {
-      throw new TranscodeError(`The file's meta information says transfer syntax ${stored}, not ${syntax.uid}.`);
-    }
-    yield encodeFileMeta(meta, syntax.uid);
-    const dataSet = syntax.deflated ? new ByteReader(inflateRaw(file.rest())[Symbol.asyncIterator]()) : file;
-    const tokens = replaceTopLevel(readDataSet(dataSet, syntax, syntax.encapsulated), changes, syntax);
-    const encoded = writeDataSet(tokens, syntax);
-    yield* syntax.deflated ? deflateRaw(encoded) : encoded;
-  } finally {
-    await file.close();
-  }
+  yield* rewritePart10(source, syntax, syntax, (tokens) => replaceTopLevel(tokens, changes, syntax));
 }
 
 /** The tokens with top-level elements of `changes` replaced, or inserted before the first greater tag. */

@@ -8,13 +8,9 @@ import { canDecode } from '../codecs/decode-frame.js';
 import { canEncode } from '../codecs/encode-frame.js';
 import { isLosslessOnly, mayBeLossy } from '../codecs/syntaxes.js';
 import { transferSyntaxInfo } from '../transfer-syntax.js';
-import { ByteReader } from './byte-reader.js';
-import { readDataSet } from './element-reader.js';
-import { writeDataSet } from './element-writer.js';
-import { encodeFileMeta, metaTransferSyntax, readFileMeta } from './file-meta.js';
+import { rewritePart10 } from './part10-rewrite.js';
 import { recodePixels } from './pixel-transcode.js';
 import { TranscodeError } from './transcode-error.js';
-import { deflateRaw, inflateRaw } from './zlib-stream.js';
 
 export { TranscodeError } from './transcode-error.js';
 
@@ -57,23 +53,9 @@ export async function* transcode(
   const output = transferSyntaxInfo(to);
   const refusal = transcodeRefusal(from, to);
   if (!input || !output || refusal) throw new TranscodeError(`Cannot transcode ${from} to ${to}: ${refusal ?? ''}`);
-  const file = new ByteReader(source[Symbol.asyncIterator]());
-  try {
-    const meta = await readFileMeta(file, input.deflated);
-    const stored = metaTransferSyntax(meta);
-    if (stored !== undefined && stored !== input.uid) {
-      throw new TranscodeError(`The file's meta information says transfer syntax ${stored}, not ${input.uid}.`);
-    }
-    yield encodeFileMeta(meta, output.uid);
-    const dataSet = input.deflated ? new ByteReader(inflateRaw(file.rest())[Symbol.asyncIterator]()) : file;
-    const tokens = readDataSet(dataSet, input, input.encapsulated);
-    const recoded =
-      input.encapsulated || output.encapsulated
-        ? recodePixels(tokens, { from, to, decode: input.encapsulated, encode: output.encapsulated })
-        : tokens;
-    const encoded = writeDataSet(recoded, output);
-    yield* output.deflated ? deflateRaw(encoded) : encoded;
-  } finally {
-    await file.close();
-  }
+  yield* rewritePart10(source, input, output, (tokens) =>
+    input.encapsulated || output.encapsulated
+      ? recodePixels(tokens, { from, to, decode: input.encapsulated, encode: output.encapsulated })
+      : tokens,
+  );
 }
