@@ -1,4 +1,3 @@
-import { buffer } from 'node:stream/consumers';
 import type { BlobClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import type { BlobStore, BlobUpload, ByteRange, OpenedBlob } from './ports.js';
 import { BlobBatchDeleter } from './azure-blob-batch-delete.js';
@@ -291,15 +290,11 @@ export class AzureBlobStore implements BlobStore {
 
   /** One GET (downloadToBuffer would first ask for the size, a second round trip). */
   async readSmall(name: string): Promise<Uint8Array | undefined> {
-    return guarded('a blob read', async () => {
-      try {
-        const response = await this.container.getBlobClient(name).download(0, undefined, { maxRetryRequests: 3 });
-        return response.readableStreamBody ? await buffer(response.readableStreamBody) : Buffer.alloc(0);
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+    const opened = await this.open(name);
+    if (!opened) return undefined;
+    const parts: Uint8Array[] = [];
+    for await (const chunk of opened.chunks) parts.push(chunk);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
 
   /**
