@@ -15,7 +15,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type BenchContext, freshStorage, suffix, withServer } from './context.js';
-import { watchOtherLoad } from './machine-load.js';
+import { type CpuRole, watchCpuByRole, watchOtherLoad } from './machine-load.js';
 import { median, MiB, takingTurns, timed, timedPool } from './measure.js';
 import { passThroughPut, startPassThrough } from './pass-through.js';
 import { containerContents, uploadRaw } from './raw-upload.js';
@@ -84,15 +84,25 @@ export async function cliUploadSection(context: BenchContext): Promise<SectionRe
     DEFAULT_BATCH_INSTANCES,
   ).map((batch) => multipartRequest(batch.map(({ file }) => file)));
   const otherLoad = watchOtherLoad();
+  // CPU milliseconds by process role, per path and run: where each path's time goes.
+  const cpu = new Map<string, Map<CpuRole, number>[]>();
+  const counting = async <T>(path: string, work: () => Promise<T>): Promise<T> => {
+    const used = watchCpuByRole();
+    const value = await work();
+    cpu.set(path, [...(cpu.get(path) ?? []), used()]);
+    return value;
+  };
   const throughCli = async (run: number): Promise<void> => {
     await withServer(freshStorage(context.target, `u${run}`), CONCURRENCY, async (server, agent) => {
       await stow(agent, `${server.baseUrl}/v2/studies`, warmUpRequest()); // the server's JIT, not the CLI's
       const state = join(context.tempDir, `cli-state-${suffix()}.jsonl`);
-      const { ms } = await timed(() =>
-        runCli(
-          ['--url', `${server.baseUrl}/v2`, 'upload', folder, '--no-progress', '--state', state],
-          serverRuntime,
-          series.length,
+      const { ms } = await counting('CLI', () =>
+        timed(() =>
+          runCli(
+            ['--url', `${server.baseUrl}/v2`, 'upload', folder, '--no-progress', '--state', state],
+            serverRuntime,
+            series.length,
+          ),
         ),
       );
       cliSeconds.push(ms / 1000);
@@ -101,7 +111,9 @@ export async function cliUploadSection(context: BenchContext): Promise<SectionRe
     await withServer(freshStorage(context.target, `us${run}`), CONCURRENCY, async (server, agent) => {
       const url = `${server.baseUrl}/v2/studies`;
       await stow(agent, url, warmUpRequest());
-      stowSeconds.push(await timedPool(batches, CONCURRENCY, (request) => stow(agent, url, request)));
+      stowSeconds.push(
+        await counting('bare STOW', () => timedPool(batches, CONCURRENCY, (request) => stow(agent, url, request))),
+      );
     });
   };
   const straightToAzurite = async (run: number): Promise<void> => {
@@ -109,10 +121,12 @@ export async function cliUploadSection(context: BenchContext): Promise<SectionRe
     await container.create();
     await uploadRaw(container, 'warm-up', warmUpRequest().body);
     rawSeconds.push(
-      await timedPool(paths, CONCURRENCY, async (path) => {
-        const file = await readFile(path);
-        await uploadRaw(container, path.slice(folder.length + 1), { kind: 'buffer', bytes: file });
-      }),
+      await counting('raw', () =>
+        timedPool(paths, CONCURRENCY, async (path) => {
+          const file = await readFile(path);
+          await uploadRaw(container, path.slice(folder.length + 1), { kind: 'buffer', bytes: file });
+        }),
+      ),
     );
     const { instances } = await containerContents(container);
     if (instances.count !== series.length + 1) throw new Error(`raw run ${run} holds ${instances.count} blobs`);
@@ -123,9 +137,11 @@ export async function cliUploadSection(context: BenchContext): Promise<SectionRe
     try {
       await passThroughPut(agent, `${hop.baseUrl}/warm-up`, series[0] ?? Buffer.alloc(1));
       hopSeconds.push(
-        await timedPool(paths, CONCURRENCY, async (path) => {
-          await passThroughPut(agent, `${hop.baseUrl}/${path.slice(folder.length + 1)}`, await readFile(path));
-        }),
+        await counting('pass-through', () =>
+          timedPool(paths, CONCURRENCY, async (path) => {
+            await passThroughPut(agent, `${hop.baseUrl}/${path.slice(folder.length + 1)}`, await readFile(path));
+          }),
+        ),
       );
     } finally {
       agent.destroy();
@@ -178,7 +194,33 @@ export async function cliUploadSection(context: BenchContext): Promise<SectionRe
       },
     ],
     notes: [
+      `u: CPU ms per instance, medians of the runs (client = the CLI process or the bench's own client; server = our server or the pass-through; Azurite = the storage emulator): ${cpuSplit(cpu, series.length)}.`,
       `u: the CLI runs as its own process (${serverRuntime === 'js' ? 'compiled into dist/bench-cli' : 'under tsx'}) with its defaults (${CONCURRENCY} requests at once, files batched up to ${DEFAULT_BATCH_BYTES / MiB} MiB / ${DEFAULT_BATCH_INSTANCES} per request), timed from spawn to exit, against a fresh server process and container per run; raw reads each file and puts it as one blob with the SDK, ${CONCURRENCY} at once, into a fresh container of the same Azurite; no index rows, no HTTP hop through the server. Bare STOW: the bench’s node:http client sends the same batches from memory to a fresh server, same concurrency.`,
     ],
   };
+}
+
+/** "CLI: client 4.1, server 6.0, Azurite 3.2; raw: …" from each path's runs. */
+function cpuSplit(cpu: ReadonlyMap<string, readonly Map<CpuRole, number>[]>, instances: number): string {
+  const label: Partial<Record<CpuRole, string>> = {
+    reaped: 'client',
+    bench: 'client',
+    server: 'server',
+    azurite: 'Azurite',
+  };
+  return [...cpu]
+    .map(([path, runs]) => {
+      const totals = new Map<string, number[]>();
+      for (const run of runs) {
+        const byLabel = new Map<string, number>();
+        for (const [role, ms] of run) {
+          const name = label[role] ?? 'other';
+          byLabel.set(name, (byLabel.get(name) ?? 0) + ms);
+        }
+        for (const [name, ms] of byLabel) totals.set(name, [...(totals.get(name) ?? []), ms]);
+      }
+      const parts = [...totals].map(([name, values]) => `${name} ${(median(values) / instances).toFixed(2)}`);
+      return `${path}: ${parts.join(', ')}`;
+    })
+    .join('; ');
 }

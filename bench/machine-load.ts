@@ -66,3 +66,73 @@ export function watchOtherLoad(): () => number | undefined {
     return Math.max(0, others) / (end.total - start.total);
   };
 }
+
+/** The process a descendant of the bench plays, from its command line. */
+export type CpuRole = 'bench' | 'reaped' | 'azurite' | 'server' | 'other';
+
+function roleOf(pid: number): CpuRole {
+  try {
+    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (command.includes('azurite')) return 'azurite';
+    if (command.includes('bench-server') || command.includes('bench/server') || command.includes('PASS_'))
+      return 'server';
+    return 'other';
+  } catch {
+    return 'other';
+  }
+}
+
+function ticksByRole(): Map<CpuRole, number> | undefined {
+  try {
+    const parents = new Map<number, number>();
+    const fieldsOf = new Map<number, string[]>();
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const fields = statFields(entry);
+      if (!fields) continue;
+      parents.set(Number(entry), Number(fields[1]));
+      fieldsOf.set(Number(entry), fields);
+    }
+    const byRole = new Map<CpuRole, number>();
+    const add = (role: CpuRole, ticks: number): void => {
+      byRole.set(role, (byRole.get(role) ?? 0) + ticks);
+    };
+    for (const [pid, fields] of fieldsOf) {
+      if (pid === process.pid) {
+        add('bench', Number(fields[11]) + Number(fields[12]));
+        add('reaped', Number(fields[13]) + Number(fields[14]));
+        continue;
+      }
+      for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) {
+        if (p !== process.pid) continue;
+        add(roleOf(pid), Number(fields[11]) + Number(fields[12]));
+        break;
+      }
+    }
+    return byRole;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * Starts counting the CPU the bench's processes use, by role; the returned function gives the CPU
+ * milliseconds each role used since. A child that exited in between counts as `reaped` (the bench
+ * waited for it); one still running counts under its role. Processes must be sampled while alive.
+ */
+export function watchCpuByRole(): () => Map<CpuRole, number> {
+  const start = ticksByRole();
+  return () => {
+    const end = ticksByRole();
+    const used = new Map<CpuRole, number>();
+    if (!start || !end) return used;
+    for (const [role, ticks] of end) {
+      const ms = ((ticks - (start.get(role) ?? 0)) * 1000) / TICKS_PER_SECOND;
+      if (ms > 0) used.set(role, ms);
+    }
+    return used;
+  };
+}

@@ -9,7 +9,7 @@ import { MemoryTableClient } from '../support/memory-table-client.js';
 import { AzureChangeFeed } from '../src/storage/azure-change-feed.js';
 import { AzureInstanceIndex } from '../src/storage/azure-index-store.js';
 import { AzurePendingBlobs } from '../src/storage/azure-pending-blobs.js';
-import { markNewestFirstPointers } from '../src/storage/search-pointer-migration.js';
+import { markPointersMigrated } from '../src/storage/search-pointer-migration.js';
 import { MemoryBlobStore } from '../src/storage/memory-storage.js';
 import type { BlobUpload, Storage } from '../src/storage/ports.js';
 import { currentStorageMeter } from '../src/util/storage-meter.js';
@@ -69,7 +69,7 @@ export function azureAdaptersInMemory(): AzureAdaptersInMemory {
   const table = new MemoryTableClient({ meter: currentStorageMeter });
   const client = table.asTableClient();
   // A new table, as openAzureStorage marks one: no older search pointers to migrate.
-  void markNewestFirstPointers(client);
+  void markPointersMigrated(client);
   const blobs = new CompactBlobStore();
   return {
     table,

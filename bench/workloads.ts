@@ -70,14 +70,20 @@ async function tutorialFiles(): Promise<Buffer[]> {
   return Promise.all(TUTORIAL_FILES.map((name) => readFile(join(TUTORIAL_DIR, `${name}.dcm`))));
 }
 
-/** A CT series with fresh UIDs, so it can be stored next to every other run's. */
+/**
+ * A CT series with fresh UIDs, so it can be stored next to every other run's. Its SOP Instance
+ * UIDs are the series UID and the instance number, as many modalities make them (so their search
+ * pointers share a partition: docs/storage.md "Access paths for search").
+ */
 export function syntheticSeries(
   count: number,
   { studyInstanceUid, seriesInstanceUid }: { studyInstanceUid: string; seriesInstanceUid: string } = newInstanceUids(),
 ): Buffer[] {
   return Array.from({ length: count }, (_, i) =>
     buildInstance({
-      ...newInstanceUids(studyInstanceUid, seriesInstanceUid),
+      studyInstanceUid,
+      seriesInstanceUid,
+      sopInstanceUid: `${seriesInstanceUid}.${i + 1}`,
       attributes: { '00200013': { vr: 'IS', value: String(i + 1) } },
       pixelBytes: SLICE_BYTES,
     }),

@@ -24,9 +24,19 @@ export function fileSource(path: string, size?: number): InstanceSource {
     name: path,
     size,
     replayable: true,
-    open: () => createReadStream(path, { highWaterMark: FILE_CHUNK }),
+    // With the size known, each read asks for just the bytes left: a file smaller than a chunk is
+    // one read into a buffer of its size, with no read at the end to find it (reading into 1 MiB
+    // buffers tripled what a folder of small files allocated, and the garbage collection it costs).
+    open: () =>
+      size === undefined
+        ? createReadStream(path, { highWaterMark: FILE_CHUNK })
+        : size === 0
+          ? nothing()
+          : createReadStream(path, { highWaterMark: Math.min(FILE_CHUNK, size), end: size - 1 }),
   };
 }
+
+async function* nothing(): AsyncGenerator<Uint8Array> {}
 
 /** A file source with its size read from the file system. */
 export async function fileSourceOf(path: string): Promise<InstanceSource> {

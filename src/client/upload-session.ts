@@ -5,7 +5,6 @@
  * interrupted run) gets only the missing ones; the commit returns STOW's answer for the file.
  */
 import { open } from 'node:fs/promises';
-import { BlockBlobClient } from '@azure/storage-blob';
 import type { DicomJsonDataset } from './dicom-json.js';
 import type { DicomFile } from './scan.js';
 import { storeResult, type InstanceOutcome } from './stow-result.js';
@@ -86,6 +85,9 @@ async function sendBlocks(
 ): Promise<void> {
   const count = Math.ceil(file.size / blockBytes);
   const held = new Map(state.blocks.map((block) => [block.id, block.size]));
+  // Loaded on first use: the storage SDK is most of the client's start-up time, and only uploads
+  // above the session threshold need it.
+  const { BlockBlobClient } = await import('@azure/storage-blob');
   const blob = new BlockBlobClient(state.uploadUrl);
   const handle = await open(file.path, 'r');
   try {

@@ -43,7 +43,12 @@ import { AzureStudyWrite } from './azure-study-write.js';
 import { dropExpiry, expiredBy } from './azure-expiry-index.js';
 import { MAX_ATTEMPTS, pause } from './study-races.js';
 import { collectRows } from './table-query.js';
-import { newestFirstPointersReady } from './search-pointer-migration.js';
+import {
+  GroupedSopMigration,
+  NewestFirstMigration,
+  pointersReady,
+  type PointerMigration,
+} from './search-pointer-migration.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
@@ -59,8 +64,11 @@ const InstanceRowPrefix = instanceRowRange().from;
 const MIGRATION_RECHECK_MS = 60_000;
 
 export class AzureInstanceIndex implements InstanceIndex {
-  /** The migration marker as last read: once it is there, it is never read again. */
-  private migration?: { readonly done: boolean; readonly at: number; readonly read?: Promise<boolean> };
+  /** Each migration marker as last read: once it is there, it is never read again. */
+  private readonly migrations = new Map<
+    PointerMigration,
+    { readonly done: boolean; readonly at: number; readonly read?: Promise<boolean> }
+  >();
 
   constructor(private readonly table: TableClient) {}
 
@@ -106,25 +114,33 @@ export class AzureInstanceIndex implements InstanceIndex {
 
   async *follow(path: AccessPath): AsyncIterable<SearchPointer> {
     const migratable = path.kind === 'nameToken' || path.kind === 'studyDates' || path.kind === 'modality';
-    yield* followAzurePath(this.table, path, migratable && (await this.newestFirstPaths()));
+    const migrated =
+      path.kind === 'sop' ? await this.migrated(GroupedSopMigration) : migratable && (await this.newestFirstPaths());
+    yield* followAzurePath(this.table, path, migrated);
+  }
+
+  /** Whether the name, date and modality pointers are all newest first. */
+  newestFirstPaths(): Promise<boolean> {
+    return this.migrated(NewestFirstMigration);
   }
 
   /** One marker read per process once migrated (docs/storage.md "Migrating search pointers"). */
-  newestFirstPaths(): Promise<boolean> {
-    const known = this.migration;
+  private migrated(migration: PointerMigration): Promise<boolean> {
+    const known = this.migrations.get(migration);
     if (known?.read) return known.read;
     if (known && (known.done || Date.now() - known.at < MIGRATION_RECHECK_MS)) return Promise.resolve(known.done);
-    const read = newestFirstPointersReady(this.table).then(
+    const read = pointersReady(this.table, migration).then(
       (done) => {
-        this.migration = { done, at: Date.now() };
+        this.migrations.set(migration, { done, at: Date.now() });
         return done;
       },
       (error: unknown) => {
-        this.migration = known;
+        if (known) this.migrations.set(migration, known);
+        else this.migrations.delete(migration);
         throw error;
       },
     );
-    this.migration = { done: false, at: Date.now(), read };
+    this.migrations.set(migration, { done: false, at: Date.now(), read });
     return read;
   }
 

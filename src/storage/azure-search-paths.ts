@@ -1,7 +1,7 @@
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { mergeSorted } from '../util/merge-sorted.js';
 import { compareText } from '../util/compare.js';
-import { AccessPathKeys, keyText, NewestFirstKeys, RECENT_SHARDS } from './keys.js';
+import { AccessPathKeys, keyText, NewestFirstKeys, RECENT_SHARDS, SopPointerKeys } from './keys.js';
 import type { AccessPath, SearchPointer } from './ports.js';
 import { searchPointerOf, type ReadPointerRow } from './search-pointers.js';
 import { queryRows } from './table-query.js';
@@ -165,6 +165,20 @@ async function* bothForms(table: TableClient, path: OrderedPath): AsyncGenerator
   }
 }
 
+function groupedSop(table: TableClient, sopUid: string): AsyncGenerator<PointerEntity> {
+  const { from, to } = SopPointerKeys.rows(sopUid);
+  return query(
+    table,
+    odata`PartitionKey eq ${SopPointerKeys.partition(sopUid)} and RowKey ge ${from} and RowKey lt ${to}`,
+  );
+}
+
+/** Before the SOP pointers are regrouped: the older partition of the UID too. */
+async function* bothSopForms(table: TableClient, sopUid: string): AsyncGenerator<PointerEntity> {
+  yield* query(table, odata`PartitionKey eq ${AccessPathKeys.sop(sopUid)}`);
+  yield* groupedSop(table, sopUid);
+}
+
 function rowsFor(table: TableClient, path: AccessPath, migrated: boolean): AsyncGenerator<PointerEntity> {
   switch (path.kind) {
     case 'recent':
@@ -176,16 +190,17 @@ function rowsFor(table: TableClient, path: AccessPath, migrated: boolean): Async
     case 'series':
       return query(table, odata`PartitionKey eq ${AccessPathKeys.series(path.seriesInstanceUid)}`);
     case 'sop':
-      return query(table, odata`PartitionKey eq ${AccessPathKeys.sop(path.sopInstanceUid)}`);
+      return migrated ? groupedSop(table, path.sopInstanceUid) : bothSopForms(table, path.sopInstanceUid);
     default:
       return migrated ? newestFirst(table, path) : bothForms(table, path);
   }
 }
 
 /**
- * The pointers of one access path. `migrated`: the archive's name, date and modality pointers
- * all have their newest-first form (src/storage/search-pointer-migration.ts), so those paths
- * stream in result order; before that they are read whole in both forms.
+ * The pointers of one access path. `migrated`: the migration of the path's pointers is done
+ * (src/storage/search-pointer-migration.ts): the name, date and modality pointers all have their
+ * newest-first form, so those paths stream in result order, or the SOP pointers are all grouped;
+ * before that both forms are read.
  */
 export async function* followAzurePath(
   table: TableClient,

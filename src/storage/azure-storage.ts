@@ -15,9 +15,10 @@ import { meterBlobs, meterTable } from './azure-storage-meter.js';
 import type { Storage } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
 import {
-  markNewestFirstPointers,
+  markPointersMigrated,
   migrateSearchPointers,
-  newestFirstPointersMarked,
+  PointerMigrations,
+  pointersMigrated,
   type MigrationReport,
 } from './search-pointer-migration.js';
 
@@ -84,16 +85,19 @@ export function openEventCheckpoints(config: StorageConfig): AzureEventCheckpoin
 }
 
 /**
- * Migrates the archive's search pointers to their newest-first form unless its marker says that
- * is done (src/storage/search-pointer-migration.ts); undefined when there was nothing to do.
+ * Rewrites the archive's older search pointers in their current forms, each rewrite unless its
+ * marker says it is done (src/storage/search-pointer-migration.ts); undefined when there was
+ * nothing to do.
  */
 export async function migrateArchiveSearchPointers(
   config: StorageConfig,
   progress?: (report: MigrationReport) => void,
 ): Promise<MigrationReport | undefined> {
   const table = indexTable(config);
-  if (await newestFirstPointersMarked(table)) return undefined;
-  return migrateSearchPointers(table, progress);
+  const done = await Promise.all(PointerMigrations.map((migration) => pointersMigrated(table, migration)));
+  const missing = PointerMigrations.filter((_, i) => !done[i]);
+  if (missing.length === 0) return undefined;
+  return migrateSearchPointers(table, progress, missing);
 }
 
 /** Builds the Azure adapters and creates the container and table when they are missing. */
@@ -125,8 +129,8 @@ export async function openAzureStorage(config: StorageConfig, uploads?: BlockUpl
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
     }
-    // A new table holds no pointers of older versions: searches take the newest-first paths at once.
-    if (status !== undefined && status < 300) await markNewestFirstPointers(table);
+    // A new table holds no pointers of older versions: searches take the current paths at once.
+    if (status !== undefined && status < 300) await markPointersMigrated(table);
   });
   // Upload sessions need a SAS: signed with the account key, or a user delegation key (Entra ID).
   const signer = signerFor(blobService, config.container);

@@ -287,20 +287,38 @@ export class AzureStudyWrite implements StudyWrite {
     for (const row of fresh) this.rows.set(row.rowKey ?? '', row);
   }
 
-  /** Search pointers go first (write-ahead); readers verify them, so early ones are harmless. */
+  /**
+   * Search pointers go first (write-ahead); readers verify them, so early ones are harmless.
+   * Pointers that share a partition (the SOP pointers of one series, usually) go in one
+   * entity-group transaction per 100; the others one upsert each, all in parallel.
+   */
   private async writePointers(rows: readonly PointerRow[]): Promise<void> {
-    const unique = new Map<string, PointerRow>();
+    const byPartition = new Map<string, Map<string, PointerRow>>();
     for (const row of rows) {
       const key = `${row.partitionKey}\n${row.rowKey}`;
-      if (!this.pointersWritten.has(key)) unique.set(key, row);
+      if (this.pointersWritten.has(key)) continue;
+      const partition = byPartition.get(row.partitionKey) ?? new Map<string, PointerRow>();
+      partition.set(key, row);
+      byPartition.set(row.partitionKey, partition);
     }
-    await Promise.all(
-      [...unique].map(async ([key, row]) => {
-        const entity = pointerEntity(row);
-        checkBatch([entity]);
-        await guarded('a search pointer write', () => this.table.upsertEntity(entity, 'Replace'));
-        this.pointersWritten.add(key);
-      }),
-    );
+    const writes: Promise<void>[] = [];
+    for (const partition of byPartition.values()) {
+      const entries = [...partition];
+      for (let at = 0; at < entries.length; at += TableLimits.maxBatchOperations) {
+        const group = entries.slice(at, at + TableLimits.maxBatchOperations);
+        const entities = group.map(([, row]) => pointerEntity(row));
+        checkBatch(entities);
+        const [only] = entities;
+        writes.push(
+          guarded('a search pointer write', async () => {
+            if (entities.length === 1 && only) await this.table.upsertEntity(only, 'Replace');
+            else await this.table.submitTransaction(entities.map((entity) => ['upsert', entity, 'Replace']));
+          }).then(() => {
+            for (const [key] of group) this.pointersWritten.add(key);
+          }),
+        );
+      }
+    }
+    await Promise.all(writes);
   }
 }

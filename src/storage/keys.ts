@@ -206,6 +206,37 @@ export const NewestFirstKeys = {
     `${newestFirstKey(created)}|${studyUid}|${seriesUid}`,
 } as const;
 
+/** Hash buckets for SOP Instance UIDs that share no series-like prefix (see sopGroup). */
+const SOP_BUCKETS = 256;
+
+/**
+ * The partition of a SOP pointer: the UID without its last component, which instances of one
+ * series usually share (…{series part}.{instance number}), so the pointers of a STOW request's
+ * instances go in one entity-group transaction instead of one upsert each. UUID-derived UIDs
+ * (2.25.…, PS3.5 B.2) and UIDs of fewer than five components share no such prefix: they spread
+ * over SOP_BUCKETS partitions by a hash of the whole UID, so no partition collects all of them.
+ */
+function sopGroup(sopUid: string): string {
+  const at = sopUid.lastIndexOf('.');
+  const prefix = at > 0 ? sopUid.slice(0, at) : '';
+  if (prefix !== '' && !prefix.startsWith('2.25') && prefix.split('.').length >= 4) return prefix;
+  let hash = 0;
+  for (const char of sopUid) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return `~${(hash % SOP_BUCKETS).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * SOP pointers, grouped (docs/storage.md "Access paths for search"): the RowKey starts with the
+ * SOP Instance UID, so a lookup is one query of one partition's RowKey range. Versions before them
+ * kept one partition per SOP Instance UID (AccessPathKeys.sop), one upsert per instance stored.
+ */
+export const SopPointerKeys = {
+  partition: (sopUid: string) => `sop2|${sopGroup(sopUid)}`,
+  row: (sopUid: string, studyUid: string, seriesUid: string) => `${sopUid}|${studyUid}|${seriesUid}`,
+  /** The rows of one SOP Instance UID ("|" + 1 is "}"). */
+  rows: (sopUid: string) => ({ from: `${sopUid}|`, to: `${sopUid}}` }),
+} as const;
+
 /** The older pointer partitions the migration rewrites: each a PartitionKey range ("|" + 1 is "}"). */
 export const LegacyPointerRanges = [
   { from: 'pn|', to: 'pn}' },
@@ -213,10 +244,14 @@ export const LegacyPointerRanges = [
   { from: 'mod|', to: 'mod}' },
 ] as const;
 
+/** The older, one-partition-per-UID SOP pointers, which the migration regroups. */
+export const LegacySopPointerRange = { from: 'sop|', to: 'sop}' } as const;
+
 /** Where the index notes which migrations have completed (one row each). */
 export const MigrationKeys = {
   partition: 'migrations',
   newestFirstPointers: 'search-pointers-newest-first',
+  groupedSopPointers: 'search-pointers-sop-grouped',
 } as const;
 
 export const RECENT_SHARDS = '0123456789abcdef'.split('');

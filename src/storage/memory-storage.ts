@@ -29,6 +29,7 @@ import {
   RECENT_SHARDS,
   SeriesRowRange,
   seriesRowKey,
+  SopPointerKeys,
   StudyRowKey,
 } from './keys.js';
 import { pointerEntity, pointerRows, searchPointerOf, type PointerRow } from './search-pointers.js';
@@ -384,8 +385,12 @@ function pointerMatches(row: PointerRow, path: AccessPath): boolean {
       return row.partitionKey === AccessPathKeys.accession(path.value);
     case 'series':
       return row.partitionKey === AccessPathKeys.series(path.seriesInstanceUid);
-    case 'sop':
-      return row.partitionKey === AccessPathKeys.sop(path.sopInstanceUid);
+    case 'sop': {
+      const { from, to } = SopPointerKeys.rows(path.sopInstanceUid);
+      return (
+        row.partitionKey === SopPointerKeys.partition(path.sopInstanceUid) && row.rowKey >= from && row.rowKey < to
+      );
+    }
     case 'modality':
       return row.partitionKey === NewestFirstKeys.modality(path.value);
     case 'studyDates':

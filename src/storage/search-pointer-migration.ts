@@ -1,16 +1,28 @@
 import { odata, type TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
 import { checkBatch, TableLimits } from './table-limits.js';
-import { AccessPathKeys, LegacyPointerRanges, MigrationKeys, NewestFirstKeys, StudyRowKey } from './keys.js';
+import {
+  AccessPathKeys,
+  LegacyPointerRanges,
+  LegacySopPointerRange,
+  MigrationKeys,
+  NewestFirstKeys,
+  SopPointerKeys,
+  StudyRowKey,
+} from './keys.js';
 import { pointerEntity, type PointerRow, type ReadPointerRow } from './search-pointers.js';
 import { guarded, statusOf } from './storage-errors.js';
 import { queryRows } from './table-query.js';
 
 /**
- * The newest-first search pointers (keys.ts NewestFirstKeys): versions before them wrote the
- * name-word, StudyDate and modality pointers in study order (`pn|`, `sd|`, `mod|`), which a search
- * must read whole. Stores now write only the newest-first form; search reads both forms until a
- * marker row says every older pointer has been rewritten, then only the newest-first one
- * (docs/storage.md "Access paths for search", "Migrating search pointers").
+ * Two rewrites of search pointers written by older versions, each with its own marker row:
+ * - the newest-first pointers (keys.ts NewestFirstKeys): versions before them wrote the name-word,
+ *   StudyDate and modality pointers in study order (`pn|`, `sd|`, `mod|`), which a search must
+ *   read whole;
+ * - the grouped SOP pointers (keys.ts SopPointerKeys): versions before them kept one partition per
+ *   SOP Instance UID (`sop|`), which costs a STOW one upsert per instance.
+ * Stores now write only the new forms; search reads both forms of a path until the marker of its
+ * rewrite says every older pointer has been rewritten, then only the new one (docs/storage.md
+ * "Access paths for search", "Migrating search pointers").
  *
  * The migration runs from `npm run migrate` (src/host/migrate.ts), once, after every process of
  * the archive runs this version: a process of an older version would still write the older form,
@@ -55,20 +67,69 @@ export function newestFirstPointer(row: LegacyRow, created: string): PointerRow 
   return undefined;
 }
 
-const markerKeys = { partitionKey: MigrationKeys.partition, rowKey: MigrationKeys.newestFirstPointers };
+/** The grouped SOP pointer for an older one (`sop|{uid}`, RowKey `{study}|{series}`). */
+export function groupedSopPointer(row: LegacyRow, created: string): PointerRow | undefined {
+  const partitionKey = text(row.partitionKey) ?? '';
+  const study = text(row.study);
+  const series = text(row.series);
+  if (!partitionKey.startsWith(LegacySopPointerRange.from) || !study || !series) return undefined;
+  const sop = partitionKey.slice(LegacySopPointerRange.from.length);
+  return {
+    partitionKey: SopPointerKeys.partition(sop),
+    rowKey: SopPointerKeys.row(sop, study, series),
+    study,
+    series,
+    created,
+  };
+}
 
-/** Records that every search pointer has its newest-first form. */
-export async function markNewestFirstPointers(table: TableClient, now = new Date()): Promise<void> {
+/** One rewrite: the older partitions it reads, how it rewrites a row, and its marker. */
+export interface PointerMigration {
+  readonly marker: string;
+  readonly legacy: readonly { readonly from: string; readonly to: string }[];
+  readonly rewrite: (row: LegacyRow, created: string) => PointerRow | undefined;
+}
+
+export const NewestFirstMigration: PointerMigration = {
+  marker: MigrationKeys.newestFirstPointers,
+  legacy: LegacyPointerRanges,
+  rewrite: newestFirstPointer,
+};
+
+export const GroupedSopMigration: PointerMigration = {
+  marker: MigrationKeys.groupedSopPointers,
+  legacy: [LegacySopPointerRange],
+  rewrite: groupedSopPointer,
+};
+
+export const PointerMigrations: readonly PointerMigration[] = [NewestFirstMigration, GroupedSopMigration];
+
+const markerKeys = (migration: PointerMigration) => ({
+  partitionKey: MigrationKeys.partition,
+  rowKey: migration.marker,
+});
+
+/** Records that every pointer `migration` rewrites has its new form (by default: all of them). */
+export async function markPointersMigrated(
+  table: TableClient,
+  migrations: readonly PointerMigration[] = PointerMigrations,
+  now = new Date(),
+): Promise<void> {
   await guarded('the migration marker write', () =>
-    table.upsertEntity({ ...markerKeys, completedAt: now.toISOString() }, 'Replace'),
+    Promise.all(
+      migrations.map((migration) =>
+        table.upsertEntity({ ...markerKeys(migration), completedAt: now.toISOString() }, 'Replace'),
+      ),
+    ),
   );
 }
 
-/** Whether the marker is there (one point read). */
-export async function newestFirstPointersMarked(table: TableClient): Promise<boolean> {
+/** Whether the marker of `migration` is there (one point read). */
+export async function pointersMigrated(table: TableClient, migration: PointerMigration): Promise<boolean> {
+  const { partitionKey, rowKey } = markerKeys(migration);
   return guarded('the migration marker read', async () => {
     try {
-      await table.getEntity(markerKeys.partitionKey, markerKeys.rowKey);
+      await table.getEntity(partitionKey, rowKey);
       return true;
     } catch (error) {
       if (statusOf(error) === 404) return false;
@@ -78,17 +139,18 @@ export async function newestFirstPointersMarked(table: TableClient): Promise<boo
 }
 
 /**
- * True when the marker is there, or when no older pointer exists (one query per older range, a
- * row at most each), in which case the marker is written: an archive deployed empty by this
- * version (its table created by the templates, not by openAzureStorage) needs no `npm run migrate`.
+ * True when the marker of `migration` is there, or when no older pointer exists (one query per
+ * older range, a row at most each), in which case the marker is written: an archive deployed
+ * empty by this version (its table created by the templates, not by openAzureStorage) needs no
+ * `npm run migrate`.
  */
-export async function newestFirstPointersReady(table: TableClient): Promise<boolean> {
-  if (await newestFirstPointersMarked(table)) return true;
-  for (const range of LegacyPointerRanges) {
+export async function pointersReady(table: TableClient, migration: PointerMigration): Promise<boolean> {
+  if (await pointersMigrated(table, migration)) return true;
+  for (const range of migration.legacy) {
     const filter = odata`PartitionKey ge ${range.from} and PartitionKey lt ${range.to}`;
     for await (const _row of queryRows(table, filter, 'the search pointer check', 1, 1)) return false;
   }
-  await markNewestFirstPointers(table);
+  await markPointersMigrated(table, [migration]);
   return true;
 }
 
@@ -102,13 +164,14 @@ export interface MigrationReport {
 }
 
 /**
- * Rewrites every older name-word, StudyDate and modality pointer in its newest-first form, then
- * sets the marker. Rows of one partition go in entity-group transactions of up to 100; a row
+ * Rewrites every older pointer of `migrations` (by default all of them) in its new form, then
+ * sets their markers. Rows of one partition go in entity-group transactions of up to 100; a row
  * written before pointers carried `created` takes its study's createdAt (one point read).
  */
 export async function migrateSearchPointers(
   table: TableClient,
   progress: (report: MigrationReport) => void = () => undefined,
+  migrations: readonly PointerMigration[] = PointerMigrations,
 ): Promise<MigrationReport> {
   let read = 0;
   let written = 0;
@@ -140,24 +203,26 @@ export async function migrateSearchPointers(
     written += rows.length;
     progress({ read, written, skipped });
   };
-  for (const range of LegacyPointerRanges) {
-    const filter = odata`PartitionKey ge ${range.from} and PartitionKey lt ${range.to}`;
-    for await (const row of queryRows<LegacyRow>(table, filter, 'the search pointer migration')) {
-      read += 1;
-      const study = text(row.study);
-      const created = text(row.created) ?? (study === undefined ? undefined : await studyCreated(study));
-      const next = created === undefined ? undefined : newestFirstPointer(row, created);
-      if (!next) {
-        skipped += 1;
-        continue;
+  for (const migration of migrations) {
+    for (const range of migration.legacy) {
+      const filter = odata`PartitionKey ge ${range.from} and PartitionKey lt ${range.to}`;
+      for await (const row of queryRows<LegacyRow>(table, filter, 'the search pointer migration')) {
+        read += 1;
+        const study = text(row.study);
+        const created = text(row.created) ?? (study === undefined ? undefined : await studyCreated(study));
+        const next = created === undefined ? undefined : migration.rewrite(row, created);
+        if (!next) {
+          skipped += 1;
+          continue;
+        }
+        const entity = pointerEntity(next);
+        if (batch.length >= TableLimits.maxBatchOperations || batch[0]?.partitionKey !== entity.partitionKey)
+          await flush();
+        batch.push(entity);
       }
-      const entity = pointerEntity(next);
-      if (batch.length >= TableLimits.maxBatchOperations || batch[0]?.partitionKey !== entity.partitionKey)
-        await flush();
-      batch.push(entity);
+      await flush();
     }
-    await flush();
   }
-  await markNewestFirstPointers(table);
+  await markPointersMigrated(table, migrations);
   return { read, written, skipped };
 }

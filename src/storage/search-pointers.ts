@@ -1,6 +1,6 @@
 import type { TableEntity, TableEntityResult } from '@azure/data-tables';
 import { nameTokens } from '../dicom/person-name.js';
-import { AccessPathKeys, NewestFirstKeys, recentShard } from './keys.js';
+import { AccessPathKeys, NewestFirstKeys, recentShard, SopPointerKeys } from './keys.js';
 import type { AccessPath, InstanceRecord, SearchPointer } from './ports.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
@@ -45,8 +45,8 @@ export function pointerRows(
   const created = typeof study?.['createdAt'] === 'string' ? study['createdAt'] : record.storedAt;
   const rows: PointerRow[] = [
     {
-      partitionKey: AccessPathKeys.sop(record.sopInstanceUid),
-      rowKey: AccessPathKeys.seriesRow(studyUid, seriesUid),
+      partitionKey: SopPointerKeys.partition(record.sopInstanceUid),
+      rowKey: SopPointerKeys.row(record.sopInstanceUid, studyUid, seriesUid),
       study: studyUid,
       series: seriesUid,
       created,

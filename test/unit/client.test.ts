@@ -1,4 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FILE_CHUNK, fileSource, type InstanceSource } from '../../src/client/sources.js';
 import { boundaryOf, readFileMeta, readParts } from '../../src/client/index.js';
 import { backoffMs, retryAfterMs } from '../../src/client/retry.js';
 import { batchFiles, matchOutcomes } from '../../src/client/upload.js';
@@ -126,5 +131,33 @@ describe('retry timing', () => {
     const options = { retries: 5, baseDelayMs: 100, maxDelayMs: 1000 };
     expect([0, 1, 2, 3, 4].map((attempt) => backoffMs(attempt, options, () => 0))).toEqual([50, 100, 200, 400, 500]);
     expect([0, 1, 2, 3, 4].map((attempt) => backoffMs(attempt, options, () => 1))).toEqual([100, 200, 400, 800, 1000]);
+  });
+});
+
+describe('fileSource (what an upload reads)', () => {
+  async function chunksOf(source: InstanceSource): Promise<Uint8Array[]> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of source.open()) chunks.push(chunk);
+    return chunks;
+  }
+
+  it('sends every byte of a file, with its size known (small, over a chunk, empty) or not', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'source-'));
+    try {
+      const small = randomBytes(3000);
+      const large = randomBytes(FILE_CHUNK + 5);
+      await writeFile(join(folder, 'small'), small);
+      await writeFile(join(folder, 'large'), large);
+      await writeFile(join(folder, 'empty'), new Uint8Array());
+      const smallChunks = await chunksOf(fileSource(join(folder, 'small'), small.byteLength));
+      expect(Buffer.concat(smallChunks).equals(small)).toBe(true);
+      expect(Buffer.concat(await chunksOf(fileSource(join(folder, 'large'), large.byteLength))).equals(large)).toBe(
+        true,
+      );
+      expect(Buffer.concat(await chunksOf(fileSource(join(folder, 'large')))).equals(large)).toBe(true);
+      expect(await chunksOf(fileSource(join(folder, 'empty'), 0))).toEqual([]);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -43,6 +43,10 @@ function olderForm(row: TableEntity): TableEntity | undefined {
       partitionKey: `mod|${row.partitionKey.slice(5)}`,
       rowKey: `${study}|${String(row['series'])}`,
     };
+  if (kind === 'sop2') {
+    const sop = row.rowKey.slice(0, row.rowKey.indexOf('|'));
+    return { ...properties, partitionKey: `sop|${sop}`, rowKey: `${study}|${String(row['series'])}` };
+  }
   return undefined;
 }
 
@@ -52,8 +56,19 @@ describe('search pointers of an archive written by an older version', () => {
     const client = first.table.asTableClient();
     const root = `1.2.826.0.1.3680043.10.1234.80.${Date.now()}`;
     await loadScaleStudies(first.storage, root, 0, ALL_STUDIES);
+    // Two instances by SOPInstanceUID: of an older study (its pointer rewritten) and of a newer one.
+    const sops: string[] = [];
+    for await (const row of client.listEntities({
+      queryOptions: { filter: "PartitionKey ge 'sop2|' and PartitionKey lt 'sop2}'" },
+    })) {
+      const number = Number(String(row['study']).split('.').at(-1));
+      if ((number <= OLD_STUDIES ? 0 : 1) === sops.length) sops.push(String(row.rowKey).split('|')[0] ?? '');
+      if (sops.length === 2) break;
+    }
+    const searches = [...SEARCHES, ...sops.map((sop) => `/v2/instances?SOPInstanceUID=${sop}`)];
     const expected = [];
-    for (const path of SEARCHES) expected.push((await first.search(path)).uids);
+    for (const path of searches) expected.push((await first.search(path)).uids);
+    expect(searches.length).toBe(SEARCHES.length + 2);
     expect(expected.every((uids) => uids.length > 0)).toBe(true);
 
     // The first OLD_STUDIES as an older version left them: older pointer forms, every third
@@ -71,6 +86,7 @@ describe('search pointers of an archive written by an older version', () => {
       await client.deleteEntity(row.partitionKey, row.rowKey);
     }
     await client.deleteEntity(MigrationKeys.partition, MigrationKeys.newestFirstPointers);
+    await client.deleteEntity(MigrationKeys.partition, MigrationKeys.groupedSopPointers);
     expect(converted).toBeGreaterThan(OLD_STUDIES);
 
     /** The app over a new index (a new process: it reads the marker afresh). */
@@ -79,7 +95,7 @@ describe('search pointers of an archive written by an older version', () => {
     const answers = async () => {
       const archive = restarted();
       const found = [];
-      for (const path of SEARCHES) found.push(await archive.search(path));
+      for (const path of searches) found.push(await archive.search(path));
       return found;
     };
 
