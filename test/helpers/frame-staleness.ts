@@ -37,11 +37,23 @@ function image(uids: InstanceKey, fill: number, patientName = 'Before^Change'): 
 }
 
 /** The reader's storage, recording which blobs it reads and which versions it asks the index for. */
-function watched(storage: Storage): { storage: Storage; reads: string[]; versionChecks: number } {
-  const seen = { reads: [] as string[], versionChecks: 0 };
+function watched(storage: Storage): {
+  storage: Storage;
+  reads: string[];
+  versionChecks: number;
+  failReads: number;
+} {
+  const seen = { reads: [] as string[], versionChecks: 0, failReads: 0 };
   const blobs = Object.create(storage.blobs) as BlobStore;
   blobs.read = (name, range, signal) => {
     seen.reads.push(name);
+    if (seen.failReads > 0) {
+      seen.failReads -= 1;
+      return (async function* failing(): AsyncGenerator<Uint8Array> {
+        await Promise.resolve();
+        throw new StorageUnavailableError('Storage did not complete a blob download.');
+      })();
+    }
     return storage.blobs.read(name, range, signal);
   };
   const index = Object.create(storage.index) as Storage['index'];
@@ -176,6 +188,15 @@ export function describeFrameStaleness(label: string, open: () => Promise<Storag
       expect(response.status).toBe(204);
       const refused = await fetch(`${reader.baseUrl}${path(uids)}/frames/1`, { headers: { accept: 'text/plain' } });
       expect(refused.status).toBe(404);
+    });
+
+    it('a read that fails while the index still names the version: read again the usual way', async () => {
+      const uids = newInstanceUids();
+      await storeAndRemember(uids, 0x88);
+      const blobName = (await storage.index.getInstance(uids))?.blobName;
+      watch.failReads = 1;
+      const answer = await readAfterChange(uids);
+      expect(answer).toEqual({ status: 200, body: Buffer.alloc(FRAME_BYTES, 0x88), reads: [blobName, blobName] });
     });
 
     it('an instance of a study being deleted (marked, rows not yet removed): 404', async () => {
