@@ -1,6 +1,7 @@
 import { DicomwebError } from './dicomweb/errors.js';
 import { consoleAudit, correlationIdOf, type AuditRecord, type AuditSink } from './http/audit.js';
 import { ThumbnailMemory } from './dicomweb/thumbnail-cache.js';
+import { FrameTableMemory } from './dicomweb/frame-table-memory.js';
 import type { AppConfig, FrameDecoder } from './http/context.js';
 import { corsHeaders, preflightResponse, type CorsConfig } from './http/cors.js';
 import { errorResponse, type ErrorLogger } from './http/error-response.js';
@@ -136,6 +137,7 @@ export function createApp({
 }: AppOptions): App {
   const cors: CorsConfig = security.cors ?? { origins: [] };
   const thumbnails = new ThumbnailMemory();
+  const frameTables = new FrameTableMemory();
   async function handleMetered(incoming: Request, meter: StorageMeter): Promise<Response> {
     const started = Date.now();
     const correlationId = correlationIdOf(incoming);
@@ -165,6 +167,7 @@ export function createApp({
           log: requestLog,
           decodeFrame,
           thumbnails,
+          frameTables,
         });
       }
     } catch (error) {

@@ -73,8 +73,7 @@ export function parseFrameList(text: string): number[] {
   return frames;
 }
 
-export function selectFrames(sidecar: InstanceSidecar, frames: readonly number[]): FrameRanges[] {
-  const table = sidecar.frames;
+export function selectFrames(table: readonly FrameRanges[] | null, frames: readonly number[]): FrameRanges[] {
   if (!table) throw new DicomwebError('NotFound', 'The instance has no frames that can be retrieved one by one.');
   return frames.map((frame) => {
     const ranges = table[frame - 1];

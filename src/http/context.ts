@@ -8,6 +8,7 @@ import type { DuplicatePolicy } from '../dicomweb/store.js';
 export type { DuplicatePolicy };
 import type { Storage } from '../storage/ports.js';
 import type { ThumbnailMemory } from '../dicomweb/thumbnail-cache.js';
+import type { FrameTableMemory } from '../dicomweb/frame-table-memory.js';
 
 export interface AppConfig {
   /** Overrides the request origin in RetrieveURLs (e.g. https://dicom.example.org). */
@@ -42,6 +43,8 @@ export interface RequestContext {
   readonly decodeFrame?: FrameDecoder | undefined;
   /** The app's thumbnail cache blobs held in memory (one per app, bounded). */
   readonly thumbnails?: ThumbnailMemory | undefined;
+  /** Frame tables of instance versions this app served frames of (one per app, bounded). */
+  readonly frameTables?: FrameTableMemory | undefined;
 }
 
 export type Handler = (request: Request, context: RequestContext) => Promise<Response>;

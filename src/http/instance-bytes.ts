@@ -4,7 +4,10 @@ import { transferSyntaxInfo } from '../dicom/transfer-syntax.js';
 import type { InstanceRecord, Storage } from '../storage/ports.js';
 
 /** Why an instance cannot be sent as `requested` ("*": as stored), or undefined when it can. */
-export function instanceRefusal(instance: InstanceRecord, requested: string): string | undefined {
+export function instanceRefusal(
+  instance: Pick<InstanceRecord, 'transferSyntaxUid' | 'instance'>,
+  requested: string,
+): string | undefined {
   const stored = instance.transferSyntaxUid;
   if (requested === '*' || requested === stored) return undefined;
   const pair = transcodeRefusal(stored, requested);

@@ -31,20 +31,25 @@ export function multipartBody(
   boundary: string,
   failures?: BodyFailures,
 ): ReadableStream<Uint8Array> {
-  async function* bytes(): AsyncGenerator<Uint8Array> {
-    let first = true;
-    for await (const part of parts) {
-      const length = part.length === undefined ? '' : `Content-Length: ${part.length}\r\n`;
-      yield Buffer.from(
-        `${first ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${part.contentType}\r\n${length}\r\n`,
-        'latin1',
-      );
-      first = false;
-      yield* part.body;
-    }
-    yield Buffer.from(`${first ? '' : '\r\n'}--${boundary}--\r\n`, 'latin1');
+  return streamOf(multipartBytes(parts, boundary), failures);
+}
+
+/** The bytes of a multipart/related body, for a caller that sends them some other way than streamOf. */
+export async function* multipartBytes(
+  parts: AsyncIterable<OutgoingPart>,
+  boundary: string,
+): AsyncGenerator<Uint8Array> {
+  let first = true;
+  for await (const part of parts) {
+    const length = part.length === undefined ? '' : `Content-Length: ${part.length}\r\n`;
+    yield Buffer.from(
+      `${first ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${part.contentType}\r\n${length}\r\n`,
+      'latin1',
+    );
+    first = false;
+    yield* part.body;
   }
-  return streamOf(bytes(), failures);
+  yield Buffer.from(`${first ? '' : '\r\n'}--${boundary}--\r\n`, 'latin1');
 }
 
 /**

@@ -62,6 +62,9 @@ const InstanceRowPrefix = instanceRowRange().from;
 
 /** How long a process trusts "not migrated yet" before it reads the marker again. */
 const MIGRATION_RECHECK_MS = 60_000;
+/** The properties visibleVersion needs: the instance's version, the study's and series' marks. */
+const VERSION_ONLY = ['version'];
+const MARK_ONLY = ['deleting'];
 
 export class AzureInstanceIndex implements InstanceIndex {
   /** Each migration marker as last read: once it is there, it is never read again. */
@@ -80,6 +83,16 @@ export class AzureInstanceIndex implements InstanceIndex {
       this.read(key.studyInstanceUid, seriesRowKey(key.seriesInstanceUid)),
     ]);
     return row && !isHidden(study, series) ? recordFromEntity(row) : undefined;
+  }
+
+  async visibleVersion(key: InstanceKey): Promise<string | undefined> {
+    const [row, study, series] = await Promise.all([
+      this.read(key.studyInstanceUid, instanceRowKey(key), VERSION_ONLY),
+      this.read(key.studyInstanceUid, StudyRowKey, MARK_ONLY),
+      this.read(key.studyInstanceUid, seriesRowKey(key.seriesInstanceUid), MARK_ONLY),
+    ]);
+    const version = row?.['version'];
+    return typeof version === 'string' && !isHidden(study, series) ? version : undefined;
   }
 
   prepareStudy(studyInstanceUid: string, keys: readonly InstanceKey[]): Promise<StudyWrite> {
@@ -347,10 +360,10 @@ export class AzureInstanceIndex implements InstanceIndex {
     return dropExpiry(this.table, pointer);
   }
 
-  private async read(partitionKey: string, rowKey: string): Promise<StoredRow | undefined> {
+  private async read(partitionKey: string, rowKey: string, select?: string[]): Promise<StoredRow | undefined> {
     return guarded('an index read', async () => {
       try {
-        return await this.table.getEntity(partitionKey, rowKey);
+        return await this.table.getEntity(partitionKey, rowKey, select && { queryOptions: { select } });
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw error;

@@ -230,6 +230,10 @@ export class MemoryInstanceIndex implements InstanceIndex {
     return Promise.resolve(row && !this.hides(row) ? recordFromEntity(row) : undefined);
   }
 
+  async visibleVersion(key: InstanceKey): Promise<string | undefined> {
+    return (await this.getInstance(key))?.version;
+  }
+
   /** Reads live rows: the fake has no ETags to race on, so nothing needs to be read ahead. */
   prepareStudy(studyInstanceUid: string): Promise<StudyWrite> {
     const write: StudyWrite = {

@@ -215,6 +215,12 @@ export interface InstanceIndex {
   /** A visible instance (three point reads in parallel: instance, series and study rows). */
   getInstance(key: InstanceKey): Promise<InstanceRecord | undefined>;
   /**
+   * The version of a visible instance, by the same rule and the same three point reads, each
+   * asking only for the property it needs: a frame read started from what this process remembers
+   * of a version is served only when this answers that version.
+   */
+  visibleVersion(key: InstanceKey): Promise<string | undefined>;
+  /**
    * Reads what a request's instances of one study need before their blobs are committed (the
    * study row, their series rows and, for series that already have instances, their instance
    * rows: a few queries, not one read per instance), so re-sends and deletions in progress are

@@ -5,6 +5,8 @@
  */
 export interface Prefetched extends AsyncIterable<Uint8Array> {
   close(): Promise<void>;
+  /** Settles with the first chunk: true when it came (or the source was empty), false when it failed. */
+  ready(): Promise<boolean>;
 }
 
 export function prefetch(source: AsyncIterable<Uint8Array>): Prefetched {
@@ -26,5 +28,10 @@ export function prefetch(source: AsyncIterable<Uint8Array>): Prefetched {
     async close() {
       if (!started) await iterator.return?.();
     },
+    ready: () =>
+      first.then(
+        () => true,
+        () => false,
+      ),
   };
 }

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { buildInstance, newInstanceUids, testUid } from '../../support/dicom-builder.js';
 import { stowRequestInit } from '../../support/multipart.js';
 import type { StorageCounts } from '../../src/util/storage-meter.js';
-import { useMeteredServer } from '../helpers/server.js';
+import { serveMetered, useMeteredServer } from '../helpers/server.js';
 
 const server = useMeteredServer();
 
@@ -226,6 +226,28 @@ describe('storage operations per request (Azurite)', () => {
       entitiesRead: 3,
       wrote: false,
     });
+  });
+
+  it('WADO frame retrieve again, the frame table remembered: 4, the ranged read started with the index reads', async () => {
+    const path = `${instancePath(first)}/frames/1`;
+    const accept = 'multipart/related; type="application/octet-stream"; transfer-syntax=*';
+    const again = await get(path, accept);
+    expectCounts(again, {
+      // visibleVersion (instance, series, study rows, in parallel with the read); the frame's range
+      byKind: { 'table.get-entity': 3, 'blob.get-range': 1 },
+      batchEntities: 0,
+      entitiesRead: 3,
+      wrote: false,
+    });
+    // The index reads ask only for the version and the marks, not the rows with their sidecar.
+    const fresh = await serveMetered(server().storage);
+    try {
+      const firstRead = await fresh.call(path, { headers: { accept } });
+      expect(firstRead.status).toBe(200);
+      expect(again.bytesRead).toBeLessThan(firstRead.storage.bytesRead / 2);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('study metadata, first read after a change: 5 (it saves the document)', async () => {

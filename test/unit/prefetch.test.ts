@@ -46,4 +46,22 @@ describe('prefetch', () => {
     await body.close();
     expect(closed).toBe(true);
   });
+
+  it('tells when the first chunk came or failed, and still yields it', async () => {
+    async function* one(): AsyncGenerator<Uint8Array> {
+      await Promise.resolve();
+      yield Buffer.from('a');
+    }
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      await Promise.resolve();
+      if (Date.now() > 0) throw new Error('blob gone');
+      yield Buffer.alloc(0);
+    }
+    const body = prefetch(one());
+    expect(await body.ready()).toBe(true);
+    const chunks: string[] = [];
+    for await (const chunk of body) chunks.push(Buffer.from(chunk).toString());
+    expect(chunks).toEqual(['a']);
+    expect(await prefetch(failing()).ready()).toBe(false);
+  });
 });
