@@ -1,7 +1,7 @@
 /** What bench/server.ts and the bench that controls it agree on (kept apart so importing it starts nothing). */
 export interface MemoryReport {
   readonly rssBytes: number;
-  /** Highest RSS sampled (every 50 ms) since start or the last reset. */
+  /** Highest RSS since start or the last reset (the kernel's VmHWM on Linux, else sampled every 50 ms). */
   readonly peakRssBytes: number;
   readonly baselineRssBytes: number;
   readonly heapUsedBytes: number;
