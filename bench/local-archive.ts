@@ -7,7 +7,7 @@
  * study, QIDO by PatientID, by PatientName and the worklist, study metadata, a frame, and DELETE
  * of a 5-instance study. Target: p99 ≤ 1 s each. Azurite's RSS and CPU share are read from /proc.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { azuriteConnectionString } from '../src/config.js';
 import { startAzurite } from '../src/host/azurite.js';
@@ -98,8 +98,25 @@ export async function localArchiveSection(context: BenchContext): Promise<Sectio
   const { archiveInstances, archiveRequests, archiveLoadSeconds, archiveMaxRssMiB, concurrency } = context.settings;
   const studies = Math.max(2 * archiveRequests + 2, Math.round(archiveInstances / PER_STUDY));
   const root = `1.2.826.0.1.3680043.10.1234.${Date.now()}`;
-  const azurite = await startAzurite({ location: join(context.tempDir, 'azurite-la'), inMemory: true });
+  // BENCH_AZURITE_PROFILE=<dir>: Azurite's event-loop stalls, GC runs and a CPU profile of the
+  // timed requests (bench/azurite-profiler.cjs), and requests.log, each timed request's start.
+  const profileDir = process.env['BENCH_AZURITE_PROFILE'];
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const azurite = await startAzurite({
+    location: join(context.tempDir, 'azurite-la'),
+    inMemory: true,
+    ...(profileDir && {
+      nodeArgs: ['--require', join(import.meta.dirname, 'azurite-profiler.cjs')],
+      env: {
+        DICOMWEB_AZURITE_PROFILE_DIR: profileDir,
+        DICOMWEB_AZURITE_GC_SECONDS: process.env['BENCH_AZURITE_GC_SECONDS'] ?? '',
+      },
+    }),
+  });
   const pid = azuritePid(azurite.blobPort);
+  const toggleProfile = (): void => {
+    if (profileDir && pid !== undefined) process.kill(pid, 'SIGUSR2');
+  };
   const connectionString = azuriteConnectionString(azurite.blobPort, azurite.tablePort, '127.0.0.1', azurite.queuePort);
   const storage = { connectionString, container: `archive-${suffix()}`, table: `archive${suffix()}` };
   try {
@@ -222,11 +239,22 @@ export async function localArchiveSection(context: BenchContext): Promise<Sectio
       const samples = probes.map((): number[] => []);
       const measureCpu = processSample(pid);
       const otherLoadDuringRequests = watchOtherLoad();
+      toggleProfile();
       const requests = await timed(async () => {
         for (let r = 0; r < archiveRequests; r++) {
-          for (const [p, probe] of probes.entries()) samples[p]?.push((await timed(() => probe.run(r))).ms);
+          for (const [p, probe] of probes.entries()) {
+            const at = new Date().toISOString();
+            const { ms } = await timed(() => probe.run(r));
+            samples[p]?.push(ms);
+            if (profileDir) appendFileSync(join(profileDir, 'requests.log'), `${at} ${probe.id} ${ms.toFixed(1)}\n`);
+          }
         }
       });
+      toggleProfile();
+      // The profile is written a moment after the signal, and Azurite stops once the section ends.
+      for (let wait = 0; profileDir && wait < 600 && !existsSync(join(profileDir, 'azurite-1.cpuprofile')); wait++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       const requestOther = otherLoadDuringRequests();
       const requestLine = usageLine('requests', measureCpu, processSample(pid), requests.ms / 1000);
       const timings: TimedResult[] = probes.map((probe, p) =>
