@@ -14,6 +14,7 @@ const azurite = join(dirname(require.resolve('azurite/package.json')), 'dist', '
 const load = (path: string): unknown => (require(join(azurite, path)) as { default: unknown }).default;
 
 interface Collection {
+  binaryIndices: Record<string, unknown>;
   insert(doc: object): object;
   find(query?: object): Record<string, unknown>[];
 }
@@ -96,6 +97,18 @@ async function yieldsDuring(work: () => Promise<unknown>): Promise<boolean> {
 }
 
 describe('the Azurite preload: blob garbage collection', () => {
+  it('keeps only the name index of the blob collection, and point lookups still find blobs', async () => {
+    const { blobDocs, extents } = await memoryStores();
+    expect(Object.keys(blobDocs.binaryIndices)).toEqual(['name']);
+    const chunk = await extents.appendExtent(Buffer.from('x'));
+    for (const name of ['a', 'b', 'c']) blobDocs.insert(blobDoc(name, chunk));
+    blobDocs.insert(blobDoc('b', chunk, { snapshot: 's1' }));
+    expect(
+      blobDocs.find({ name: 'b', accountName: 'devstoreaccount1', containerName: 'c', snapshot: '' }),
+    ).toHaveLength(1);
+    expect(blobDocs.find({ accountName: 'devstoreaccount1', containerName: 'c' })).toHaveLength(4);
+  });
+
   it('lists every blob once across pages, in name order, numeric names included, and yields each page', async () => {
     const { blobs, extents, blobDocs } = await memoryStores();
     const chunk = await extents.appendExtent(Buffer.from('x'));
