@@ -6,6 +6,8 @@
  * archive, the requests a user makes, taking turns, each timed: STOW of one instance into a new
  * study, QIDO by PatientID, by PatientName and the worklist, study metadata, a frame, and DELETE
  * of a 5-instance study. Target: p99 ≤ 1 s each. Azurite's RSS and CPU share are read from /proc.
+ * BENCH_AZURITE_PROFILE=<dir> profiles Azurite (bench/azurite-profiler.cjs), and
+ * BENCH_AZURITE_GC_SECONDS shortens the pause between its blob collections so a run sees several.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -283,6 +285,11 @@ export async function localArchiveSection(context: BenchContext): Promise<Sectio
         notes: [
           `la: its own Azurite in memory with src/host/azurite-preload.cjs (as DICOMWEB_AZURITE_MEMORY=true npm start), ${stored * PER_STUDY} instances of 64×64 16-bit (${studies * PER_STUDY} asked; loading stops after BENCH_ARCHIVE_LOAD_SECONDS=${archiveLoadSeconds} or once Azurite's RSS passes BENCH_ARCHIVE_MAX_RSS_MB=${archiveMaxRssMiB}${full ? ', which it did' : ''}), one multipart request per 5-instance study, ${concurrency} clients: ${loadRate.toFixed(0)} inst/s; other load ${((loadOther ?? 0) * 100).toFixed(0)} % during the load.`,
           `la: ${archiveRequests} rounds, each request once per round in turn, one keep-alive connection; ${loadLine}; ${requestLine}; server RSS ${((await server.memory()).rssBytes / MiB).toFixed(0)} MiB.`,
+          ...(profileDir
+            ? [
+                `la: Azurite profiled into ${profileDir} (BENCH_AZURITE_PROFILE), its blob collection every ${process.env['BENCH_AZURITE_GC_SECONDS'] || 600} s (BENCH_AZURITE_GC_SECONDS).`,
+              ]
+            : []),
         ],
       };
     });
