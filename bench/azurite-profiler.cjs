@@ -1,8 +1,9 @@
 // Loaded with `node -r` into the Azurite child of bench section la when BENCH_AZURITE_PROFILE names a
 // directory (bench/local-archive.ts). It writes there, with wall-clock times to line up with la's
 // per-request log:
-// - stalls.log: every event-loop stall of 50 ms or more (a 10 ms timer that fired late), and the
-//   start and end of each blob garbage collection (BlobGCManager.markSweep) with its duration;
+// - stalls.log: every event-loop stall of 50 ms or more (a 10 ms timer that fired late; on a busy
+//   machine also time the process waited for a core), V8 garbage collection pauses of 50 ms or
+//   more, and the start and end of each blob garbage collection (BlobGCManager.markSweep);
 // - azurite-N.cpuprofile: a V8 CPU profile between SIGUSR2 signals (the first starts it, the next
 //   writes it; open in Chrome DevTools or speedscope).
 // DICOMWEB_AZURITE_GC_SECONDS shortens the pause between collections (Azurite's is 10 minutes), so
@@ -24,6 +25,20 @@ if (dir) {
     if (late >= 50) log(`stall ${late} ms (from ${new Date(last).toISOString()})`);
     last = now;
   }, TICK_MS).unref();
+
+  // V8's own garbage collection pauses, to tell them from Azurite's work.
+  const { PerformanceObserver, constants } = require('node:perf_hooks');
+  const kinds = {
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+  };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if (entry.duration >= 50) log(`v8 gc ${kinds[entry.detail?.kind] ?? 'other'} ${entry.duration.toFixed(0)} ms`);
+    }
+  }).observe({ entryTypes: ['gc'] });
 
   try {
     const azuriteRoot = path.dirname(require.resolve('azurite/package.json'));
