@@ -83,7 +83,9 @@ function firstAbove(ids, marker) {
 /** Up to `max` documents of `coll` with a `$loki` above `marker` that `keep` accepts, in `$loki` order. */
 function afterMarker(coll, marker, max, keep) {
   const docs = [];
-  // data[] is in $loki order (inserts append, removes splice), and idIndex mirrors it.
+  // data[] is in $loki order (inserts append, removes splice), and idIndex mirrors it. LokiJS
+  // builds idIndex on the first lookup by $loki (a remove, say) and keeps it up to date after.
+  coll.ensureId();
   for (let i = firstAbove(coll.idIndex, marker); i < coll.data.length && docs.length < max; i++) {
     if (keep(coll.data[i])) docs.push(coll.data[i]);
   }
@@ -155,7 +157,7 @@ function patchGarbageCollection(blobStore, extentMetadata, memoryExtents) {
   extentMetadata.listExtents = async function (id, maxResults = 5000, marker, queryTime, protectTimeInMs = 0) {
     const coll = this.db.getCollection(this.EXTENTS_COLLECTION);
     // No marker (the first page): from the start, as `$loki: { $gt: undefined }` matches all.
-    if (id !== undefined || (marker !== undefined && typeof marker !== 'number') || !coll.idIndex) {
+    if (id !== undefined || (marker !== undefined && typeof marker !== 'number')) {
       return listExtents.call(this, id, maxResults, marker, queryTime, protectTimeInMs);
     }
     await yieldToRequests();
@@ -164,10 +166,8 @@ function patchGarbageCollection(blobStore, extentMetadata, memoryExtents) {
     return docs.length < maxResults ? [docs, undefined] : [docs, docs[docs.length - 1].$loki];
   };
 
-  const listBlocks = blobStore.listUncommittedBlockPersistencyChunks;
   blobStore.listUncommittedBlockPersistencyChunks = async function (marker = '-1', maxResults = 2000) {
     const coll = this.db.getCollection(this.BLOCKS_COLLECTION);
-    if (!coll.idIndex) return listBlocks.call(this, marker, maxResults);
     await yieldToRequests();
     const docs = afterMarker(coll, parseInt(marker, 10), maxResults + 1, () => true);
     if (docs.length <= maxResults) return [docs.map((block) => block.persistency), undefined];
