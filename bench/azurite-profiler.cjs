@@ -12,6 +12,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const inspector = require('node:inspector');
+const process = require('node:process');
+const { setInterval } = require('node:timers');
 
 const dir = process.env.DICOMWEB_AZURITE_PROFILE_DIR;
 if (dir) {

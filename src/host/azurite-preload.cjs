@@ -32,6 +32,7 @@
 // other version Azurite runs unpatched (slower at scale, equally correct).
 'use strict';
 const path = require('node:path');
+const { setImmediate } = require('node:timers');
 
 const AZURITE_VERSION = '3.37.0';
 const LOKIJS_VERSION = '1.5.12';
@@ -103,7 +104,7 @@ function patchBlobIndexes(blobStore) {
   blobStore.init = async function () {
     await init.call(this);
     const blobs = this.db.getCollection(this.BLOBS_COLLECTION);
-    for (const key of SHARED_BLOB_KEYS) delete blobs.binaryIndices[key];
+    for (const key of SHARED_BLOB_KEYS) Reflect.deleteProperty(blobs.binaryIndices, key);
   };
 }
 
