@@ -60,6 +60,16 @@ function azuritePid(blobPort: number): number | undefined {
   return undefined;
 }
 
+/** Polls `done` every 100 ms, for up to a minute. */
+async function waitFor(done: () => boolean): Promise<void> {
+  for (let wait = 0; wait < 600 && !done(); wait++) await new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+/** The profiler's log (bench/azurite-profiler.cjs), empty until it writes one. */
+function readLog(dir: string): string {
+  return existsSync(join(dir, 'stalls.log')) ? readFileSync(join(dir, 'stalls.log'), 'utf8') : '';
+}
+
 interface ProcessSample {
   readonly rssBytes: number;
   readonly peakRssBytes: number;
@@ -241,7 +251,11 @@ export async function localArchiveSection(context: BenchContext): Promise<Sectio
       const samples = probes.map((): number[] => []);
       const measureCpu = processSample(pid);
       const otherLoadDuringRequests = watchOtherLoad();
+      // Starting the profiler stops Azurite for a moment (2 s at 100k instances): wait it out.
+      const starts = (): number => (profileDir ? readLog(profileDir).split('profile start').length : 0);
+      const before = starts();
       toggleProfile();
+      await waitFor(() => profileDir === undefined || starts() > before);
       const requests = await timed(async () => {
         for (let r = 0; r < archiveRequests; r++) {
           for (const [p, probe] of probes.entries()) {
@@ -254,9 +268,7 @@ export async function localArchiveSection(context: BenchContext): Promise<Sectio
       });
       toggleProfile();
       // The profile is written a moment after the signal, and Azurite stops once the section ends.
-      for (let wait = 0; profileDir && wait < 600 && !existsSync(join(profileDir, 'azurite-1.cpuprofile')); wait++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await waitFor(() => profileDir === undefined || existsSync(join(profileDir, 'azurite-1.cpuprofile')));
       const requestOther = otherLoadDuringRequests();
       const requestLine = usageLine('requests', measureCpu, processSample(pid), requests.ms / 1000);
       const timings: TimedResult[] = probes.map((probe, p) =>
