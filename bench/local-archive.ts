@@ -6,8 +6,10 @@
  * archive, the requests a user makes, taking turns, each timed: STOW of one instance into a new
  * study, QIDO by PatientID, by PatientName and the worklist, study metadata, a frame, and DELETE
  * of a 5-instance study. Target: p99 ≤ 1 s each. Azurite's RSS and CPU share are read from /proc.
+ * BENCH_AZURITE_PROFILE=<dir> profiles Azurite (bench/azurite-profiler.cjs), and
+ * BENCH_AZURITE_GC_SECONDS shortens the pause between its blob collections so a run sees several.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { azuriteConnectionString } from '../src/config.js';
 import { startAzurite } from '../src/host/azurite.js';
@@ -58,6 +60,16 @@ function azuritePid(blobPort: number): number | undefined {
   return undefined;
 }
 
+/** Polls `done` every 100 ms, for up to a minute. */
+async function waitFor(done: () => boolean): Promise<void> {
+  for (let wait = 0; wait < 600 && !done(); wait++) await new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+/** The profiler's log (bench/azurite-profiler.cjs), empty until it writes one. */
+function readLog(dir: string): string {
+  return existsSync(join(dir, 'stalls.log')) ? readFileSync(join(dir, 'stalls.log'), 'utf8') : '';
+}
+
 interface ProcessSample {
   readonly rssBytes: number;
   readonly peakRssBytes: number;
@@ -98,8 +110,25 @@ export async function localArchiveSection(context: BenchContext): Promise<Sectio
   const { archiveInstances, archiveRequests, archiveLoadSeconds, archiveMaxRssMiB, concurrency } = context.settings;
   const studies = Math.max(2 * archiveRequests + 2, Math.round(archiveInstances / PER_STUDY));
   const root = `1.2.826.0.1.3680043.10.1234.${Date.now()}`;
-  const azurite = await startAzurite({ location: join(context.tempDir, 'azurite-la'), inMemory: true });
+  // BENCH_AZURITE_PROFILE=<dir>: Azurite's event-loop stalls, GC runs and a CPU profile of the
+  // timed requests (bench/azurite-profiler.cjs), and requests.log, each timed request's start.
+  const profileDir = process.env['BENCH_AZURITE_PROFILE'];
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const azurite = await startAzurite({
+    location: join(context.tempDir, 'azurite-la'),
+    inMemory: true,
+    ...(profileDir && {
+      nodeArgs: ['--require', join(import.meta.dirname, 'azurite-profiler.cjs')],
+      env: {
+        DICOMWEB_AZURITE_PROFILE_DIR: profileDir,
+        DICOMWEB_AZURITE_GC_SECONDS: process.env['BENCH_AZURITE_GC_SECONDS'] ?? '',
+      },
+    }),
+  });
   const pid = azuritePid(azurite.blobPort);
+  const toggleProfile = (): void => {
+    if (profileDir && pid !== undefined) process.kill(pid, 'SIGUSR2');
+  };
   const connectionString = azuriteConnectionString(azurite.blobPort, azurite.tablePort, '127.0.0.1', azurite.queuePort);
   const storage = { connectionString, container: `archive-${suffix()}`, table: `archive${suffix()}` };
   try {
@@ -222,11 +251,24 @@ export async function localArchiveSection(context: BenchContext): Promise<Sectio
       const samples = probes.map((): number[] => []);
       const measureCpu = processSample(pid);
       const otherLoadDuringRequests = watchOtherLoad();
+      // Starting the profiler stops Azurite for a moment (2 s at 100k instances): wait it out.
+      const starts = (): number => (profileDir ? readLog(profileDir).split('profile start').length : 0);
+      const before = starts();
+      toggleProfile();
+      await waitFor(() => profileDir === undefined || starts() > before);
       const requests = await timed(async () => {
         for (let r = 0; r < archiveRequests; r++) {
-          for (const [p, probe] of probes.entries()) samples[p]?.push((await timed(() => probe.run(r))).ms);
+          for (const [p, probe] of probes.entries()) {
+            const at = new Date().toISOString();
+            const { ms } = await timed(() => probe.run(r));
+            samples[p]?.push(ms);
+            if (profileDir) appendFileSync(join(profileDir, 'requests.log'), `${at} ${probe.id} ${ms.toFixed(1)}\n`);
+          }
         }
       });
+      toggleProfile();
+      // The profile is written a moment after the signal, and Azurite stops once the section ends.
+      await waitFor(() => profileDir === undefined || existsSync(join(profileDir, 'azurite-1.cpuprofile')));
       const requestOther = otherLoadDuringRequests();
       const requestLine = usageLine('requests', measureCpu, processSample(pid), requests.ms / 1000);
       const timings: TimedResult[] = probes.map((probe, p) =>
@@ -255,6 +297,11 @@ export async function localArchiveSection(context: BenchContext): Promise<Sectio
         notes: [
           `la: its own Azurite in memory with src/host/azurite-preload.cjs (as DICOMWEB_AZURITE_MEMORY=true npm start), ${stored * PER_STUDY} instances of 64×64 16-bit (${studies * PER_STUDY} asked; loading stops after BENCH_ARCHIVE_LOAD_SECONDS=${archiveLoadSeconds} or once Azurite's RSS passes BENCH_ARCHIVE_MAX_RSS_MB=${archiveMaxRssMiB}${full ? ', which it did' : ''}), one multipart request per 5-instance study, ${concurrency} clients: ${loadRate.toFixed(0)} inst/s; other load ${((loadOther ?? 0) * 100).toFixed(0)} % during the load.`,
           `la: ${archiveRequests} rounds, each request once per round in turn, one keep-alive connection; ${loadLine}; ${requestLine}; server RSS ${((await server.memory()).rssBytes / MiB).toFixed(0)} MiB.`,
+          ...(profileDir
+            ? [
+                `la: Azurite profiled into ${profileDir} (BENCH_AZURITE_PROFILE), its blob collection every ${process.env['BENCH_AZURITE_GC_SECONDS'] || 600} s (BENCH_AZURITE_GC_SECONDS).`,
+              ]
+            : []),
         ],
       };
     });

@@ -13,15 +13,26 @@
 //    `and` chain starting with `PartitionKey eq` (or a PartitionKey range), its `or`s only inside
 //    parenthesised later terms (`... and (RowKey eq 'a' or RowKey eq 'b')`), starts from the
 //    PartitionKey index instead; the same filter, continuation, order and limit then apply, so
-//    the answer is the same. When the chain (with no `or` or `not` at all) also bounds RowKey from
-//    both sides and the RowKey index range is the smaller one, it starts from that range instead:
-//    the change feed partition holds every entry ever written, and `RowKey gt 'e|…' and RowKey lt
-//    …` after a checkpoint is a few rows of it.
+//    the answer is the same. When the chain also bounds RowKey from both sides in terms of its
+//    own (not inside a group with an `or`) and the RowKey index range is the smaller one, it
+//    starts from that range instead: the change feed partition holds every entry ever written,
+//    and `RowKey gt 'e|…' and RowKey lt …` after a checkpoint, or a DELETE's marker read
+//    `RowKey ge 'm|…' and RowKey le 'm|…' and (RowKey eq … or …)`, is a few rows of it.
+// 4. Blob garbage collection (every 10 minutes, and at start): Azurite lists every blob page by
+//    page, each page a scan and sort of all blobs, and every extent, each page a scan of all
+//    extents, then deletes the unreferenced extents one by one; all of it without yielding, so
+//    the whole collection stalled every request (seconds at 100,000 instances). Here each page
+//    walks an index from its marker (a page costs its size), and the collection yields to
+//    requests before each page and every few extent deletions.
+// 5. Removing a blob document walks every index of the blob collection; three of its four indexes
+//    hold a value every blob shares (account, container, snapshot ""), so each walk covered all blobs
+//    (16 ms a blob at 240k blobs). Those three are dropped; lookups start from the name index.
 //
 // Each patch applies only to the Azurite and LokiJS versions it was written against; with any
 // other version Azurite runs unpatched (slower at scale, equally correct).
 'use strict';
 const path = require('node:path');
+const { setImmediate } = require('node:timers');
 
 const AZURITE_VERSION = '3.37.0';
 const LOKIJS_VERSION = '1.5.12';
@@ -40,6 +51,140 @@ if (versionsMatch) {
     require(path.join(azuriteRoot, 'dist/src/table/persistence/LokiTableMetadataStore.js')).default.prototype,
     require(path.join(azuriteRoot, 'dist/src/table/persistence/LokiTableStoreQueryGenerator.js')).default,
   );
+  const blobStore = require(path.join(azuriteRoot, 'dist/src/blob/persistence/LokiBlobMetadataStore.js')).default;
+  patchBlobIndexes(blobStore.prototype);
+  patchGarbageCollection(
+    blobStore.prototype,
+    require(path.join(azuriteRoot, 'dist/src/common/persistence/LokiExtentMetadataStore.js')).default.prototype,
+    require(path.join(azuriteRoot, 'dist/src/common/persistence/MemoryExtentStore.js')).default.prototype,
+  );
+}
+
+/** Blob properties whose index the preload drops (see patchBlobIndexes). */
+const SHARED_BLOB_KEYS = ['accountName', 'containerName', 'snapshot'];
+
+/** A turn for the requests waiting on Azurite's only thread. */
+const yieldToRequests = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Extent deletions between two turns for requests: each walks the extent collection's indexes. */
+const DELETIONS_PER_TURN = 16;
+
+/** The first position of the sorted `ids` holding an id above `marker`. */
+function firstAbove(ids, marker) {
+  let low = 0;
+  let high = ids.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (ids[middle] <= marker) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** Up to `max` documents of `coll` with a `$loki` above `marker` that `keep` accepts, in `$loki` order. */
+function afterMarker(coll, marker, max, keep) {
+  const docs = [];
+  // data[] is in $loki order (inserts append, removes splice), and idIndex mirrors it. LokiJS
+  // builds idIndex on the first lookup by $loki (a remove, say) and keeps it up to date after.
+  coll.ensureId();
+  for (let i = firstAbove(coll.idIndex, marker); i < coll.data.length && docs.length < max; i++) {
+    if (keep(coll.data[i])) docs.push(coll.data[i]);
+  }
+  return docs;
+}
+
+/**
+ * Indexes of a value every blob shares (one account, a few containers, no snapshots) are dropped
+ * once the store has loaded: a lookup by them is a scan anyway, and each blob removed walked each
+ * of them whole (a linear search for its entry in one equal range, then every later position
+ * shifted). The name index, which every point lookup starts from, stays.
+ */
+function patchBlobIndexes(blobStore) {
+  const init = blobStore.init;
+  blobStore.init = async function () {
+    await init.call(this);
+    const blobs = this.db.getCollection(this.BLOBS_COLLECTION);
+    for (const key of SHARED_BLOB_KEYS) Reflect.deleteProperty(blobs.binaryIndices, key);
+  };
+}
+
+/**
+ * The garbage collector's listings (each used by it alone) walk an index from their marker and
+ * yield before each page; its extent deletions yield every few. Same pages, order and markers,
+ * except that blob names reading as numbers are paged in string order like the rest (Azurite's
+ * own listing sorts them by value but compares its marker as a string, and so skipped some).
+ */
+function patchGarbageCollection(blobStore, extentMetadata, memoryExtents) {
+  const listAllBlobs = blobStore.listAllBlobs;
+  blobStore.listAllBlobs = async function (maxResults = 5000, marker = '', includeSnapshots, includeUncommitted) {
+    await yieldToRequests();
+    const coll = this.db.getCollection(this.BLOBS_COLLECTION);
+    if (!coll.adaptiveBinaryIndices || !coll.binaryIndices.name) {
+      return listAllBlobs.call(this, maxResults, marker, includeSnapshots, includeUncommitted);
+    }
+    coll.ensureIndex('name');
+    const positions = coll.binaryIndices.name.values;
+    const wanted = (doc) =>
+      doc.name > marker && (includeSnapshots || doc.snapshot.length === 0) && (includeUncommitted || doc.isCommitted);
+    // LokiJS orders names that read as numbers ("9", "10") first, by value, and the rest as
+    // strings; pages go in string order (their marker is a name compared as a string), so the
+    // few numeric names are sorted as strings and merged with the index walk past the marker.
+    const numeric = [];
+    let i = 0;
+    for (; i < positions.length && !Number.isNaN(Number(coll.data[positions[i]].name)); i++) {
+      if (wanted(coll.data[positions[i]])) numeric.push(coll.data[positions[i]]);
+    }
+    numeric.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const named = [];
+    const [from, to] = coll.calculateRange('$gt', 'name', marker);
+    if (to >= from) {
+      for (i = Math.max(i, from); i <= to && named.length <= maxResults; i++) {
+        if (wanted(coll.data[positions[i]])) named.push(coll.data[positions[i]]);
+      }
+    }
+    const docs = [];
+    for (let n = 0, s = 0; docs.length <= maxResults && (n < numeric.length || s < named.length);) {
+      docs.push(
+        s >= named.length || (n < numeric.length && numeric[n].name <= named[s].name) ? numeric[n++] : named[s++],
+      );
+    }
+    for (const doc of docs) doc.properties.contentMD5 = this.restoreUint8Array(doc.properties.contentMD5);
+    if (docs.length <= maxResults) return [docs, undefined];
+    docs.pop();
+    return [docs, docs[docs.length - 1].name];
+  };
+
+  const listExtents = extentMetadata.listExtents;
+  extentMetadata.listExtents = async function (id, maxResults = 5000, marker, queryTime, protectTimeInMs = 0) {
+    const coll = this.db.getCollection(this.EXTENTS_COLLECTION);
+    // No marker (the first page): from the start, as `$loki: { $gt: undefined }` matches all.
+    if (id !== undefined || (marker !== undefined && typeof marker !== 'number')) {
+      return listExtents.call(this, id, maxResults, marker, queryTime, protectTimeInMs);
+    }
+    await yieldToRequests();
+    const before = queryTime === undefined ? Infinity : queryTime.getTime() - protectTimeInMs;
+    const docs = afterMarker(coll, marker ?? -Infinity, maxResults, (doc) => doc.LastModifyInMS < before);
+    return docs.length < maxResults ? [docs, undefined] : [docs, docs[docs.length - 1].$loki];
+  };
+
+  blobStore.listUncommittedBlockPersistencyChunks = async function (marker = '-1', maxResults = 2000) {
+    const coll = this.db.getCollection(this.BLOCKS_COLLECTION);
+    await yieldToRequests();
+    const docs = afterMarker(coll, parseInt(marker, 10), maxResults + 1, () => true);
+    if (docs.length <= maxResults) return [docs.map((block) => block.persistency), undefined];
+    docs.pop();
+    return [docs.map((block) => block.persistency), `${docs[maxResults - 1].$loki}`];
+  };
+
+  const deleteExtents = memoryExtents.deleteExtents;
+  memoryExtents.deleteExtents = async function (extents) {
+    let count = 0;
+    for (const id of extents) {
+      if (count % DELETIONS_PER_TURN === 0) await yieldToRequests();
+      count += await deleteExtents.call(this, [id]);
+    }
+    return count;
+  };
 }
 
 /** Documents removed one by one (adaptive index upkeep) rather than by a batch that re-sorts every index. */
@@ -109,21 +254,37 @@ function patchTableQuery(store, generator) {
    * The index lookup a filter allows: an `and` chain whose first term bounds PartitionKey (a
    * range only without any `or` or `not`: its second term could sit in their group).
    */
-  const rowLow = new RegExp(`\\bRowKey\\s+(?:ge|gt)\\s+${literal}`);
-  const rowHigh = new RegExp(`\\bRowKey\\s+(?:lt|le)\\s+${literal}`);
+  const rowLow = /\bRowKey\s+(?:ge|gt)\s+'((?:[^']|'')*)'/g;
+  const rowHigh = /\bRowKey\s+(?:lt|le)\s+'((?:[^']|'')*)'/g;
+  /**
+   * The value of the first RowKey bound of `pattern` that is a term of the top-level `and` chain:
+   * not inside a literal, nor in a group deeper than the leading term's (where an `or` may sit).
+   * `bare` is the filter with its literals' contents blanked, position for position.
+   */
+  const topLevelBound = (filter, bare, pattern, leading) => {
+    for (const match of filter.matchAll(pattern)) {
+      if (!bare.startsWith('RowKey', match.index)) continue;
+      const before = bare.slice(0, match.index);
+      const depth = (before.match(/\(/g) || []).length - (before.match(/\)/g) || []).length;
+      if (depth <= leading) return unquote(match[1]);
+    }
+    return undefined;
+  };
   const indexLookup = (filter) => {
     if (typeof filter !== 'string') return undefined;
-    const bare = filter.replace(/'(?:[^']|'')*'/g, "''");
+    const bare = filter.replace(/'(?:[^']|'')*'/g, (text) => `'${'_'.repeat(text.length - 2)}'`);
     const alternatives = /\b(or|not)\b/i.test(bare);
     if (alternatives && !alternativesNested(bare)) return undefined;
     const between = alternatives ? null : range.exec(filter);
     if (between) return { PartitionKey: { $between: [unquote(between[1]), unquote(between[2])] } };
     const only = equal.exec(filter);
     if (!only) return undefined;
-    // In an `and` chain every term holds, so RowKey bounds anywhere in it bound the answer.
-    const low = alternatives ? null : rowLow.exec(filter);
-    const high = alternatives ? null : rowHigh.exec(filter);
-    const rows = low && high ? [unquote(low[1]), unquote(high[1])] : undefined;
+    // Every term of the top-level `and` chain holds, so its RowKey bounds bound the answer; those
+    // inside a group with an `or` (`... and (RowKey ge 'a' or n eq 1)`) do not.
+    const leading = /^\s*\(/.test(bare) ? 1 : 0;
+    const low = topLevelBound(filter, bare, rowLow, leading);
+    const high = topLevelBound(filter, bare, rowHigh, leading);
+    const rows = low !== undefined && high !== undefined ? [low, high] : undefined;
     return { lookup: { PartitionKey: unquote(only[1]) }, rows };
   };
   /** The partition's index range, or the RowKey range when that one is smaller. */

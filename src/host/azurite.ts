@@ -62,6 +62,9 @@ export async function startAzurite(options: {
   quiet?: boolean;
   /** Keep data in memory only: no periodic save of the whole database to disk (benchmarks). */
   inMemory?: boolean;
+  /** Node options before Azurite's script (e.g. a profiling `--require`), and variables added to its environment. */
+  nodeArgs?: readonly string[];
+  env?: Readonly<Record<string, string>>;
 }): Promise<AzuriteProcess> {
   mkdirSync(options.location, { recursive: true });
   const blobPort = options.blobPort ?? (await freePort());
@@ -76,6 +79,7 @@ export async function startAzurite(options: {
     process.execPath,
     [
       ...(existsSync(preload) ? ['--require', preload] : []),
+      ...(options.nodeArgs ?? []),
       cli,
       '--silent',
       '--skipApiVersionCheck',
@@ -95,7 +99,7 @@ export async function startAzurite(options: {
       '--queuePort',
       String(queuePort),
     ],
-    { stdio: options.quiet === false ? 'inherit' : 'ignore' },
+    { stdio: options.quiet === false ? 'inherit' : 'ignore', env: { ...process.env, ...options.env } },
   );
   try {
     await Promise.all([blobPort, tablePort, queuePort].map((port) => waitForPort(port, child, 30_000)));

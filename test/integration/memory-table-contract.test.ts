@@ -179,6 +179,20 @@ describe('the in-memory TableClient answers queries and writes as Azurite does',
       [`PartitionKey eq 'p|a' and (${rowKeys.map((key) => odata`RowKey eq ${key}`).join(' or ')})`, 1000, ['n']],
       [odata`PartitionKey eq ${'p|b'} and odd eq ${true}`, 2],
       [odata`PartitionKey eq ${'p|b'} and not (n lt ${4}) and n ne ${6}`, 1000, ['RowKey', 'n']],
+      // A DELETE's change feed marker read: RowKey bounds of the chain beside an OR of row keys.
+      [
+        `${odata`PartitionKey eq ${'p|a'} and RowKey ge ${'r03'} and RowKey le ${'r17'}`} and (${rowKeys.map((key) => odata`RowKey eq ${key}`).join(' or ')})`,
+        1000,
+        ['n'],
+      ],
+      // RowKey bounds inside a group with an OR, or inside a literal, bound nothing: r01 (n = 1) matches.
+      [odata`PartitionKey eq ${'p|a'} and (RowKey ge ${'r20'} or n eq ${1}) and RowKey le ${'r22'}`, 1000, ['n']],
+      [
+        odata`PartitionKey eq ${'p|a'} and (n eq ${1} or text eq ${"RowKey ge 'r20'"}) and RowKey ge ${'r00'} and RowKey le ${'r22'}`,
+        1000,
+        ['n'],
+      ],
+      [odata`PartitionKey eq ${'p|a'} and RowKey ne ${"RowKey ge 'r20'"} and RowKey le ${'r02'}`, 1000, ['n']],
       // Alternatives the Azurite preload must not narrow to the leading term's partitions ('q' matches).
       [odata`PartitionKey ge ${'p|'} and (PartitionKey lt ${'p|b'} or n eq ${1})`, 1000, ['n']],
       [odata`PartitionKey eq ${'p|a'} and n lt ${2} or PartitionKey eq ${'q'}`, 1000, ['n']],
