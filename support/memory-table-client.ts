@@ -24,6 +24,7 @@ import { parseFilter, type ParsedFilter } from './odata-filter.js';
 import {
   compositeKey,
   rowJson,
+  rowLength,
   rowVersion,
   splitKey,
   storedRow,
@@ -166,7 +167,7 @@ export class MemoryTableClient {
   ): Promise<TableEntityResult<T>> {
     return this.roundTrip(() => {
       const row = this.rows.get(compositeKey(partitionKey, rowKey));
-      const bytes = row ? row.length + partitionKey.length + rowKey.length : 0;
+      const bytes = row ? rowLength(row) + partitionKey.length + rowKey.length : 0;
       this.record({ kind: 'table.get-entity', entitiesRead: row ? 1 : 0, bytesRead: bytes });
       if (!row) throw new TableServiceError(404, 'ResourceNotFound');
       return this.result<T>(partitionKey, rowKey, row);
@@ -247,7 +248,7 @@ export class MemoryTableClient {
         break;
       }
       found.push(this.result<T>(partitionKey, rowKey, row, select));
-      bytes += row.length + key.length;
+      bytes += rowLength(row) + key.length;
     }
     this.record({ kind: 'table.query', entitiesRead: found.length, bytesRead: bytes });
     return Object.assign(found, { continuationToken });
