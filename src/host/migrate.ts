@@ -1,9 +1,10 @@
 /**
  * `npm run migrate`: brings the archive named in the environment (DICOMWEB_STORAGE_CONNECTION_STRING,
  * or DICOMWEB_BLOB_ENDPOINT and DICOMWEB_TABLE_ENDPOINT with Entra ID) up to this version's
- * storage layout. Today that is the newest-first search pointers (docs/storage.md "Migrating
- * search pointers"). Run it once every process of the archive runs this version; it is idempotent,
- * so an interrupted run is run again. `npm start` does it by itself for the Azurite it starts.
+ * storage layout. Today that is the newest-first search pointers and the grouped SOP pointers
+ * (docs/storage.md "Migrating search pointers"). Run it once every process of the archive runs
+ * this version; it is idempotent, so an interrupted run is run again. `npm start` does it by
+ * itself for the Azurite it starts.
  */
 import { readConfig, type StorageConfig } from '../config.js';
 import { migrateArchiveSearchPointers } from '../storage/azure-storage.js';
@@ -16,7 +17,8 @@ export async function migrateArchive(storage: StorageConfig): Promise<void> {
     shown = written;
     console.log(`Search pointer migration: ${read} read, ${written} written…`);
   });
-  if (report === undefined) console.log('Search pointers: already in their newest-first form.');
+  if (report === undefined)
+    console.log('Search pointers: already in their current forms (newest first, SOP pointers grouped).');
   else {
     console.log(
       `Search pointers migrated: ${report.read} older pointers read, ${report.written} written, ` +
