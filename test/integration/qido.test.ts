@@ -112,7 +112,9 @@ describe('QIDO-RS matching', () => {
     smith: newInstanceUids(),
   };
   beforeAll(async () => {
-    await store([
+    // One request per study, a few milliseconds apart: results come newest first by the study's
+    // createdAt, then by Study UID, and three studies of one request can share a millisecond.
+    const files = [
       study(
         {
           '00100010': { vr: 'PN', value: 'Müller^Hans Peter' },
@@ -131,7 +133,11 @@ describe('QIDO-RS matching', () => {
         uids.yamada,
       ),
       study({ '00100010': { vr: 'PN', value: 'Smith^John' }, '00080020': { vr: 'DA', value: '20221231' } }, uids.smith),
-    ]);
+    ];
+    for (const file of files) {
+      await store([file]);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   });
   const studies = async (query: string) => {
     const { status, results, text } = await qido(`/studies?PatientID=${patient}&${query}`);
