@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import type { BlobClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import type { BlobStore, BlobUpload, ByteRange, OpenedBlob } from './ports.js';
 import { BlobBatchDeleter } from './azure-blob-batch-delete.js';
@@ -291,10 +292,7 @@ export class AzureBlobStore implements BlobStore {
   /** One GET (downloadToBuffer would first ask for the size, a second round trip). */
   async readSmall(name: string): Promise<Uint8Array | undefined> {
     const opened = await this.open(name);
-    if (!opened) return undefined;
-    const parts: Uint8Array[] = [];
-    for await (const chunk of opened.chunks) parts.push(chunk);
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    return opened && buffer(opened.chunks);
   }
 
   /**

@@ -21,6 +21,10 @@ function paged(table: TableClient, filter: string, wanted: number | undefined) {
   return query(table, filter, first, Math.min(1000, 2 * first));
 }
 
+/** The rows of one partition from `from` (inclusive) to `to` (exclusive). */
+const rowRange = (partition: string, { from, to }: { readonly from: string; readonly to: string }) =>
+  odata`PartitionKey eq ${partition} and RowKey ge ${from} and RowKey lt ${to}`;
+
 const byRowKey = (a: PointerEntity, b: PointerEntity) => compareText(a.rowKey ?? '', b.rowKey ?? '');
 /** Name-word rows of different words, by what follows the word: newest study first. */
 const byNameOrder = (a: PointerEntity, b: PointerEntity) =>
@@ -75,7 +79,7 @@ async function* namePrefix(table: TableClient, prefix: string, wanted?: number):
   const streams: AsyncIterator<PointerEntity>[] = [];
   let cursor = keyText(prefix);
   for (let seeks = 0; ; seeks++) {
-    const range = odata`PartitionKey eq ${partition} and RowKey ge ${cursor} and RowKey lt ${end}`;
+    const range = rowRange(partition, { from: cursor, to: end });
     if (seeks >= MAX_WORD_SEEKS) {
       const rest: PointerEntity[] = [];
       for await (const row of query(table, range)) rest.push(row);
@@ -121,9 +125,8 @@ function newestFirst(table: TableClient, path: OrderedPath): AsyncGenerator<Poin
   switch (path.kind) {
     case 'nameToken': {
       if (!path.whole) return namePrefix(table, path.prefix, path.wanted);
-      const { from, to } = NewestFirstKeys.nameWordRows(path.prefix);
-      const partition = NewestFirstKeys.nameWord(path.prefix);
-      return paged(table, odata`PartitionKey eq ${partition} and RowKey ge ${from} and RowKey lt ${to}`, path.wanted);
+      const rows = rowRange(NewestFirstKeys.nameWord(path.prefix), NewestFirstKeys.nameWordRows(path.prefix));
+      return paged(table, rows, path.wanted);
     }
     case 'studyDates':
       // Day partitions sort later days first, so a range of days is one query in result order.
@@ -141,15 +144,9 @@ function newestFirst(table: TableClient, path: OrderedPath): AsyncGenerator<Poin
 async function* bothForms(table: TableClient, path: OrderedPath): AsyncGenerator<PointerEntity> {
   switch (path.kind) {
     case 'nameToken': {
-      const { from, to } = AccessPathKeys.nameTokenRows(path.prefix);
-      yield* query(
-        table,
-        odata`PartitionKey eq ${AccessPathKeys.nameToken(path.prefix)} and RowKey ge ${from} and RowKey lt ${to}`,
-      );
-      yield* query(
-        table,
-        odata`PartitionKey eq ${NewestFirstKeys.nameWord(path.prefix)} and RowKey ge ${from} and RowKey lt ${to}`,
-      );
+      const words = AccessPathKeys.nameTokenRows(path.prefix);
+      yield* query(table, rowRange(AccessPathKeys.nameToken(path.prefix), words));
+      yield* query(table, rowRange(NewestFirstKeys.nameWord(path.prefix), words));
       return;
     }
     case 'studyDates':
@@ -166,11 +163,7 @@ async function* bothForms(table: TableClient, path: OrderedPath): AsyncGenerator
 }
 
 function groupedSop(table: TableClient, sopUid: string): AsyncGenerator<PointerEntity> {
-  const { from, to } = SopPointerKeys.rows(sopUid);
-  return query(
-    table,
-    odata`PartitionKey eq ${SopPointerKeys.partition(sopUid)} and RowKey ge ${from} and RowKey lt ${to}`,
-  );
+  return query(table, rowRange(SopPointerKeys.partition(sopUid), SopPointerKeys.rows(sopUid)));
 }
 
 /** Before the SOP pointers are regrouped: the older partition of the UID too. */

@@ -198,6 +198,8 @@ export const NewestFirstKeys = {
   day: (yyyymmdd: string) => `${DayPrefix}${invertDay(yyyymmdd)}`,
   /** The StudyDate a day partition key names. */
   dayOf: (partitionKey: string) => invertDay(partitionKey.slice(DayPrefix.length)),
+  /** Whether a partition key is a day partition (not the older `sd|` form). */
+  isDay: (partitionKey: string) => partitionKey.startsWith(DayPrefix),
   /** Only YYYYMMDD dates have a day partition (the DA form STOW accepts). */
   hasDay: (value: string) => /^\d{8}$/.test(value),
   studyRow: (created: string, studyUid: string) => `${newestFirstKey(created)}|${studyUid}`,
@@ -205,6 +207,13 @@ export const NewestFirstKeys = {
   seriesRow: (created: string, studyUid: string, seriesUid: string) =>
     `${newestFirstKey(created)}|${studyUid}|${seriesUid}`,
 } as const;
+
+/** A stable 32-bit hash of a UID, to spread keys over shards or buckets (not for security). */
+function textHash(text: string): number {
+  let hash = 0;
+  for (const char of text) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return hash;
+}
 
 /** Hash buckets for SOP Instance UIDs that share no series-like prefix (see sopGroup). */
 const SOP_BUCKETS = 256;
@@ -220,9 +229,7 @@ function sopGroup(sopUid: string): string {
   const at = sopUid.lastIndexOf('.');
   const prefix = at > 0 ? sopUid.slice(0, at) : '';
   if (prefix !== '' && !prefix.startsWith('2.25') && prefix.split('.').length >= 4) return prefix;
-  let hash = 0;
-  for (const char of sopUid) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
-  return `~${(hash % SOP_BUCKETS).toString(16).padStart(2, '0')}`;
+  return `~${(textHash(sopUid) % SOP_BUCKETS).toString(16).padStart(2, '0')}`;
 }
 
 /**
@@ -257,9 +264,7 @@ export const MigrationKeys = {
 export const RECENT_SHARDS = '0123456789abcdef'.split('');
 
 export function recentShard(studyUid: string): string {
-  let hash = 0;
-  for (const char of studyUid) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
-  return RECENT_SHARDS[hash % RECENT_SHARDS.length] ?? '0';
+  return RECENT_SHARDS[textHash(studyUid) % RECENT_SHARDS.length] ?? '0';
 }
 
 /**

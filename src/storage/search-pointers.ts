@@ -140,7 +140,7 @@ export function searchPointerOf(row: ReadPointerRow, path: AccessPath): SearchPo
 
 /** The StudyDate a date pointer's partition names, in either form. */
 function studyDateOf(partitionKey: string): string {
-  return partitionKey.startsWith('sd2|')
+  return NewestFirstKeys.isDay(partitionKey)
     ? NewestFirstKeys.dayOf(partitionKey)
     : AccessPathKeys.studyDateOf(partitionKey);
 }

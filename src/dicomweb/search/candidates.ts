@@ -123,33 +123,28 @@ const newestStudyFirst = (a: SearchPointer, b: SearchPointer) =>
  */
 export async function* pointersOf(index: InstanceIndex, source: CandidateSource): AsyncGenerator<SearchPointer> {
   const seen = new Set<string>();
-  const key = pointerKey;
+  async function* unseen(pointers: AsyncIterable<SearchPointer> | Iterable<SearchPointer>) {
+    for await (const pointer of pointers) {
+      const key = pointerKey(pointer);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      yield pointer;
+    }
+  }
   if (source.streams === true && source.paths.length > 1) {
     // Several modalities: each path streams newest first, so their merge does too.
     const streams = source.paths.map((path) => index.follow(path)[Symbol.asyncIterator]());
-    for await (const pointer of mergeSorted(streams, newestStudyFirst)) {
-      if (seen.has(key(pointer))) continue;
-      seen.add(key(pointer));
-      yield pointer;
-    }
+    yield* unseen(mergeSorted(streams, newestStudyFirst));
     return;
   }
   for (const path of source.paths) {
     if (source.streams === true) {
-      for await (const pointer of index.follow(path)) {
-        if (seen.has(key(pointer))) continue;
-        seen.add(key(pointer));
-        yield pointer;
-      }
+      yield* unseen(index.follow(path));
       continue;
     }
     const batch: SearchPointer[] = [];
     for await (const pointer of index.follow(path)) batch.push(pointer);
     if (path.kind === 'studyDates') batch.sort((a, b) => compareText(b.sortKey ?? '', a.sortKey ?? ''));
-    for (const pointer of batch) {
-      if (seen.has(key(pointer))) continue;
-      seen.add(key(pointer));
-      yield pointer;
-    }
+    yield* unseen(batch);
   }
 }
