@@ -23,8 +23,8 @@ interface EntryRow {
   at: string;
 }
 
-/** Three rows per entry and the counter stay within Azure's 100 operations per transaction. */
-const ENTRIES_PER_TRANSACTION = 33;
+/** Two rows per entry, the counter and the time row stay within Azure's 100 operations per transaction. */
+const ENTRIES_PER_TRANSACTION = (TableLimits.maxBatchOperations - 2) / 2;
 const MAX_ATTEMPTS = 50;
 
 /** Marker row keys OR-ed in one query: the other 3 comparisons are the partition and a RowKey range (see logged). */
@@ -125,11 +125,22 @@ export class AzureChangeFeed implements ChangeFeedStore {
     return (await collectRows<EntryRow>(this.table, filter, 'a change feed read', limit)).map(toEntry);
   }
 
+  /**
+   * Timestamps never decrease along the sequence and sequences have no gaps, so the entries of a
+   * window are one run of sequences: the first is the one the window's first time row names (the
+   * lowest sequence at the lowest timestamp at or after `start`), and the entry at `offset` is
+   * that sequence plus `offset`, read directly whatever the offset. The run ends at the first
+   * entry at or after `end`. Feeds written before one time row per transaction have a time row
+   * per entry, each naming its own sequence, which serves the same way.
+   */
   async window(start: Date, end: Date, offset: number, limit: number): Promise<ChangeEntry[]> {
-    const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey ge ${ChangeFeedKeys.timeFrom(start.toISOString())} and RowKey lt ${ChangeFeedKeys.timeFrom(end.toISOString())}`;
-    return (await collectRows<EntryRow>(this.table, filter, 'a change feed read', offset + limit))
-      .slice(offset)
-      .map(toEntry);
+    const to = end.toISOString();
+    const filter = odata`PartitionKey eq ${ChangeFeedKeys.partition} and RowKey ge ${ChangeFeedKeys.timeFrom(start.toISOString())} and RowKey lt ${ChangeFeedKeys.timeFrom(to)}`;
+    const [first] = await collectRows<object>(this.table, filter, 'a change feed read', 1);
+    if (!first?.rowKey) return [];
+    const entries = await this.after(ChangeFeedKeys.timeSequence(first.rowKey) - 1 + offset, limit);
+    const past = entries.findIndex((entry) => entry.timestamp >= to);
+    return past === -1 ? entries : entries.slice(0, past);
   }
 
   async latest(): Promise<ChangeEntry | undefined> {
@@ -221,6 +232,11 @@ export class AzureChangeFeed implements ChangeFeedStore {
         sequence: last,
         at: timestamp,
       };
+      const timeRow = {
+        partitionKey: ChangeFeedKeys.partition,
+        rowKey: ChangeFeedKeys.time(timestamp, previous + 1),
+        sequence: previous + 1,
+      };
       const rows = entries.flatMap((entry) => {
         const row: EntryRow = {
           sequence: entry.sequence,
@@ -238,9 +254,9 @@ export class AzureChangeFeed implements ChangeFeedStore {
             rowKey: ChangeFeedKeys.marker(entry.action, entry.version),
             sequence: entry.sequence,
           },
-          { partitionKey: ChangeFeedKeys.partition, rowKey: ChangeFeedKeys.time(timestamp, entry.sequence), ...row },
         ];
       });
+      rows.push(timeRow);
       checkBatch([counterRow, ...rows]);
       const actions: TransactionAction[] = [
         counter ? ['update', counterRow, 'Replace', { etag: counter.etag }] : ['create', counterRow],

@@ -270,7 +270,8 @@ export function recentShard(studyUid: string): string {
 /**
  * The change feed lives in one partition of the index table, so an append is one entity-group
  * transaction: the counter row (compare-and-swap on its ETag), the entries, a marker per
- * (action, version) and a time row per entry for time windows.
+ * (action, version) and one time row for the whole transaction, naming its first sequence (its
+ * entries share one timestamp), from which a time window finds where it starts.
  */
 const timeFrom = (timestamp: string) => `t|${timestamp}`;
 
@@ -282,7 +283,9 @@ export const ChangeFeedKeys = {
   entriesEnd: 'e}',
   marker: (action: string, version: string) => `m|${action}|${version}`,
   time: (timestamp: string, sequence: number) => `${timeFrom(timestamp)}|${sequence.toString().padStart(16, '0')}`,
-  /** Below the time rows at `timestamp` and above those before it: a time window is one row-key range. */
+  /** The sequence a time row names (the last 16 digits of its key). */
+  timeSequence: (rowKey: string) => Number(rowKey.slice(-16)),
+  /** Below the time rows at `timestamp` and above those before it. */
   timeFrom,
 } as const;
 

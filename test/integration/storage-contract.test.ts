@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { instanceBlobMetadata, instanceBlobName, newVersion } from '../../src/storage/keys.js';
+import { TableClient } from '@azure/data-tables';
+import { ChangeFeedKeys, instanceBlobMetadata, instanceBlobName, newVersion } from '../../src/storage/keys.js';
 import { createMemoryStorage } from '../../src/storage/memory-storage.js';
 import { INLINE_SIDECAR_LIMIT, type InstanceRecord, type PendingBlob, type Storage } from '../../src/storage/ports.js';
 import { newInstanceUids, testUid } from '../../support/dicom-builder.js';
@@ -426,6 +427,48 @@ describe.each(implementations)('storage contract: %s', (name, open) => {
     expect(await storage.changeFeed.logged('create', [])).toEqual(new Set());
   });
 
+  it('answers change feed time windows as a run of sequences, at any offset', async () => {
+    const storage = await open();
+    const change = () => ({ action: 'create' as const, key: newInstanceUids(), version: newVersion() });
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 3));
+    // Appends of 3, 60 (more than one transaction) and 2 changes, each at a later millisecond.
+    for (const size of [3, 60, 2]) {
+      await storage.changeFeed.append(Array.from({ length: size }, change));
+      await pause();
+    }
+    const all = await storage.changeFeed.after(0, 1000);
+    expect(all.map((entry) => entry.sequence)).toEqual(Array.from({ length: 65 }, (_, i) => i + 1));
+    const stamps = [...new Set(all.map((entry) => entry.timestamp))];
+    expect(stamps.length).toBeGreaterThanOrEqual(3);
+    const shifted = (stamp: string, ms: number) => new Date(Date.parse(stamp) + ms);
+    const bounds = [
+      ...stamps.map((stamp) => new Date(stamp)),
+      ...stamps.map((stamp) => shifted(stamp, 1)),
+      shifted(stamps[0] ?? '', -60_000),
+      shifted(stamps.at(-1) ?? '', 60_000),
+    ];
+    for (const start of bounds) {
+      for (const end of bounds.filter((bound) => bound > start)) {
+        for (const [offset, limit] of [
+          [0, 100],
+          [1, 5],
+          [50, 10],
+          [64, 100],
+          [70, 5],
+        ] as const) {
+          const expected = all
+            .filter((entry) => entry.timestamp >= start.toISOString() && entry.timestamp < end.toISOString())
+            .slice(offset, offset + limit);
+          const window = await storage.changeFeed.window(start, end, offset, limit);
+          expect(
+            window.map((entry) => entry.sequence),
+            `${start.toISOString()}–${end.toISOString()} +${offset}`,
+          ).toEqual(expected.map((entry) => entry.sequence));
+        }
+      }
+    }
+  });
+
   it('appends to a log expected new without replacing one that exists', async () => {
     const storage = await open();
     const name = `${testUid()}/${testUid()}/metadata.log`;
@@ -453,5 +496,53 @@ describe('the change feed with two writers on one table (Azurite)', () => {
     expect(entries.map((entry) => entry.sequence)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     const timestamps = entries.map((entry) => entry.timestamp);
     expect(timestamps).toEqual([...timestamps].sort());
+  });
+});
+
+describe('a change feed written with a time row per entry (before one per transaction)', () => {
+  it('still answers time windows, and appends after it', async () => {
+    const { storage, config } = await openTestStorage();
+    if (config.target.kind !== 'connection-string') throw new Error('the tests use a connection string');
+    const table = TableClient.fromConnectionString(config.target.connectionString, config.table, {
+      allowInsecureConnection: true,
+    });
+    // Six entries in the earlier layout: two transactions of three, each entry with its own time row.
+    const stamps = ['2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z'];
+    for (let sequence = 1; sequence <= 6; sequence += 1) {
+      const at = stamps[sequence <= 3 ? 0 : 1] ?? '';
+      const key = newInstanceUids();
+      const version = newVersion();
+      const row = {
+        partitionKey: ChangeFeedKeys.partition,
+        sequence,
+        action: 'create',
+        study: key.studyInstanceUid,
+        series: key.seriesInstanceUid,
+        sop: key.sopInstanceUid,
+        version,
+        at,
+      };
+      await table.createEntity({ ...row, rowKey: ChangeFeedKeys.entry(sequence) });
+      await table.createEntity({ ...row, rowKey: ChangeFeedKeys.time(at, sequence) });
+      await table.createEntity({
+        partitionKey: ChangeFeedKeys.partition,
+        rowKey: ChangeFeedKeys.marker('create', version),
+        sequence,
+      });
+    }
+    await table.createEntity({
+      partitionKey: ChangeFeedKeys.partition,
+      rowKey: ChangeFeedKeys.counter,
+      sequence: 6,
+      at: stamps[1],
+    });
+    const sequences = async (start: string, end: string, offset: number, limit: number) =>
+      (await storage.changeFeed.window(new Date(start), new Date(end), offset, limit)).map((entry) => entry.sequence);
+    expect(await sequences('2025-12-31T00:00:00Z', '2026-01-03T00:00:00Z', 0, 10)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await sequences('2026-01-01T12:00:00Z', '2026-01-03T00:00:00Z', 1, 10)).toEqual([5, 6]);
+    expect(await sequences('2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', 2, 10)).toEqual([3]);
+    expect(await sequences('2026-01-01T00:00:01Z', '2026-01-02T00:00:00Z', 0, 10)).toEqual([]);
+    await storage.changeFeed.append([{ action: 'create', key: newInstanceUids(), version: newVersion() }]);
+    expect(await sequences('2026-01-01T12:00:00Z', '2100-01-01T00:00:00Z', 0, 10)).toEqual([4, 5, 6, 7]);
   });
 });

@@ -163,10 +163,11 @@ describe('storage operations per request (Azurite)', () => {
         'table.upsert': 8, // the first instance's study and series pointers
         // the 50 SOP pointers in one transaction (their UIDs share the series prefix: one partition),
         // the 50 notes in one (they share a partition), the index in one (50 instance rows, series
-        // and study rows), 2 change feed appends (at most 33 entries each), the notes' removal
+        // and study rows), 2 change feed appends (at most 49 entries each), the notes' removal
         'table.batch': 6,
       },
-      batchEntities: 50 + 50 + 52 + 50 * 3 + 2 + 50, // SOP pointers, notes, index rows, feed rows and counters, notes again
+      // SOP pointers, notes, index rows, feed rows (entry and marker each; a counter and a time row per append), notes again
+      batchEntities: 50 + 50 + 52 + 50 * 2 + 2 * 2 + 50,
       entitiesRead: 0, // nothing of the study existed; the feed counter's ETag is known
       wrote: true,
     });
@@ -301,7 +302,7 @@ describe('storage operations per request (Azurite)', () => {
     // 14 before: 2 blob deletes, the create marker and the instance row read one by one, and the feed counter read.
   });
 
-  it('DELETE of a 51-instance study (2 series): 32, 0.63 per instance', async () => {
+  it('DELETE of a 51-instance study (2 series): 31, 0.61 per instance', async () => {
     // Batches of 48 and 3 instance rows (key order). Each batch's delete notes share one partition
     // (one creation time and one group), so they are written in one transaction and removed in one.
     expectCounts(await remove(`/v2/studies/${bigStudy}`), {
@@ -313,18 +314,17 @@ describe('storage operations per request (Azurite)', () => {
         // and study rows; the batch's instance rows, one key range) and the create markers (12 per
         // query: 4 + 1); dropEmpty's series range
         'table.query': 12,
-        // per batch: the notes written, the removal, the notes removed; 3 feed appends (48 deletes:
-        // 33 + 15; then 3)
-        'table.batch': 9,
+        // per batch: the notes written, the removal, the notes removed, the feed append
+        'table.batch': 8,
         'blob.batch': 3, // per batch its blobs (48, 3; their sidecars are in the index rows); the series logs and metadata documents
         // the 2 series rows and the study row left at zero (conditionally on the ETag the removal
         // gave them: no read), the job note
         'table.delete': 4,
       },
-      // 51 instance rows + 5 series/study count updates; 51 × 3 feed rows + 3 counters; 51 notes
+      // 51 instance rows + 5 series/study count updates; 51 × 2 feed rows + 2 counters and 2 time rows; 51 notes
       // written and removed; 110 blob deletes (51 instances and their 51 thumbnail caches, 2 series
       // logs, 3 metadata documents, 3 study and series thumbnails)
-      batchEntities: 424,
+      batchEntities: 374,
       // the first listing (54 rows); removeInstances (3 + 48, 3 + 3); 51 create markers; the study row
       entitiesRead: 163,
       wrote: true,
