@@ -84,6 +84,9 @@ export async function startAzurite(options: {
       '--silent',
       '--skipApiVersionCheck',
       '--loose',
+      // Azurite sends usage telemetry to Application Insights unless told not to: nothing of a
+      // local archive leaves the machine, and its per-request tracing is CPU on every request.
+      '--disableTelemetry',
       // Azurite refuses --location together with --inMemoryPersistence.
       ...(options.inMemory ? ['--inMemoryPersistence'] : ['--location', options.location]),
       '--blobHost',
