@@ -236,6 +236,7 @@ async function indexAll(
   }
   // One request's notes share a partition, so they are written and removed in few transactions.
   const noteGroup = newPendingGroup();
+  const spareNotes: PendingBlob[] = [];
   let outage: StorageUnavailableError | undefined;
   for (const members of studies.values()) {
     if (outage) {
@@ -246,6 +247,7 @@ async function indexAll(
       const result = await indexStudy(storage, members, noteGroup, log, policy);
       stored.push(...result.stored);
       failed.push(...result.failed);
+      spareNotes.push(...(result.spareNotes ?? []));
       outage = result.outage;
     } catch (error) {
       const dropped = await dropUnavailable(members);
@@ -256,7 +258,7 @@ async function indexAll(
   }
   if (stored.length === 0 && outage) throw outage;
   stored.sort((a, b) => a.position - b.position);
-  await publish(storage, stored, log);
+  await publish(storage, stored, spareNotes, log);
   return stored;
 }
 
@@ -291,6 +293,20 @@ interface StudyOutcome {
   readonly failed: FailedInstance[];
   /** Set when storage failed on the way: the request's later studies are not tried. */
   readonly outage?: StorageUnavailableError | undefined;
+  /** Notes written before the rows were read for instances that then did not go on. */
+  readonly spareNotes?: readonly PendingBlob[] | undefined;
+}
+
+/** The pending note of an instance about to be committed; `replaces`, the version an upsert replaces. */
+function storeNote(instance: StagedInstance, createdAt: Date, group: string, replaces?: StoredVersion): PendingBlob {
+  return {
+    key: instance.key,
+    version: instance.record.version,
+    blobName: instance.record.blobName,
+    createdAt,
+    group,
+    action: replaces ? 'update' : undefined,
+  };
 }
 
 /**
@@ -310,10 +326,21 @@ async function indexStudy(
   { upsert, acceptIdentical, expiresAt, updatedBy }: WritePolicy,
 ): Promise<StudyOutcome> {
   const study = (members[0] as StagedInstance).key.studyInstanceUid;
-  const write = await storage.index.prepareStudy(
-    study,
-    members.map((instance) => instance.key),
-  );
+  // A plain store's notes need nothing the rows say (no version is replaced), so they are written
+  // while the rows are read: one round trip less before the blobs commit. The notes of instances
+  // the rows then turn away are removed with the request's others (StudyOutcome.spareNotes).
+  const plain = !upsert && updatedBy === undefined;
+  const createdAt = new Date();
+  const early = plain
+    ? new Map(members.map((instance) => [instance, storeNote(instance, createdAt, noteGroup)]))
+    : undefined;
+  const [write] = await Promise.all([
+    storage.index.prepareStudy(
+      study,
+      members.map((instance) => instance.key),
+    ),
+    early && storage.pending.addAll([...early.values()]),
+  ]);
   const failed: FailedInstance[] = [];
   const going: StagedInstance[] = [];
   const resent: Positioned[] = [];
@@ -341,17 +368,12 @@ async function indexStudy(
       await instance.upload.abort();
     } else going.push(instance);
   }
-  if (going.length === 0) return { stored: resent, failed };
-  const createdAt = new Date();
+  const spareNotes = early ? [...early].flatMap(([instance, note]) => (going.includes(instance) ? [] : [note])) : [];
+  if (going.length === 0) return { stored: resent, failed, spareNotes };
   const replaced = going.map((instance) => (upsert ? write.current(instance.key) : undefined));
-  const notes = going.map((instance, i): PendingBlob => ({
-    key: instance.key,
-    version: instance.record.version,
-    blobName: instance.record.blobName,
-    createdAt,
-    group: noteGroup,
-    action: replaced[i] ? 'update' : undefined,
-  }));
+  const notes = going.map(
+    (instance, i): PendingBlob => early?.get(instance) ?? storeNote(instance, createdAt, noteGroup, replaced[i]),
+  );
   // The version a bulk update replaces first is the original, kept until the instance is deleted.
   const keeps = (old: StoredVersion | undefined): boolean => updatedBy !== undefined && !old?.originalBlobName;
   const replaceNotes = going.flatMap((instance, i): PendingBlob[] => {
@@ -369,12 +391,22 @@ async function indexStudy(
         ]
       : [];
   });
-  await storage.pending.addAll([...notes, ...replaceNotes]);
-  const committed = await commitAll(storage, going, notes, failed, log);
+  if (!early) await storage.pending.addAll([...notes, ...replaceNotes]);
+  const addOptions = { replace: upsert, replaceOnly: updatedBy !== undefined, expiresAt };
+  // The search pointers go beside the blob commits rather than after them (readers verify pointers,
+  // so one for an instance whose commit then fails is harmless).
+  const [committed] = await Promise.all([
+    commitAll(storage, going, notes, failed, log),
+    write.writeAhead(
+      going.map((instance) => instance.record),
+      addOptions,
+    ),
+  ]);
   if (committed.length === 0) {
     return {
       stored: resent,
       failed,
+      spareNotes,
       outage: new StorageUnavailableError('No blob of the request could be committed.'),
     };
   }
@@ -386,7 +418,7 @@ async function indexStudy(
   });
   let outcomes: StudyAddOutcome[];
   try {
-    outcomes = await write.add(records, { replace: upsert, replaceOnly: updatedBy !== undefined, expiresAt });
+    outcomes = await write.add(records, addOptions);
   } catch (error) {
     if (!(error instanceof StorageUnavailableError)) throw error;
     outcomes = records.map(() => 'unavailable');
@@ -426,7 +458,7 @@ async function indexStudy(
       }
     }),
   );
-  return { stored, failed, outage };
+  return { stored, failed, outage, spareNotes };
 }
 
 /**
@@ -638,17 +670,24 @@ function staged(
  * a whole study), then their pending notes go. If storage fails here, the instances are still
  * stored; the notes stay and the orphan sweep appends the missing entries later.
  */
-async function publish(storage: Storage, stored: readonly StoredInstance[], log: FailureLog): Promise<void> {
-  if (!stored.some((instance) => instance.action)) return;
-  try {
-    await storage.changeFeed.append(
-      stored.flatMap(({ action, key, version }) => (action ? [{ action, key, version }] : [])),
-    );
-  } catch (error) {
-    log('change feed append failed; the orphan sweep will add the entries', error);
-    return;
+async function publish(
+  storage: Storage,
+  stored: readonly StoredInstance[],
+  spareNotes: readonly PendingBlob[],
+  log: FailureLog,
+): Promise<void> {
+  if (stored.some((instance) => instance.action)) {
+    try {
+      await storage.changeFeed.append(
+        stored.flatMap(({ action, key, version }) => (action ? [{ action, key, version }] : [])),
+      );
+    } catch (error) {
+      log('change feed append failed; the orphan sweep will add the entries', error);
+      return;
+    }
   }
-  const notes = stored.flatMap((instance) => (instance.note ? [instance.note] : []));
+  const notes = [...stored.flatMap((instance) => (instance.note ? [instance.note] : [])), ...spareNotes];
+  if (notes.length === 0) return;
   try {
     await storage.pending.removeAll(notes);
   } catch (error) {

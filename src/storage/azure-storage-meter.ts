@@ -22,10 +22,12 @@ function meterPolicy(service: 'blob' | 'table'): PipelinePolicy {
       const meter = currentStorageMeter();
       if (!meter) return next(request);
       let response: PipelineResponse | undefined;
+      const end = meter.begin();
       try {
         response = await next(request);
         return response;
       } finally {
+        end();
         meter.record(classify(service, request, response));
       }
     },

@@ -112,6 +112,9 @@ interface Chunk {
 
 export class AzureStudyWrite implements StudyWrite {
   private readonly pointersWritten = new Set<string>();
+  /** The time the study's new rows and pointers carry: one for writeAhead and add alike. */
+  private readonly now = new Date();
+  private expiryWritten: Date | undefined;
   /** The version of each instance row as first read: what an upsert of it replaces. */
   private readonly prepared = new Map<string, string>();
 
@@ -140,13 +143,33 @@ export class AzureStudyWrite implements StudyWrite {
     return row && storedVersionOf(row);
   }
 
+  /**
+   * The search pointers (and expiry row) `add` would write first for these records, as the rows
+   * read show them; the caller starts this beside the blob commits, so that `add` finds them
+   * written and goes straight to the index transaction. A failure is left for `add`, which writes
+   * whatever is missing and reports an outage there.
+   */
+  async writeAhead(records: readonly Omit<InstanceRecord, 'size'>[], options: StudyAddOptions = {}): Promise<void> {
+    // Sizes are known only once the blobs commit; they go into instance rows, not into pointers.
+    const sized = records.map((record) => ({ ...record, size: 0 }));
+    const { pointers } = this.chunk(
+      sized,
+      sized.map((_, i) => i),
+      this.now,
+      options,
+      false,
+    );
+    try {
+      await Promise.all([this.writeExpiry(options.expiresAt), this.writePointers(pointers)]);
+    } catch (error) {
+      if (!(error instanceof StorageUnavailableError)) throw error;
+    }
+  }
+
   async add(records: readonly InstanceRecord[], options: StudyAddOptions = {}): Promise<StudyAddOutcome[]> {
     const outcomes = new Array<StudyAddOutcome | undefined>(records.length);
     try {
-      // Written ahead, as search pointers are: the expiry sweep checks the study row before acting.
-      if (options.expiresAt) {
-        await writeExpiry(this.table, { studyInstanceUid: this.studyInstanceUid, expiresAt: options.expiresAt });
-      }
+      await this.writeExpiry(options.expiresAt);
       await this.addUntilSettled(records, outcomes, options);
     } catch (error) {
       if (!(error instanceof StorageUnavailableError)) throw error;
@@ -162,7 +185,7 @@ export class AzureStudyWrite implements StudyWrite {
     outcomes: (StudyAddOutcome | undefined)[],
     options: StudyAddOptions,
   ): Promise<void> {
-    const now = new Date();
+    const now = this.now;
     const replace = options.replace === true;
     let failures = 0;
     for (let pending = records.map((_, i) => i); pending.length > 0; pending = pending.filter((i) => !outcomes[i])) {
@@ -222,6 +245,8 @@ export class AzureStudyWrite implements StudyWrite {
     pending: readonly number[],
     now: Date,
     options: StudyAddOptions,
+    /** False for writeAhead's look at all the records at once: no transaction is built from it. */
+    limited = true,
   ): Chunk {
     const replace = options.replace === true;
     const next = new Map<string, Row>();
@@ -253,7 +278,8 @@ export class AzureStudyWrite implements StudyWrite {
       const instance = withoutUndefined(instanceEntity(record)) as Row;
       const bytes = entityBytes(instance as never) * 2;
       const operations = actions.length + 1 + new Set([...next.keys(), seriesKey, StudyRowKey]).size;
-      if (taken.size > 0 && (operations > TableLimits.maxBatchOperations || payload + bytes > MAX_PAYLOAD)) break;
+      const full = operations > TableLimits.maxBatchOperations || payload + bytes > MAX_PAYLOAD;
+      if (limited && taken.size > 0 && full) break;
       payload += bytes;
       const replacing = existing !== undefined;
       // A replaced instance keeps its SOP pointer; the other pointers follow changed attributes.
@@ -270,7 +296,7 @@ export class AzureStudyWrite implements StudyWrite {
       );
     }
     for (const [rowKey, row] of next) actions.push(conditional(row, this.rows.get(rowKey)));
-    checkBatch(actions.map(([, entity]) => entity as never));
+    if (limited) checkBatch(actions.map(([, entity]) => entity as never));
     return { taken, hidden, lost, actions, pointers, next };
   }
 
@@ -285,6 +311,13 @@ export class AzureStudyWrite implements StudyWrite {
     // Instance rows too: one deleted since (a concurrent DELETE) must not be retried against.
     for (const rowKey of [StudyRowKey, ...series, ...keys.map(instanceRowKey)]) this.rows.delete(rowKey);
     for (const row of fresh) this.rows.set(row.rowKey ?? '', row);
+  }
+
+  /** Written ahead, as search pointers are: the expiry sweep checks the study row before acting. */
+  private async writeExpiry(expiresAt: Date | undefined): Promise<void> {
+    if (!expiresAt || this.expiryWritten?.getTime() === expiresAt.getTime()) return;
+    await writeExpiry(this.table, { studyInstanceUid: this.studyInstanceUid, expiresAt });
+    this.expiryWritten = expiresAt;
   }
 
   /**

@@ -250,6 +250,8 @@ export class MemoryInstanceIndex implements InstanceIndex {
         const row = this.row(studyInstanceUid, instanceRowKey(key));
         return row && !this.hides(row) ? storedVersionOf(row) : undefined;
       },
+      // Its searches read the rows themselves: there are no pointers to write ahead.
+      writeAhead: () => Promise.resolve(),
       add: (records, options) => {
         if (options?.expiresAt) {
           const pointer = { studyInstanceUid, expiresAt: options.expiresAt };

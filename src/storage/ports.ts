@@ -325,6 +325,13 @@ export interface StudyWrite {
    * record is 'exists'; if it is gone (a concurrent delete), the record is added afresh.
    */
   add(records: readonly InstanceRecord[], options?: StudyAddOptions): Promise<StudyAddOutcome[]>;
+  /**
+   * Writes now what `add` would write before its first transaction (search pointers, the expiry
+   * row), so that it can run beside the blob commits instead of after them. Optional to await
+   * for correctness: `add` writes whatever is still missing, and a storage failure here is left
+   * for `add` to meet and report.
+   */
+  writeAhead(records: readonly Omit<InstanceRecord, 'size'>[], options?: StudyAddOptions): Promise<void>;
 }
 
 export interface StudyAddOptions {

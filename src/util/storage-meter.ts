@@ -19,6 +19,12 @@ export interface StorageCounts {
   readonly bytesRead: number;
   /** Request body bytes sent to the service. */
   readonly bytesWritten: number;
+  /**
+   * Round trips in sequence: how many times an operation started while none of the request's
+   * was in flight. Operations started together count once, so this is the request's storage
+   * latency in round trips (on Azure each is a network round trip), whatever the machine.
+   */
+  readonly inSequence: number;
 }
 
 export interface StorageOperation {
@@ -37,6 +43,20 @@ export class StorageMeter {
   private entitiesRead = 0;
   private bytesRead = 0;
   private bytesWritten = 0;
+  private inFlight = 0;
+  private inSequence = 0;
+
+  /** An operation goes out; call what it returns when its answer (or failure) is in. */
+  begin(): () => void {
+    if (this.inFlight === 0) this.inSequence += 1;
+    this.inFlight += 1;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.inFlight -= 1;
+    };
+  }
 
   record(operation: StorageOperation): void {
     this.operations += 1;
@@ -55,6 +75,7 @@ export class StorageMeter {
       entitiesRead: this.entitiesRead,
       bytesRead: this.bytesRead,
       bytesWritten: this.bytesWritten,
+      inSequence: this.inSequence,
     };
   }
 }

@@ -27,6 +27,7 @@ function failingAfter(healthy: Storage, healthyWrites: number): Storage['index']
       exists: (key) => write.exists(key),
       deleting: (key) => write.deleting(key),
       current: (key) => write.current(key),
+      writeAhead: (records, options) => write.writeAhead(records, options),
       add: (records, options) => {
         writes += 1;
         return writes <= healthyWrites

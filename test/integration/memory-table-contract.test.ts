@@ -132,7 +132,10 @@ describe('the in-memory TableClient answers queries and writes as Azurite does',
       }
     });
     const { operations, byKind, entitiesRead, batchEntities } = meter.counts();
-    return { value, counts: { operations, byKind, entitiesRead, batchEntities, bytesRead: 0, bytesWritten: 0 } };
+    return {
+      value,
+      counts: { operations, byKind, entitiesRead, batchEntities, bytesRead: 0, bytesWritten: 0, inSequence: 0 },
+    };
   }
 
   /** Every page of a query (row keys and the selected properties), asked for `pageSize` at a time. */

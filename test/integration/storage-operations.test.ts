@@ -51,10 +51,21 @@ const sum = (byKind: Readonly<Record<string, number>>) => Object.values(byKind).
 /** Exact counts; bytes vary with UID lengths, so only their presence is checked. */
 function expectCounts(
   counts: StorageCounts,
-  expected: { byKind: Record<string, number>; batchEntities: number; entitiesRead: number; wrote: boolean },
+  expected: {
+    byKind: Record<string, number>;
+    batchEntities: number;
+    entitiesRead: number;
+    wrote: boolean;
+    /** Round trips in sequence (StorageCounts.inSequence): the request's storage latency. */
+    inSequence: number;
+    /** For requests whose parallel reads may or may not overlap: inSequence is at most this. */
+    varies?: boolean;
+  },
 ): void {
   expect(counts.byKind).toEqual(expected.byKind);
   expect(counts.operations).toBe(sum(expected.byKind));
+  if (expected.varies) expect(counts.inSequence).toBeLessThanOrEqual(expected.inSequence);
+  else expect(counts.inSequence).toBe(expected.inSequence);
   expect(counts.batchEntities).toBe(expected.batchEntities);
   expect(counts.entitiesRead).toBe(expected.entitiesRead);
   expect(counts.bytesRead).toBeGreaterThan(0);
@@ -86,6 +97,7 @@ describe('storage operations per request (Azurite)', () => {
       },
       batchEntities: 7, // 3 index rows + feed counter, entry, marker, time row
       entitiesRead: 0, // nothing existed; the feed counter is new too
+      inSequence: 6, // [prepare ∥ note] [blob ∥ 9 pointers] [index] [feed counter] [feed] [note removal]
       wrote: true,
     });
   });
@@ -103,6 +115,7 @@ describe('storage operations per request (Azurite)', () => {
       },
       batchEntities: 7,
       entitiesRead: 2, // study and series rows (the instance row is not there)
+      inSequence: 5, // [prepare ∥ note] [blob ∥ SOP pointer] [index] [feed] [note removal]; 7 before
       wrote: true,
     });
   });
@@ -122,6 +135,7 @@ describe('storage operations per request (Azurite)', () => {
       },
       batchEntities: 9, // 2 notes + 3 index rows (instance replaced) + 4 feed rows
       entitiesRead: 3,
+      inSequence: 6, // prepare, then the notes (the replaced version is in them), then as a STOW
       wrote: true,
     });
   });
@@ -142,6 +156,7 @@ describe('storage operations per request (Azurite)', () => {
       },
       batchEntities: 7,
       entitiesRead: 0,
+      inSequence: 5, // the expiry row goes with the pointers; the feed counter is known by now
       wrote: true,
     });
   });
@@ -169,6 +184,7 @@ describe('storage operations per request (Azurite)', () => {
       // SOP pointers, notes, index rows, feed rows (entry and marker each; a counter and a time row per append), notes again
       batchEntities: 50 + 50 + 52 + 50 * 2 + 2 * 2 + 50,
       entitiesRead: 0, // nothing of the study existed; the feed counter's ETag is known
+      inSequence: 9, // [prepare ∥ notes] 4 waves of 16 blob commits (pointers beside the first) [index] 2 feed appends [notes removal]
       wrote: true,
     });
     // 615 before issue #15, 480 after its first slice, 114 before the SOP pointers were grouped.
@@ -186,6 +202,7 @@ describe('storage operations per request (Azurite)', () => {
       },
       batchEntities: 7,
       entitiesRead: 1, // the study row
+      inSequence: 5,
       wrote: true,
     });
   });
@@ -196,6 +213,7 @@ describe('storage operations per request (Azurite)', () => {
       byKind: { 'table.query': 1, 'table.get-entity': 2 },
       batchEntities: 0,
       entitiesRead: 4, // 2 pointers, 2 study rows
+      inSequence: 2, // the pointers, then both study rows at once
       wrote: false,
     });
   });
@@ -205,6 +223,7 @@ describe('storage operations per request (Azurite)', () => {
       byKind: { 'table.get-entity': 1 }, // the study row
       batchEntities: 0,
       entitiesRead: 1,
+      inSequence: 1,
       wrote: false,
     });
   });
@@ -214,6 +233,7 @@ describe('storage operations per request (Azurite)', () => {
       byKind: { 'table.get-entity': 3, 'blob.get': 1 }, // getInstance (instance, series, study rows); the blob
       batchEntities: 0,
       entitiesRead: 3,
+      inSequence: 2, // the 3 index reads at once, then the blob
       wrote: false,
     });
   });
@@ -225,6 +245,7 @@ describe('storage operations per request (Azurite)', () => {
       byKind: { 'table.get-entity': 3, 'blob.get-range': 1 },
       batchEntities: 0,
       entitiesRead: 3,
+      inSequence: 2,
       wrote: false,
     });
   });
@@ -238,6 +259,7 @@ describe('storage operations per request (Azurite)', () => {
       byKind: { 'table.get-entity': 3, 'blob.get-range': 1 },
       batchEntities: 0,
       entitiesRead: 3,
+      inSequence: 1, // the ranged read beside the index reads
       wrote: false,
     });
     // The index reads ask only for the version and the marks, not the rows with their sidecar.
@@ -261,6 +283,7 @@ describe('storage operations per request (Azurite)', () => {
       },
       batchEntities: 0,
       entitiesRead: 6, // the study row twice; 2 instance rows, the series row, the study row
+      inSequence: 4,
       wrote: true,
     });
   });
@@ -270,6 +293,7 @@ describe('storage operations per request (Azurite)', () => {
       byKind: { 'table.get-entity': 1, 'blob.get': 1 }, // the study revision and the document, at once
       batchEntities: 0,
       entitiesRead: 1,
+      inSequence: 1,
       wrote: false,
     });
   });
@@ -279,6 +303,8 @@ describe('storage operations per request (Azurite)', () => {
       byKind: { 'table.query': 1, 'blob.get': 51 }, // the study's partition; each instance's blob
       batchEntities: 0,
       entitiesRead: 54, // 51 instance rows, 2 series rows, the study row
+      inSequence: 3,
+      varies: true, // the listing, then blob reads several at once: they may or may not overlap throughout
       wrote: false,
     });
   });
@@ -297,6 +323,7 @@ describe('storage operations per request (Azurite)', () => {
       },
       batchEntities: 9, // 3 index rows; feed counter, entry, marker, time row; the 2 blob deletes
       entitiesRead: 7, // getInstance's 3; the series and study rows and the instance row again; the create marker
+      inSequence: 8,
       wrote: true,
     });
     // 14 before: 2 blob deletes, the create marker and the instance row read one by one, and the feed counter read.
@@ -327,6 +354,7 @@ describe('storage operations per request (Azurite)', () => {
       batchEntities: 374,
       // the first listing (54 rows); removeInstances (3 + 48, 3 + 3); 51 create markers; the study row
       entitiesRead: 163,
+      inSequence: 24,
       wrote: true,
     });
     // About 300 before (334 before issue #15): per instance a delete note written alone, the

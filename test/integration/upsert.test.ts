@@ -44,6 +44,7 @@ const bound = (write: StudyWrite): StudyWrite => ({
   exists: (key) => write.exists(key),
   deleting: (key) => write.deleting(key),
   current: (key) => write.current(key),
+  writeAhead: (records, options) => write.writeAhead(records, options),
   add: (records, options) => write.add(records, options),
 });
 

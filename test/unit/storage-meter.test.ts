@@ -131,7 +131,26 @@ describe('the storage meter', () => {
       entitiesRead: 2,
       bytesRead: 15,
       bytesWritten: 0,
+      inSequence: 0,
     });
     expect(two.counts()).toMatchObject({ operations: 1, batchEntities: 4, bytesWritten: 3 });
+  });
+
+  it('counts round trips in sequence: operations started while another is in flight count once', () => {
+    const meter = new StorageMeter();
+    // Two started together, a third while the second is still out: one wait.
+    const a = meter.begin();
+    const b = meter.begin();
+    a();
+    const c = meter.begin();
+    b();
+    c();
+    expect(meter.counts().inSequence).toBe(1);
+    // Then one after another: two more waits; ending an operation twice changes nothing.
+    const d = meter.begin();
+    d();
+    d();
+    meter.begin()();
+    expect(meter.counts().inSequence).toBe(3);
   });
 });
