@@ -17,7 +17,7 @@
  * BENCH_QIDO_RUNS (30), BENCH_QIDO_QUERY_SECONDS (12), BENCH_QIDO_LOAD_SECONDS (360),
  * BENCH_QIDO_LOAD (bulk | store | http: the loader of QIDO's studies), BENCH_QIDO_SCALE
  * ("1000,10000,100000,1000000"), BENCH_QIDO_SCALE_AZURITE ("1000,10000", or none),
- * BENCH_QIDO_SCALE_LOAD_SECONDS (3600), BENCH_ARCHIVE_REQUESTS (100), BENCH_ARCHIVE_LOAD_SECONDS (3600), BENCH_ARCHIVE_MAX_RSS_MB (3584), BENCH_LOAD_INSTANCES (10000), BENCH_SESSION_MB (5120), BENCH_MEMORY_TRACE (memory
+ * BENCH_QIDO_SCALE_LOAD_SECONDS (3600), BENCH_ARCHIVE_REQUESTS (100), BENCH_ARCHIVE_LOAD_SECONDS (3600), BENCH_ARCHIVE_MAX_RSS_MB (3584), BENCH_STORAGE_LATENCY_MS (0: each direction of every storage connection held this long by bench/latency-proxy.ts), BENCH_LOAD_INSTANCES (10000), BENCH_SESSION_MB (5120), BENCH_MEMORY_TRACE (memory
  * lines from the server), BENCH_SERVER_LOG (its audit lines), BENCH_AZURITE_PROFILE (la: a directory for
  * Azurite's event-loop stalls, GC runs, CPU profile and per-request times; bench/azurite-profiler.cjs) with
  * BENCH_AZURITE_GC_SECONDS (la: the pause between Azurite's blob collections, 600 as published). The f, e and v sections set
@@ -33,6 +33,7 @@ import { azuriteConnectionString } from '../src/config.js';
 import { meterBlobs } from '../src/storage/azure-storage-meter.js';
 import { StorageMeter, withStorageMeter } from '../src/util/storage-meter.js';
 import { startAzurite, type AzuriteProcess } from '../src/host/azurite.js';
+import { startLatencyProxy, type LatencyProxy } from './latency-proxy.js';
 import { watchOtherLoad } from './machine-load.js';
 import { takingTurns, timedPool } from './measure.js';
 import { containerContents, uploadRaw, type ContainerContents } from './raw-upload.js';
@@ -213,10 +214,12 @@ async function main(): Promise<void> {
   const source = sourceState(join(import.meta.dirname, '..'));
   const tempDir = await mkdtemp(join(tmpdir(), 'dicomweb-bench-'));
   let azurite: AzuriteProcess | undefined;
+  let latency: LatencyProxy | undefined;
   let cleaned: Promise<void> | undefined;
   const cleanup = (): Promise<void> =>
     (cleaned ??= (async () => {
       killServerChildren();
+      latency?.stop();
       await azurite?.stop();
       await rm(tempDir, { recursive: true, force: true });
     })());
@@ -243,6 +246,7 @@ async function main(): Promise<void> {
   // Last resort for an exit that skipped cleanup: no child outlives the bench.
   process.once('exit', () => {
     killServerChildren();
+    latency?.stop();
     void azurite?.stop();
   });
 
@@ -250,13 +254,11 @@ async function main(): Promise<void> {
     if (settings.serverRuntime === 'js') process.stderr.write('building the server (tsc → dist/bench-server)\n');
     await prepareServer(settings.serverRuntime);
     azurite = await startAzurite({ location: join(tempDir, 'azurite'), inMemory: settings.azurite === 'memory' });
+    const direct = [azurite.blobPort, azurite.tablePort, azurite.queuePort];
+    if (settings.storageLatencyMs > 0) latency = await startLatencyProxy(settings.storageLatencyMs, direct);
+    const [blobPort, tablePort, queuePort] = latency?.ports ?? direct;
     // The queue too: section e publishes events to it.
-    const connectionString = azuriteConnectionString(
-      azurite.blobPort,
-      azurite.tablePort,
-      '127.0.0.1',
-      azurite.queuePort,
-    );
+    const connectionString = azuriteConnectionString(blobPort ?? 0, tablePort ?? 0, '127.0.0.1', queuePort);
     const blobs = BlobServiceClient.fromConnectionString(connectionString);
     // The raw floors' storage operations are counted as the server's are (only inside a meter's scope).
     meterBlobs(blobs);

@@ -63,6 +63,11 @@ export interface BenchSettings {
   readonly archiveLoadSeconds: number;
   /** BENCH_ARCHIVE_MAX_RSS_MB: la stops loading once its Azurite's RSS passes this (a shared machine). */
   readonly archiveMaxRssMiB: number;
+  /**
+   * BENCH_STORAGE_LATENCY_MS: each direction of every storage connection (raw and server alike)
+   * held this long by a proxy (bench/latency-proxy.ts), as a network between them would; 0: none.
+   */
+  readonly storageLatencyMs: number;
 }
 
 function positiveInt(name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -132,5 +137,6 @@ export function readSettings(): BenchSettings {
     archiveRequests: positiveInt('BENCH_ARCHIVE_REQUESTS', 100),
     archiveLoadSeconds: positiveInt('BENCH_ARCHIVE_LOAD_SECONDS', 3600),
     archiveMaxRssMiB: positiveInt('BENCH_ARCHIVE_MAX_RSS_MB', 3584),
+    storageLatencyMs: process.env['BENCH_STORAGE_LATENCY_MS'] ? positiveInt('BENCH_STORAGE_LATENCY_MS', 0, 1000) : 0,
   };
 }
