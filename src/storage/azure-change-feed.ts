@@ -9,7 +9,7 @@ import {
   type ChangeInput,
 } from './ports.js';
 import { guarded, statusOf, translateStorageError } from './storage-errors.js';
-import { anyRowKey, collectRows } from './table-query.js';
+import { anyRowKey, collectRows, pointRead } from './table-query.js';
 import { checkBatch, TableLimits } from './table-limits.js';
 
 interface EntryRow {
@@ -86,15 +86,8 @@ export class AzureChangeFeed implements ChangeFeedStore {
   }
 
   async has(action: ChangeAction, version: string): Promise<boolean> {
-    return guarded('a change feed read', async () => {
-      try {
-        await this.table.getEntity(ChangeFeedKeys.partition, ChangeFeedKeys.marker(action, version));
-        return true;
-      } catch (error) {
-        if (statusOf(error) === 404) return false;
-        throw error;
-      }
-    });
+    const marker = ChangeFeedKeys.marker(action, version);
+    return (await pointRead(this.table, ChangeFeedKeys.partition, marker, 'a change feed read')) !== undefined;
   }
 
   /**
@@ -153,18 +146,13 @@ export class AzureChangeFeed implements ChangeFeedStore {
   }
 
   private async counter(): Promise<Counter | undefined> {
-    return guarded('a change feed read', async () => {
-      try {
-        const row = await this.table.getEntity<{ sequence: number; at: string }>(
-          ChangeFeedKeys.partition,
-          ChangeFeedKeys.counter,
-        );
-        return { sequence: row.sequence, timestamp: row.at, etag: row.etag };
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+    const row = await pointRead<{ sequence: number; at: string }>(
+      this.table,
+      ChangeFeedKeys.partition,
+      ChangeFeedKeys.counter,
+      'a change feed read',
+    );
+    return row && { sequence: row.sequence, timestamp: row.at, etag: row.etag };
   }
 
   private async flush(): Promise<void> {

@@ -2,6 +2,7 @@ import type { TableClient } from '@azure/data-tables';
 import { EventCheckpointKeys } from './keys.js';
 import type { EventCheckpoint, EventCheckpointStore, StoredEventCheckpoint } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
+import { pointRead } from './table-query.js';
 
 interface CheckpointRow {
   sequence: number;
@@ -18,18 +19,15 @@ export class AzureEventCheckpoints implements EventCheckpointStore {
   constructor(private readonly table: TableClient) {}
 
   async read(name: string): Promise<StoredEventCheckpoint> {
-    return guarded('an event checkpoint read', async () => {
-      try {
-        const row = await this.table.getEntity<CheckpointRow>(
-          EventCheckpointKeys.partition,
-          EventCheckpointKeys.row(name),
-        );
-        return { sequence: row.sequence, owner: row.owner, leaseUntil: row.leaseUntil, etag: row.etag };
-      } catch (error) {
-        if (statusOf(error) === 404) return { sequence: 0, owner: '', leaseUntil: 0, etag: undefined };
-        throw error;
-      }
-    });
+    const row = await pointRead<CheckpointRow>(
+      this.table,
+      EventCheckpointKeys.partition,
+      EventCheckpointKeys.row(name),
+      'an event checkpoint read',
+    );
+    return row
+      ? { sequence: row.sequence, owner: row.owner, leaseUntil: row.leaseUntil, etag: row.etag }
+      : { sequence: 0, owner: '', leaseUntil: 0, etag: undefined };
   }
 
   async write(name: string, checkpoint: EventCheckpoint, etag: string | undefined): Promise<string | undefined> {

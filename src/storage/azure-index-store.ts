@@ -36,13 +36,13 @@ import {
   type StudyWrite,
   type VersionKey,
 } from './ports.js';
-import { guarded, statusOf, translateStorageError } from './storage-errors.js';
+import { statusOf, translateStorageError } from './storage-errors.js';
 import { planRemoval } from './index-removal.js';
 import { addOneInstance } from './add-instance.js';
 import { AzureStudyWrite } from './azure-study-write.js';
 import { dropExpiry, expiredBy } from './azure-expiry-index.js';
 import { MAX_ATTEMPTS, pause } from './study-races.js';
-import { collectRows } from './table-query.js';
+import { collectRows, pointRead } from './table-query.js';
 import {
   GroupedSopMigration,
   NewestFirstMigration,
@@ -360,14 +360,7 @@ export class AzureInstanceIndex implements InstanceIndex {
     return dropExpiry(this.table, pointer);
   }
 
-  private async read(partitionKey: string, rowKey: string, select?: string[]): Promise<StoredRow | undefined> {
-    return guarded('an index read', async () => {
-      try {
-        return await this.table.getEntity(partitionKey, rowKey, select && { queryOptions: { select } });
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+  private read(partitionKey: string, rowKey: string, select?: string[]): Promise<StoredRow | undefined> {
+    return pointRead(this.table, partitionKey, rowKey, 'an index read', select);
   }
 }

@@ -2,6 +2,7 @@ import { odata, type TableClient } from '@azure/data-tables';
 import { OperationKeys } from './keys.js';
 import type { OperationRecord, OperationStore, StoredOperation } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
+import { pointRead } from './table-query.js';
 
 interface OperationRow {
   operation: string;
@@ -38,15 +39,13 @@ export class AzureOperations implements OperationStore {
   }
 
   async get(id: string): Promise<StoredOperation | undefined> {
-    return guarded('reading an operation', async () => {
-      try {
-        const row = await this.table.getEntity<OperationRow>(OperationKeys.partition, OperationKeys.row(id));
-        return recordOf(row);
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+    const row = await pointRead<OperationRow>(
+      this.table,
+      OperationKeys.partition,
+      OperationKeys.row(id),
+      'reading an operation',
+    );
+    return row && recordOf(row);
   }
 
   async update(operation: OperationRecord, etag: string): Promise<string | undefined> {

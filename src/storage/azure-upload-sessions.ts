@@ -2,7 +2,7 @@ import { odata, type TableClient } from '@azure/data-tables';
 import { UploadSessionKeys } from './keys.js';
 import type { UploadSessionRecord, UploadSessionStore } from './ports.js';
 import { guarded, statusOf } from './storage-errors.js';
-import { queryRows } from './table-query.js';
+import { pointRead, queryRows } from './table-query.js';
 
 /** A type, not an interface, so that it is a TableEntity's Record<string, unknown>. */
 type SessionRow = {
@@ -46,15 +46,8 @@ export class AzureUploadSessions implements UploadSessionStore {
   }
 
   async get(id: string): Promise<UploadSessionRecord | undefined> {
-    return guarded('reading an upload session', async () => {
-      try {
-        const row = await this.table.getEntity<SessionRow>(UploadSessionKeys.partition, id);
-        return recordOf(id, row);
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+    const row = await pointRead<SessionRow>(this.table, UploadSessionKeys.partition, id, 'reading an upload session');
+    return row && recordOf(id, row);
   }
 
   async remove(id: string): Promise<boolean> {

@@ -10,8 +10,8 @@ import {
   StudyRowKey,
 } from './keys.js';
 import { pointerEntity, type PointerRow, type ReadPointerRow } from './search-pointers.js';
-import { guarded, statusOf } from './storage-errors.js';
-import { queryRows } from './table-query.js';
+import { guarded } from './storage-errors.js';
+import { pointRead, queryRows } from './table-query.js';
 
 /**
  * Two rewrites of search pointers written by older versions, each with its own marker row:
@@ -127,15 +127,7 @@ export async function markPointersMigrated(
 /** Whether the marker of `migration` is there (one point read). */
 export async function pointersMigrated(table: TableClient, migration: PointerMigration): Promise<boolean> {
   const { partitionKey, rowKey } = markerKeys(migration);
-  return guarded('the migration marker read', async () => {
-    try {
-      await table.getEntity(partitionKey, rowKey);
-      return true;
-    } catch (error) {
-      if (statusOf(error) === 404) return false;
-      throw error;
-    }
-  });
+  return (await pointRead(table, partitionKey, rowKey, 'the migration marker read')) !== undefined;
 }
 
 /**
@@ -179,14 +171,7 @@ export async function migrateSearchPointers(
   const createdOf = new Map<string, string | undefined>();
   const studyCreated = async (study: string): Promise<string | undefined> => {
     if (createdOf.has(study)) return createdOf.get(study);
-    const row = await guarded('a study read', async () => {
-      try {
-        return await table.getEntity(study, StudyRowKey);
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+    const row = await pointRead(table, study, StudyRowKey, 'a study read');
     const created = text(row?.['createdAt']);
     if (createdOf.size > 100_000) createdOf.clear();
     createdOf.set(study, created);

@@ -1,5 +1,26 @@
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
-import { guarded } from './storage-errors.js';
+import { guarded, statusOf } from './storage-errors.js';
+
+/**
+ * One entity by its keys, undefined when there is none (404); any other failure as `guarded`
+ * translates it. `select` names the properties to return.
+ */
+export function pointRead<T extends object = Record<string, unknown>>(
+  table: TableClient,
+  partitionKey: string,
+  rowKey: string,
+  what: string,
+  select?: string[],
+): Promise<TableEntityResult<T> | undefined> {
+  return guarded(what, async () => {
+    try {
+      return await table.getEntity<T>(partitionKey, rowKey, select && { queryOptions: { select } });
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  });
+}
 
 /**
  * The rows of a Table query, page by page (outages become StorageUnavailableError). The first
