@@ -13,6 +13,7 @@ import { watchOtherLoad } from './machine-load.js';
 import { takingTurns, timedPool } from './measure.js';
 import { uploadRaw } from './raw-upload.js';
 import { summarize, type SectionResult, type ServerRun } from './report.js';
+import type { StorageTally } from './server-child.js';
 import { stow } from './stow-client.js';
 import { multipartRequest, warmUpRequest } from './workloads.js';
 
@@ -122,6 +123,18 @@ export async function archiveLoadSection(context: BenchContext): Promise<Section
         met: workload.ratio >= TARGET_RATIO,
       },
     ],
-    notes: [],
+    notes: inSequenceNote(run.storage),
   };
+}
+
+/**
+ * What carries over to Azure, where each storage round trip is a network one: how many a request
+ * waits for one after another, beside raw's two per instance (its Put Blob, then its row).
+ */
+function inSequenceNote(tally: StorageTally | undefined): string[] {
+  if (!tally || tally.requests === 0) return [];
+  const perRequest = (tally.inSequence / tally.requests).toFixed(1);
+  return [
+    `l: storage round trips in sequence: ${perRequest} per request of ${PER_STUDY} instances (the storage meter's inSequence, from the audit records); raw: 2 per instance (a Put Blob, then its row), ${2 * PER_STUDY} for as many. On Azure each is a network round trip; BENCH_STORAGE_LATENCY_MS adds one here.`,
+  ];
 }

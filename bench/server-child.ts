@@ -24,16 +24,19 @@ export interface StorageTally {
   readonly requests: number;
   readonly operations: number;
   readonly byKind: Readonly<Record<string, number>>;
+  /** Round trips in sequence, summed over the requests (StorageCounts.inSequence). */
+  readonly inSequence: number;
 }
 
 /** Sums audit records' storage counts; a record is written just after its response ends. */
 class StorageTallies {
   private requests = 0;
   private operations = 0;
+  private inSequence = 0;
   private byKind = new Map<string, number>();
 
   add(line: string): void {
-    let record: { type?: unknown; storage?: { operations?: unknown; byKind?: unknown } };
+    let record: { type?: unknown; storage?: { operations?: unknown; byKind?: unknown; inSequence?: unknown } };
     try {
       record = JSON.parse(line) as typeof record;
     } catch {
@@ -42,6 +45,7 @@ class StorageTallies {
     if (record.type !== 'dicomweb.request' || typeof record.storage?.operations !== 'number') return;
     this.requests += 1;
     this.operations += record.storage.operations;
+    if (typeof record.storage.inSequence === 'number') this.inSequence += record.storage.inSequence;
     for (const [kind, count] of Object.entries((record.storage.byKind ?? {}) as Record<string, number>)) {
       this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + count);
     }
@@ -50,9 +54,15 @@ class StorageTallies {
   async take(): Promise<StorageTally> {
     // The last response's record follows its body's end by a moment.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const tally = { requests: this.requests, operations: this.operations, byKind: Object.fromEntries(this.byKind) };
+    const tally = {
+      requests: this.requests,
+      operations: this.operations,
+      byKind: Object.fromEntries(this.byKind),
+      inSequence: this.inSequence,
+    };
     this.requests = 0;
     this.operations = 0;
+    this.inSequence = 0;
     this.byKind = new Map();
     return tally;
   }
