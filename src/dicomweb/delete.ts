@@ -65,16 +65,25 @@ export async function deleteInstanceBlobs(
  * here first (the feed drops the store's later duplicate), and the feed never shows a deleted
  * instance as stored last.
  */
-async function logDeletes(
-  storage: Storage,
-  removed: readonly (VersionKey & Pick<InstanceRecord, 'replaces'>)[],
-): Promise<void> {
-  const actionOf = (key: (typeof removed)[number]): ChangeAction => (key.replaces === undefined ? 'create' : 'update');
+type Removed = VersionKey & Pick<InstanceRecord, 'replaces'>;
+
+const actionOf = (key: Removed): ChangeAction => (key.replaces === undefined ? 'create' : 'update');
+
+/**
+ * Which of the versions' storing entries the feed has. Read while the rows are being removed: an
+ * entry a store appends after this read is not lost, since appending it again here finds its
+ * marker and the feed drops the duplicate.
+ */
+async function loggedStores(storage: Storage, removed: readonly Removed[]): Promise<Set<string>> {
   const logged = new Set<string>();
   for (const action of new Set(removed.map(actionOf))) {
     const versions = removed.filter((key) => actionOf(key) === action).map((key) => key.version);
     for (const version of await storage.changeFeed.logged(action, versions)) logged.add(version);
   }
+  return logged;
+}
+
+async function logDeletes(storage: Storage, removed: readonly Removed[], logged: ReadonlySet<string>): Promise<void> {
   const changes: ChangeInput[] = [
     ...removed.flatMap((key) =>
       logged.has(key.version) ? [] : [{ action: actionOf(key), key: keyOf(key), version: key.version }],
@@ -113,12 +122,16 @@ async function deleteBatch(
   const group = newPendingGroup();
   const notes = instances.map((instance) => noteOf(instance, createdAt, group));
   await storage.pending.addAll(notes);
-  const removed = await storage.index.removeInstances(studyInstanceUid, instances, { hiddenOnly });
+  const [removed, logged] = await Promise.all([
+    storage.index.removeInstances(studyInstanceUid, instances, { hiddenOnly }),
+    loggedStores(storage, instances),
+  ]);
   // Every listed version is gone now, removed by this call or a concurrent one. The rest is done
   // in full either way: a concurrent delete may have written notes of its own for these versions
-  // and removes them only once the work they stand for is done, whoever did it.
-  await logDeletes(storage, instances);
-  await storage.blobs.deleteMany(withSidecars(instances));
+  // and removes them only once the work they stand for is done, whoever did it. No reader can
+  // reach the versions any more, so their entries and their blobs go at once; the notes stay
+  // until both are done.
+  await Promise.all([logDeletes(storage, instances, logged), storage.blobs.deleteMany(withSidecars(instances))]);
   await storage.pending.removeAll(notes);
   return removed;
 }
@@ -210,7 +223,7 @@ export async function finishDelete(storage: Storage, note: PendingBlob): Promise
   }
   const key: VersionKey = { ...note.key, version: note.version };
   await storage.index.removeInstances(key.studyInstanceUid, [key]);
-  await logDeletes(storage, [key]);
+  await logDeletes(storage, [key], await loggedStores(storage, [key]));
   await deleteInstanceBlobs(storage, note.blobName, note.originalBlobName);
   // A study or series delete interrupted before its last step has also left the series metadata
   // log and documents, and once the rows are gone its resumed job no longer knows the series: the
