@@ -245,7 +245,10 @@ export class AzureStudyWrite implements StudyWrite {
     pending: readonly number[],
     now: Date,
     options: StudyAddOptions,
-    /** False for writeAhead's look at all the records at once: no transaction is built from it. */
+    /**
+     * False for writeAhead's look at all the records at once: only the pointers and the rows as
+     * they would end are worked out, no instance row and no transaction.
+     */
     limited = true,
   ): Chunk {
     const replace = options.replace === true;
@@ -275,17 +278,18 @@ export class AzureStudyWrite implements StudyWrite {
         lost.push(i);
         continue;
       }
-      const instance = withoutUndefined(instanceEntity(record)) as Row;
-      const bytes = entityBytes(instance as never) * 2;
-      const operations = actions.length + 1 + new Set([...next.keys(), seriesKey, StudyRowKey]).size;
-      const full = operations > TableLimits.maxBatchOperations || payload + bytes > MAX_PAYLOAD;
-      if (limited && taken.size > 0 && full) break;
-      payload += bytes;
+      if (limited) {
+        const instance = withoutUndefined(instanceEntity(record)) as Row;
+        const bytes = entityBytes(instance as never) * 2;
+        const operations = actions.length + 1 + new Set([...next.keys(), seriesKey, StudyRowKey]).size;
+        if (taken.size > 0 && (operations > TableLimits.maxBatchOperations || payload + bytes > MAX_PAYLOAD)) break;
+        payload += bytes;
+        actions.push(existing ? ['update', instance, 'Replace', { etag: existing.etag }] : ['create', instance]);
+      }
       const replacing = existing !== undefined;
       // A replaced instance keeps its SOP pointer; the other pointers follow changed attributes.
       pointers.push(...pointerRows(record, study, series, now).slice(replacing ? 1 : 0));
       taken.set(i, replacing ? 'replaced' : isNewSeries(series) ? 'added-series' : 'added');
-      actions.push(existing ? ['update', instance, 'Replace', { etag: existing.etag }] : ['create', instance]);
       next.set(seriesKey, withoutUndefined(nextSeriesEntity(record, series, replacing)));
       next.set(
         StudyRowKey,
@@ -295,8 +299,10 @@ export class AzureStudyWrite implements StudyWrite {
         }),
       );
     }
-    for (const [rowKey, row] of next) actions.push(conditional(row, this.rows.get(rowKey)));
-    if (limited) checkBatch(actions.map(([, entity]) => entity as never));
+    if (limited) {
+      for (const [rowKey, row] of next) actions.push(conditional(row, this.rows.get(rowKey)));
+      checkBatch(actions.map(([, entity]) => entity as never));
+    }
     return { taken, hidden, lost, actions, pointers, next };
   }
 
