@@ -39,6 +39,7 @@ import {
 import { statusOf, translateStorageError } from './storage-errors.js';
 import { planRemoval } from './index-removal.js';
 import { addOneInstance } from './add-instance.js';
+import { StudyRowMemory } from './study-row-memory.js';
 import { AzureStudyWrite } from './azure-study-write.js';
 import { dropExpiry, expiredBy } from './azure-expiry-index.js';
 import { MAX_ATTEMPTS, pause } from './study-races.js';
@@ -73,6 +74,9 @@ export class AzureInstanceIndex implements InstanceIndex {
     { readonly done: boolean; readonly at: number; readonly read?: Promise<boolean> }
   >();
 
+  /** This process's writers into one study take turns, each from the rows the last one left. */
+  private readonly studyRows = new StudyRowMemory();
+
   constructor(private readonly table: TableClient) {}
 
   /** Three point reads in parallel: the instance row and the two rows whose marks can hide it. */
@@ -96,7 +100,7 @@ export class AzureInstanceIndex implements InstanceIndex {
   }
 
   prepareStudy(studyInstanceUid: string, keys: readonly InstanceKey[]): Promise<StudyWrite> {
-    return AzureStudyWrite.prepare(this.table, studyInstanceUid, keys);
+    return AzureStudyWrite.prepare(this.table, studyInstanceUid, keys, this.studyRows);
   }
 
   addInstance(record: InstanceRecord): Promise<AddInstanceOutcome> {

@@ -32,6 +32,7 @@ import { guarded, statusOf, translateStorageError } from './storage-errors.js';
 import { checkBatch, entityBytes, TableLimits } from './table-limits.js';
 import { anyRowKey, collectRows } from './table-query.js';
 import { MAX_ATTEMPTS, pause } from './study-races.js';
+import type { StudyRowMemory } from './study-row-memory.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 type Row = TableEntity;
@@ -122,12 +123,21 @@ export class AzureStudyWrite implements StudyWrite {
     private readonly table: TableClient,
     private readonly studyInstanceUid: string,
     private readonly rows: Map<string, StoredRow>,
+    private readonly memory: StudyRowMemory,
+    /** When `rows` were read (performance.now()), to tell them from newer ones in `memory`. */
+    private readonly readAt: number,
   ) {
     for (const [rowKey, row] of rows) if (typeof row['version'] === 'string') this.prepared.set(rowKey, row['version']);
   }
 
-  static async prepare(table: TableClient, studyInstanceUid: string, keys: readonly InstanceKey[]) {
-    return new AzureStudyWrite(table, studyInstanceUid, await readStudyState(table, studyInstanceUid, keys));
+  static async prepare(
+    table: TableClient,
+    studyInstanceUid: string,
+    keys: readonly InstanceKey[],
+    memory: StudyRowMemory,
+  ): Promise<AzureStudyWrite> {
+    const rows = await readStudyState(table, studyInstanceUid, keys);
+    return new AzureStudyWrite(table, studyInstanceUid, rows, memory, performance.now());
   }
 
   exists(key: InstanceKey): boolean {
@@ -179,8 +189,26 @@ export class AzureStudyWrite implements StudyWrite {
     return Array.from(outcomes, (outcome) => outcome ?? 'exists');
   }
 
-  /** Fills `outcomes` transaction by transaction; throws StorageUnavailableError on an outage. */
-  private async addUntilSettled(
+  /**
+   * Fills `outcomes` transaction by transaction; throws StorageUnavailableError on an outage.
+   * This process's writers into the study take turns (StudyRowMemory), each starting from the
+   * study and series rows the one before it left when those are newer than its own.
+   */
+  private addUntilSettled(
+    records: readonly InstanceRecord[],
+    outcomes: (StudyAddOutcome | undefined)[],
+    options: StudyAddOptions,
+  ): Promise<void> {
+    return this.memory.inTurn(this.studyInstanceUid, async () => {
+      for (const [rowKey, row] of this.memory.newerThan(this.studyInstanceUid, this.readAt)) {
+        if (row) this.rows.set(rowKey, row);
+        else this.rows.delete(rowKey);
+      }
+      await this.addInTurn(records, outcomes, options);
+    });
+  }
+
+  private async addInTurn(
     records: readonly InstanceRecord[],
     outcomes: (StudyAddOutcome | undefined)[],
     options: StudyAddOptions,
@@ -197,12 +225,18 @@ export class AzureStudyWrite implements StudyWrite {
       try {
         const response = await this.table.submitTransaction(chunk.actions);
         for (const [i, outcome] of chunk.taken) outcomes[i] = outcome;
+        // The answers come in the order of the actions, the study and series rows' last. The SDK
+        // finds an answer by row key only where the service names it, which an update's answer
+        // does not; its ETag header is there all the same (the SDK keeps the line ending).
+        const first = chunk.actions.length - chunk.next.size;
         let stale = false;
-        for (const [rowKey, row] of chunk.next) {
-          const etag = response.getResponseForEntity(rowKey)?.etag;
+        [...chunk.next].forEach(([rowKey, row], j) => {
+          const etag = (response.getResponseForEntity(rowKey)?.etag ?? response.subResponses[first + j]?.etag)?.trim();
           if (etag) this.rows.set(rowKey, { ...row, etag });
           else stale = true;
-        }
+        });
+        const answered = [...chunk.next.keys()].map((rowKey) => [rowKey, this.rows.get(rowKey)] as const);
+        if (!stale) this.memory.saw(this.studyInstanceUid, answered, performance.now());
         const rest = records.filter((_, i) => !outcomes[i]);
         if (stale && rest.length > 0) await this.refresh(rest);
         failures = 0;
@@ -317,6 +351,8 @@ export class AzureStudyWrite implements StudyWrite {
     // Instance rows too: one deleted since (a concurrent DELETE) must not be retried against.
     for (const rowKey of [StudyRowKey, ...series, ...keys.map(instanceRowKey)]) this.rows.delete(rowKey);
     for (const row of fresh) this.rows.set(row.rowKey ?? '', row);
+    const read = [StudyRowKey, ...series].map((rowKey) => [rowKey, this.rows.get(rowKey)] as const);
+    this.memory.saw(this.studyInstanceUid, read, performance.now());
   }
 
   /** Written ahead, as search pointers are: the expiry sweep checks the study row before acting. */
