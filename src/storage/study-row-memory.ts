@@ -6,6 +6,11 @@ type StoredRow = TableEntityResult<Record<string, unknown>>;
 /** Studies whose rows are remembered, and the bytes they may hold (a study row and its series rows each). */
 const MAX_STUDIES = 1024;
 const MAX_BYTES = 16 * 1024 * 1024;
+/**
+ * The longest a writer waits for its turn: one whose storage call hangs must not hold up the
+ * study's other writers for good (past this they write anyway, and the ETags still decide).
+ */
+const MAX_TURN_WAIT_MS = 10_000;
 
 /** A row as a write's answer or a read left it (undefined: found gone), and when (performance.now()). */
 interface Seen {
@@ -40,7 +45,15 @@ export class StudyRowMemory {
     });
     const tail = before.then(() => mine);
     this.turns.set(study, tail);
-    await before;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      before,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, MAX_TURN_WAIT_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
     try {
       return await work();
     } finally {
