@@ -1,9 +1,18 @@
 /**
- * A multipart/related request body (RFC 2387, PS3.18 §8.6.1.2) streamed part by part: a part's
- * source is opened only when the previous one has been sent, and read in its own chunks.
+ * A multipart/related request body (RFC 2387, PS3.18 §8.6.1.2) streamed part by part, each part's
+ * source read in its own chunks. The stream reads up to READ_AHEAD chunks ahead of the socket, so
+ * the next file's read is under way while the last chunk goes out; memory stays bounded by those
+ * chunks (1 MiB each at most, sources.ts FILE_CHUNK) whatever the size of the request.
  */
 import { randomBytes } from 'node:crypto';
 import type { InstanceSource } from './sources.js';
+
+/**
+ * Chunks read ahead of the socket. With none, every chunk was read only once the HTTP client asked
+ * for it, and each file's read waited on the send of the one before: a CLI upload of 200 CT slices
+ * took 12 % longer (bench u's series, four alternating pairs of runs, 2026-12-06).
+ */
+export const READ_AHEAD = 2;
 
 export interface MultipartBody {
   readonly contentType: string;
@@ -43,7 +52,7 @@ export function multipartRelated(parts: readonly InstanceSource[], partType = 'a
             await iterator.return(undefined);
           },
         },
-        { highWaterMark: 0 },
+        { highWaterMark: READ_AHEAD },
       );
     },
   };

@@ -7,6 +7,7 @@ import { FILE_CHUNK, fileSource, type InstanceSource } from '../../src/client/so
 import { boundaryOf, readFileMeta, readParts } from '../../src/client/index.js';
 import { backoffMs, retryAfterMs } from '../../src/client/retry.js';
 import { batchFiles, matchOutcomes } from '../../src/client/upload.js';
+import { multipartRelated, READ_AHEAD } from '../../src/client/multipart-body.js';
 import type { DicomFile } from '../../src/client/index.js';
 import { buildInstance, newInstanceUids } from '../../support/dicom-builder.js';
 import { multipartBody } from '../../support/multipart.js';
@@ -159,5 +160,40 @@ describe('fileSource (what an upload reads)', () => {
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the multipart/related body the client sends', () => {
+  it('reads at most READ_AHEAD chunks ahead of its reader, and frames every part', async () => {
+    let produced = 0;
+    const source = (name: string, chunks: number): InstanceSource => ({
+      name,
+      replayable: true,
+      async *open() {
+        for (let i = 0; i < chunks; i += 1) {
+          produced += 1;
+          await Promise.resolve();
+          yield Buffer.from(`${name}:${i};`);
+        }
+      },
+    });
+    const body = multipartRelated([source('a', 5), source('b', 5)]);
+    const reader = body.stream().getReader();
+    const received: Buffer[] = [];
+    let consumed = 0;
+    for (;;) {
+      // Let the stream fill its queue before each read, as a slow socket would.
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      // Read chunks (the sources' ones, part headers and delimiters) stay within the read-ahead.
+      expect(produced).toBeLessThanOrEqual(consumed + READ_AHEAD + 1);
+      const next = await reader.read();
+      if (next.done) break;
+      received.push(Buffer.from(next.value));
+      consumed += 1;
+    }
+    const boundary = body.contentType.match(/boundary=(\S+)/)?.[1] ?? '';
+    const parts = await partsOf(Buffer.concat(received), boundary, 7);
+    expect(parts.map((part) => part.bytes.toString())).toEqual(['a:0;a:1;a:2;a:3;a:4;', 'b:0;b:1;b:2;b:3;b:4;']);
+    expect(parts.map((part) => part.type)).toEqual(['application/dicom', 'application/dicom']);
   });
 });
