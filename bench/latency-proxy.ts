@@ -6,8 +6,7 @@
  * operation is a network round trip of several milliseconds. With the proxy, a path's storage
  * round trips in sequence cost what they would there, and both paths pay the same per trip.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { startScriptChild } from './script-child.js';
 
 const SCRIPT = `
 import { createServer, connect } from 'node:net';
@@ -39,27 +38,13 @@ process.stdin.resume();
 export interface LatencyProxy {
   /** The proxy's port for each target port, in the same order. */
   readonly ports: readonly number[];
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 export async function startLatencyProxy(delayMs: number, targets: readonly number[]): Promise<LatencyProxy> {
-  const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT], {
-    env: { ...process.env, PROXY_DELAY_MS: String(delayMs), PROXY_TARGETS: targets.join(',') },
-    stdio: ['pipe', 'pipe', 'inherit'],
+  const child = await startScriptChild('latency proxy', SCRIPT, {
+    PROXY_DELAY_MS: String(delayMs),
+    PROXY_TARGETS: targets.join(','),
   });
-  const line = await new Promise<string>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      reject(new Error(`the latency proxy exited ${String(code)}`));
-    });
-    if (!child.stdout) throw new Error('no stdout');
-    createInterface({ input: child.stdout }).once('line', resolve);
-  });
-  child.removeAllListeners('exit');
-  return {
-    ports: line.split(',').map(Number),
-    stop: () => {
-      child.stdin?.end();
-    },
-  };
+  return { ports: child.line.split(',').map(Number), stop: child.stop };
 }

@@ -4,9 +4,8 @@
  * from the raw upload is the extra HTTP hop and process on this machine's shared cores, which any
  * server in front of storage pays; what separates our server from it is our work per instance.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { request, type Agent } from 'node:http';
-import { createInterface } from 'node:readline';
+import { startScriptChild } from './script-child.js';
 
 const SCRIPT = `
 import { createServer } from 'node:http';
@@ -35,30 +34,13 @@ export interface PassThrough {
 }
 
 export async function startPassThrough(connectionString: string, container: string, cwd: string): Promise<PassThrough> {
-  const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT], {
+  const child = await startScriptChild(
+    'pass-through server',
+    SCRIPT,
+    { PASS_CONNECTION: connectionString, PASS_CONTAINER: container },
     cwd,
-    env: { ...process.env, PASS_CONNECTION: connectionString, PASS_CONTAINER: container },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<string>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      reject(new Error(`the pass-through server exited ${String(code)}`));
-    });
-    if (!child.stdout) throw new Error('no stdout');
-    createInterface({ input: child.stdout }).once('line', resolve);
-  });
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise((resolve) => {
-        child.removeAllListeners('exit');
-        child.once('exit', () => {
-          resolve();
-        });
-        child.stdin?.end();
-      }),
-  };
+  );
+  return { baseUrl: `http://127.0.0.1:${child.line}`, stop: child.stop };
 }
 
 /** POSTs one file's bytes; fails unless the pass-through stored it. */

@@ -219,7 +219,7 @@ async function main(): Promise<void> {
   const cleanup = (): Promise<void> =>
     (cleaned ??= (async () => {
       killServerChildren();
-      latency?.stop();
+      await latency?.stop();
       await azurite?.stop();
       await rm(tempDir, { recursive: true, force: true });
     })());
@@ -246,7 +246,7 @@ async function main(): Promise<void> {
   // Last resort for an exit that skipped cleanup: no child outlives the bench.
   process.once('exit', () => {
     killServerChildren();
-    latency?.stop();
+    void latency?.stop();
     void azurite?.stop();
   });
 
