@@ -368,7 +368,8 @@ async function indexStudy(
       await instance.upload.abort();
     } else going.push(instance);
   }
-  const spareNotes = early ? [...early].flatMap(([instance, note]) => (going.includes(instance) ? [] : [note])) : [];
+  const goingOn = new Set(going);
+  const spareNotes = early ? [...early].flatMap(([instance, note]) => (goingOn.has(instance) ? [] : [note])) : [];
   if (going.length === 0) return { stored: resent, failed, spareNotes };
   const replaced = going.map((instance) => (upsert ? write.current(instance.key) : undefined));
   const notes = going.map(

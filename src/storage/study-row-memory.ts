@@ -1,5 +1,6 @@
 import type { TableEntityResult } from '@azure/data-tables';
 import { SizedLru } from '../util/sized-lru.js';
+import { entityBytes } from './table-limits.js';
 
 type StoredRow = TableEntityResult<Record<string, unknown>>;
 
@@ -31,7 +32,7 @@ interface Seen {
 export class StudyRowMemory {
   private readonly seen = new SizedLru<Map<string, Seen>>(MAX_STUDIES, MAX_BYTES, (rows) => {
     let bytes = 0;
-    for (const { row } of rows.values()) bytes += 64 + (row ? JSON.stringify(row).length * 2 : 0);
+    for (const { row } of rows.values()) bytes += 64 + (row ? entityBytes(row as never) : 0);
     return bytes;
   });
   private readonly turns = new Map<string, Promise<void>>();
