@@ -17,7 +17,7 @@
  * BENCH_QIDO_RUNS (30), BENCH_QIDO_QUERY_SECONDS (12), BENCH_QIDO_LOAD_SECONDS (360),
  * BENCH_QIDO_LOAD (bulk | store | http: the loader of QIDO's studies), BENCH_QIDO_SCALE
  * ("1000,10000,100000,1000000"), BENCH_QIDO_SCALE_AZURITE ("1000,10000", or none),
- * BENCH_QIDO_SCALE_LOAD_SECONDS (3600), BENCH_ARCHIVE_REQUESTS (100), BENCH_ARCHIVE_LOAD_SECONDS (3600), BENCH_ARCHIVE_MAX_RSS_MB (3584), BENCH_STORAGE_LATENCY_MS (0: each direction of every storage connection held this long by bench/latency-proxy.ts), BENCH_LOAD_INSTANCES (10000), BENCH_SESSION_MB (5120), BENCH_MEMORY_TRACE (memory
+ * BENCH_QIDO_SCALE_LOAD_SECONDS (3600), BENCH_ARCHIVE_REQUESTS (100), BENCH_ARCHIVE_LOAD_SECONDS (3600), BENCH_ARCHIVE_MAX_RSS_MB (3584), BENCH_STORAGE_LATENCY_MS (0: each direction of every storage connection held this long by bench/latency-proxy.ts), BENCH_CLIENT_LATENCY_MS (0: section u, each direction of every client's connection held this long), BENCH_LOAD_INSTANCES (10000), BENCH_SESSION_MB (5120), BENCH_MEMORY_TRACE (memory
  * lines from the server), BENCH_SERVER_LOG (its audit lines), BENCH_AZURITE_PROFILE (la: a directory for
  * Azurite's event-loop stalls, GC runs, CPU profile and per-request times; bench/azurite-profiler.cjs) with
  * BENCH_AZURITE_GC_SECONDS (la: the pause between Azurite's blob collections, 600 as published). The f, e and v sections set

@@ -68,6 +68,13 @@ export interface BenchSettings {
    * held this long by a proxy (bench/latency-proxy.ts), as a network between them would; 0: none.
    */
   readonly storageLatencyMs: number;
+  /**
+   * BENCH_CLIENT_LATENCY_MS (section u): each direction of every connection a client opens (the
+   * CLI and the bare STOW client to the server, the raw uploader to storage, the pass-through's
+   * client to it) held this long by a proxy, as the network between a user and Azure would be;
+   * the server's own storage connections are not (BENCH_STORAGE_LATENCY_MS sets those); 0: none.
+   */
+  readonly clientLatencyMs: number;
 }
 
 function positiveInt(name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -138,5 +145,6 @@ export function readSettings(): BenchSettings {
     archiveLoadSeconds: positiveInt('BENCH_ARCHIVE_LOAD_SECONDS', 3600),
     archiveMaxRssMiB: positiveInt('BENCH_ARCHIVE_MAX_RSS_MB', 3584),
     storageLatencyMs: process.env['BENCH_STORAGE_LATENCY_MS'] ? positiveInt('BENCH_STORAGE_LATENCY_MS', 0, 1000) : 0,
+    clientLatencyMs: process.env['BENCH_CLIENT_LATENCY_MS'] ? positiveInt('BENCH_CLIENT_LATENCY_MS', 0, 1000) : 0,
   };
 }

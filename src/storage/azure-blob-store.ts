@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { BlobClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import type { BlobStore, BlobUpload, ByteRange, OpenedBlob } from './ports.js';
@@ -113,10 +114,15 @@ class StagedBlockUpload implements BlobUpload {
     const headers = { blobContentType: this.contentType };
     if (this.block === undefined && this.blockIds.length === 0) {
       // Smaller than one block and never released: one Put Blob instead of a block and a block list.
-      const body = this.takeChunks();
+      // Its chunks go out as they came, not joined: joining copied each small instance once more
+      // into fresh memory (3–5 % of a bare STOW's server CPU). A retry replays them.
+      const chunks = this.chunks;
+      const size = this.filled;
+      this.chunks = [];
       this.filled = 0;
+      const body = chunks.length === 1 ? (chunks[0] as Uint8Array) : () => Readable.from(chunks, { objectMode: false });
       await guarded('the blob commit', () =>
-        this.blob.upload(body, body.byteLength, {
+        this.blob.upload(body, size, {
           metadata,
           blobHTTPHeaders: headers,
           conditions: { ifNoneMatch: '*' },

@@ -206,6 +206,21 @@ describe.each(implementations)('storage contract: %s', (name, open) => {
     expect(await listed()).toEqual([]);
   });
 
+  it('commits a small blob written in several chunks byte for byte, and an empty one', async () => {
+    const storage = await open();
+    const uids = newInstanceUids();
+    const chunks = [Buffer.alloc(70_000, 1), Buffer.from('middle'), Buffer.alloc(65_536, 3)];
+    const upload = storage.blobs.beginUpload(instanceBlobName(uids, 'v1'), 'application/dicom');
+    for (const chunk of chunks) await upload.write(chunk);
+    expect(await upload.commit(instanceBlobMetadata(uids, 'v1'))).toBe(135_542);
+    expect(Buffer.from((await storage.blobs.readSmall(instanceBlobName(uids, 'v1'))) ?? [])).toEqual(
+      Buffer.concat(chunks),
+    );
+    const empty = storage.blobs.beginUpload(instanceBlobName(uids, 'v2'), 'application/dicom');
+    expect(await empty.commit(instanceBlobMetadata(uids, 'v2'))).toBe(0);
+    expect((await storage.blobs.readSmall(instanceBlobName(uids, 'v2')))?.byteLength).toBe(0);
+  });
+
   it('deletes many blobs at once, past one batch, missing ones included', async () => {
     const storage = await open();
     const study = testUid();
