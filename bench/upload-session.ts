@@ -23,8 +23,12 @@ import type { SessionClientJob, SessionClientLine } from './session-client.js';
 const MiB = 1024 * 1024;
 const BLOCK_BYTES = 8 * MiB;
 const PARALLEL = 4;
-/** The issue's targets: throughput beside raw, and memory on both sides. */
-const TARGET_RATIO = 0.8;
+/**
+ * The issue's (#16) target is memory on both sides; throughput it asks "beside raw", without a
+ * ratio, so the ratio is reported, not judged. (An earlier 0.8 here was the CLI's target, copied.)
+ * The session's time includes the commit, which reads the whole blob back through the server to
+ * validate it: inside one region on Azure, where Azurite on this machine's disk is slower.
+ */
 const TARGET_RSS_BYTES = 200 * MiB;
 
 interface ClientRun {
@@ -133,9 +137,9 @@ export async function uploadSessionSection(context: BenchContext): Promise<Secti
     checks: [
       {
         name: `us ${context.settings.sessionMiB} MiB upload session vs raw blocks`,
-        value: `ratio ${ratio.toFixed(2)} (commit answered ${session.status})`,
-        target: `≥ ${TARGET_RATIO}`,
-        met: session.status === 200 && ratio >= TARGET_RATIO,
+        value: `${mibPerSecond(bytes, session.seconds).toFixed(0)} vs ${mibPerSecond(bytes, raw.result.seconds).toFixed(0)} MiB/s, ratio ${ratio.toFixed(2)} (commit answered ${session.status})`,
+        target: 'reported beside raw; the commit must answer 200',
+        met: session.status === 200 ? undefined : false,
       },
       {
         name: 'us peak RSS, client and server',
