@@ -13,6 +13,7 @@ import { AzureSessionBlobs, signerFor } from './azure-session-blobs.js';
 import { AzureUploadSessions } from './azure-upload-sessions.js';
 import { meterBlobs, meterTable } from './azure-storage-meter.js';
 import type { Storage } from './ports.js';
+import { withDirectTransactions } from './table-transaction.js';
 import { guarded, statusOf } from './storage-errors.js';
 import {
   markPointersMigrated,
@@ -72,11 +73,14 @@ function isLocal(target: StorageTarget): boolean {
 /** A client of the index table of its own, unmetered, for work that belongs to no request. */
 function indexTable(config: StorageConfig): TableClient {
   const { target } = config;
-  return target.kind === 'connection-string'
-    ? TableClient.fromConnectionString(target.connectionString, config.table, {
-        allowInsecureConnection: isLocal(target),
-      })
-    : new TableClient(target.tableEndpoint, config.table, new DefaultAzureCredential());
+  return withDirectTransactions(
+    target.kind === 'connection-string'
+      ? TableClient.fromConnectionString(target.connectionString, config.table, {
+          allowInsecureConnection: isLocal(target),
+        })
+      : new TableClient(target.tableEndpoint, config.table, new DefaultAzureCredential()),
+    isLocal(target),
+  );
 }
 
 /** The event publishers' checkpoints, in the index table (which openAzureStorage creates). */
@@ -117,6 +121,7 @@ export async function openAzureStorage(config: StorageConfig, uploads?: BlockUpl
     table = new TableClient(target.tableEndpoint, config.table, credential);
     tableService = new TableServiceClient(target.tableEndpoint, credential);
   }
+  withDirectTransactions(table, isLocal(target));
   // Every round trip of a request is counted to its StorageMeter (docs/storage.md, "Operations per request").
   meterBlobs(blobService);
   meterTable(table);
