@@ -159,6 +159,16 @@ export function parseTransactionResponse(response: PipelineResponse): TableTrans
   };
 }
 
+/**
+ * Where a transaction goes, and the table URL its actions name. A SAS in the account URL (a SAS
+ * connection string) goes after `$batch` and is left out of the actions, as the SDK does.
+ */
+export function transactionUrls(accountUrl: string, tableName: string): { tableUrl: string; batchUrl: string } {
+  const [base = '', sas] = accountUrl.split('?');
+  const root = base.replace(/\/+$/, '');
+  return { tableUrl: `${root}/${tableName}`, batchUrl: `${root}/$batch${sas === undefined ? '' : `?${sas}`}` };
+}
+
 let sharedHttpClient: HttpClient | undefined;
 
 /**
@@ -166,8 +176,7 @@ let sharedHttpClient: HttpClient | undefined;
  * retries, the storage meter's policy) is the one its other operations use.
  */
 export function withDirectTransactions(table: TableClient, allowInsecureConnection = false): TableClient {
-  const tableUrl = `${table.url.replace(/\/+$/, '')}/${table.tableName}`;
-  const batchUrl = `${table.url.replace(/\/+$/, '')}/$batch`;
+  const { tableUrl, batchUrl } = transactionUrls(table.url, table.tableName);
   table.submitTransaction = async (actions: TransactionAction[]): Promise<TableTransactionResponse> => {
     const partitionKey = actions[0]?.[1].partitionKey;
     if (actions.some((action) => action[1].partitionKey !== partitionKey)) {

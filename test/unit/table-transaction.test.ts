@@ -1,13 +1,18 @@
 import { AzureNamedKeyCredential, TableClient, type TransactionAction } from '@azure/data-tables';
 import { createHttpHeaders, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
 import { describe, expect, it } from 'vitest';
-import { entityJson, parseTransactionResponse, transactionBody } from '../../src/storage/table-transaction.js';
+import {
+  entityJson,
+  parseTransactionResponse,
+  transactionBody,
+  transactionUrls,
+} from '../../src/storage/table-transaction.js';
 
 const ACCOUNT = 'http://127.0.0.1:10002/devstoreaccount1';
 const KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 /** What the SDK's own submitTransaction puts on the wire for `actions` (caught before it leaves). */
-async function sdkRequest(actions: TransactionAction[]): Promise<PipelineRequest> {
+async function sdkRequest(actions: TransactionAction[], sasUrl?: string): Promise<PipelineRequest> {
   let caught: PipelineRequest | undefined;
   const httpClient = {
     sendRequest: (request: PipelineRequest): Promise<PipelineResponse> => {
@@ -15,10 +20,10 @@ async function sdkRequest(actions: TransactionAction[]): Promise<PipelineRequest
       return Promise.resolve({ request, status: 202, headers: createHttpHeaders(), bodyAsText: '' });
     },
   };
-  const client = new TableClient(ACCOUNT, 'indextable', new AzureNamedKeyCredential('devstoreaccount1', KEY), {
-    httpClient,
-    allowInsecureConnection: true,
-  });
+  const options = { httpClient, allowInsecureConnection: true };
+  const client = sasUrl
+    ? new TableClient(sasUrl, 'indextable', options)
+    : new TableClient(ACCOUNT, 'indextable', new AzureNamedKeyCredential('devstoreaccount1', KEY), options);
   await client.submitTransaction(actions);
   if (!caught) throw new Error('the SDK sent nothing');
   return caught;
@@ -69,6 +74,20 @@ describe('entity-group transactions written directly', () => {
     const changeset = /boundary=changeset_([0-9a-f-]+)/.exec(body)?.[1] ?? '';
     expect(batch).not.toBe('');
     expect(transactionBody(`${ACCOUNT}/indextable`, ACTIONS, batch, changeset)).toBe(body);
+  });
+
+  it('sends to the URL the SDK uses, a SAS after $batch and left out of the actions', async () => {
+    for (const account of [ACCOUNT, `${ACCOUNT}/`, `${ACCOUNT}?sv=2021-08-06&ss=t&sig=abc%2Bdef`]) {
+      const sdk = await sdkRequest(ACTIONS.slice(0, 3), account.includes('?') ? account : undefined);
+      const { tableUrl, batchUrl } = transactionUrls(account, 'indextable');
+      expect(batchUrl).toBe(account.includes('?') ? sdk.url : `${ACCOUNT}/$batch`);
+      if (account.includes('?')) {
+        const body = sdk.body as string;
+        const batch = /^--batch_([0-9a-f-]+)\r\n/.exec(body)?.[1] ?? '';
+        const changeset = /boundary=changeset_([0-9a-f-]+)/.exec(body)?.[1] ?? '';
+        expect(transactionBody(tableUrl, ACTIONS.slice(0, 3), batch, changeset)).toBe(body);
+      }
+    }
   });
 
   it('serializes entities as the SDK does, and refuses a type the service has no name for', () => {
