@@ -1,7 +1,8 @@
 /**
- * BENCH_STORAGE_LATENCY_MS: a TCP proxy, in a process of its own, between every storage client of
- * the run (the bench's raw uploads and the server child alike) and Azurite, that holds each chunk
- * for the given milliseconds in each direction, in order. On this machine Azurite answers in
+ * A TCP proxy, in a process of its own, that holds each chunk for the given milliseconds in each
+ * direction, in order. BENCH_STORAGE_LATENCY_MS puts one between every storage client of the run
+ * (the bench's raw uploads and the server child alike) and Azurite; BENCH_CLIENT_LATENCY_MS (bench
+ * u, cli-upload.ts) one in front of whatever each client sends to. On this machine Azurite answers in
  * well under a millisecond and the ratios measure CPU on two shared cores; on Azure every storage
  * operation is a network round trip of several milliseconds. With the proxy, a path's storage
  * round trips in sequence cost what they would there, and both paths pay the same per trip.

@@ -65,6 +65,11 @@ function keyInUrl(key: string): string {
   return encodeURIComponent(key.replace(/'/g, "''"));
 }
 
+/**
+ * An entity's URL. `tableUrl` comes normalized from transactionUrls, and what encodeURIComponent
+ * leaves (letters, digits, `-_.!~*'()`) a URL keeps as it is in a path, so the string is already
+ * what the SDK's `new URL(…).toString()` of it gives: no parse per action.
+ */
 function entityUrl(tableUrl: string, entity: { partitionKey: string; rowKey: string }): string {
   return `${tableUrl}(PartitionKey='${keyInUrl(entity.partitionKey)}',RowKey='${keyInUrl(entity.rowKey)}')`;
 }
@@ -76,7 +81,7 @@ function subRequest(tableUrl: string, action: TransactionAction): string {
   let body: string | undefined;
   if (kind === 'create') {
     lines.push(
-      `POST ${new URL(tableUrl).toString()} HTTP/1.1`,
+      `POST ${tableUrl} HTTP/1.1`,
       'Content-Type: application/json;odata=nometadata',
       'Accept: application/json;odata=minimalmetadata',
       'DataServiceVersion: 3.0',
@@ -85,7 +90,7 @@ function subRequest(tableUrl: string, action: TransactionAction): string {
     body = entityJson(entity);
   } else if (kind === 'delete') {
     lines.push(
-      `DELETE ${new URL(entityUrl(tableUrl, entity)).toString()} HTTP/1.1`,
+      `DELETE ${entityUrl(tableUrl, entity)} HTTP/1.1`,
       'Accept: application/json;odata=minimalmetadata',
       'DataServiceVersion: 3.0',
       'If-Match: *',
@@ -93,7 +98,7 @@ function subRequest(tableUrl: string, action: TransactionAction): string {
   } else {
     const mode = action[2] ?? 'Merge';
     lines.push(
-      `${mode === 'Replace' ? 'PUT' : 'PATCH'} ${new URL(entityUrl(tableUrl, entity)).toString()} HTTP/1.1`,
+      `${mode === 'Replace' ? 'PUT' : 'PATCH'} ${entityUrl(tableUrl, entity)} HTTP/1.1`,
       'Content-Type: application/json',
       'DataServiceVersion: 3.0',
       'Accept: application/json',
@@ -160,13 +165,17 @@ export function parseTransactionResponse(response: PipelineResponse): TableTrans
 }
 
 /**
- * Where a transaction goes, and the table URL its actions name. A SAS in the account URL (a SAS
- * connection string) goes after `$batch` and is left out of the actions, as the SDK does.
+ * Where a transaction goes, and the table URL its actions name, normalized once as the SDK
+ * normalizes each action's URL. A SAS in the account URL (a SAS connection string) goes after
+ * `$batch` and is left out of the actions, as the SDK does.
  */
 export function transactionUrls(accountUrl: string, tableName: string): { tableUrl: string; batchUrl: string } {
   const [base = '', sas] = accountUrl.split('?');
   const root = base.replace(/\/+$/, '');
-  return { tableUrl: `${root}/${tableName}`, batchUrl: `${root}/$batch${sas === undefined ? '' : `?${sas}`}` };
+  return {
+    tableUrl: new URL(`${root}/${tableName}`).toString(),
+    batchUrl: `${root}/$batch${sas === undefined ? '' : `?${sas}`}`,
+  };
 }
 
 let sharedHttpClient: HttpClient | undefined;
